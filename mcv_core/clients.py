@@ -1,0 +1,130 @@
+"""SDK clients, built once and shared (boto3 clients and the openai client are thread-safe).
+
+Cloud mode: the SDKs' own chains decide everything (AWS_PROFILE, role, AWS_ENDPOINT_URL_*, AZURE_OPENAI_API_KEY
+or Entra ID). Local mode: endpoints and credentials are the embedded local cloud's, read from its state file.
+Retries are the SDKs' own: botocore's standard retry mode and openai's max_retries, both from MCV_MAX_ATTEMPTS.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from .config import Settings
+from .errors import ConfigError
+
+# The boto3 service names used here, and the endpoint variables of the local cloud's `env`.
+AWS_SERVICES = ("s3", "dynamodb", "sqs", "sagemaker", "sagemaker-runtime", "bedrock-runtime", "logs", "lambda", "iam", "sts")
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where the clients connect: None means the SDK decides (cloud mode)."""
+
+    aws: dict[str, str]
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = None
+    azure_endpoint: str | None = None
+    azure_api_key: str | None = None
+
+
+class Clients:
+    """One place that builds SDK clients for a Settings; clients are cached per (service, timeout)."""
+
+    def __init__(self, settings: Settings, endpoints: Endpoints | None = None) -> None:
+        self.settings = settings
+        if endpoints is None:
+            endpoints = _local_endpoints(settings) if settings.is_local else Endpoints(aws={})
+        self.endpoints = endpoints
+        self._lock = threading.Lock()
+        self._cache: dict[tuple[str, float | None, int | None], Any] = {}
+        self._session: boto3.Session | None = None
+
+    def _boto_session(self) -> boto3.Session:
+        if self._session is None:
+            if self.endpoints.aws_access_key_id:
+                self._session = boto3.Session(
+                    aws_access_key_id=self.endpoints.aws_access_key_id,
+                    aws_secret_access_key=self.endpoints.aws_secret_access_key,
+                    region_name=self.settings.region,
+                )
+            else:
+                self._session = boto3.Session(region_name=self.settings.region)
+        return self._session
+
+    def aws(self, service: str, *, timeout: float | None = None, max_attempts: int | None = None) -> Any:
+        """A boto3 client. `timeout` is the read timeout of one attempt; retries use botocore's standard mode."""
+        key = (service, timeout, max_attempts)
+        with self._lock:
+            client = self._cache.get(key)
+            if client is None:
+                attempts = max_attempts or self.settings.max_attempts
+                config = Config(
+                    retries={"mode": "standard", "total_max_attempts": attempts},
+                    connect_timeout=min(10.0, timeout or 10.0),
+                    read_timeout=timeout or 60.0,
+                    max_pool_connections=32,
+                    s3={"addressing_style": "path"} if self.settings.is_local else None,
+                )
+                kwargs: dict[str, Any] = {"config": config}
+                if service in self.endpoints.aws:
+                    kwargs["endpoint_url"] = self.endpoints.aws[service]
+                client = self._boto_session().client(service, **kwargs)
+                self._cache[key] = client
+            return client
+
+    def azure_openai(self, *, timeout: float | None = None, max_attempts: int | None = None) -> Any:
+        """An openai.AzureOpenAI client; the key comes from AZURE_OPENAI_API_KEY or Entra ID in cloud mode."""
+        from openai import AzureOpenAI
+
+        key = ("azure_openai", timeout, max_attempts)
+        with self._lock:
+            client = self._cache.get(key)
+            if client is not None:
+                return client
+            endpoint = self.endpoints.azure_endpoint or self.settings.azure_endpoint
+            if not endpoint:
+                self.settings.require("azure_endpoint")
+            kwargs: dict[str, Any] = {
+                "azure_endpoint": endpoint,
+                "api_version": self.settings.azure_api_version,
+                "timeout": timeout or self.settings.timeout_s,
+                # openai counts retries, botocore counts attempts: the same budget either way.
+                "max_retries": max(0, (max_attempts or self.settings.max_attempts) - 1),
+            }
+            if self.endpoints.azure_api_key:
+                kwargs["api_key"] = self.endpoints.azure_api_key
+            elif not os.environ.get("AZURE_OPENAI_API_KEY") and not os.environ.get("AZURE_OPENAI_AD_TOKEN"):
+                kwargs["azure_ad_token_provider"] = _entra_token_provider()
+            client = AzureOpenAI(**kwargs)
+            self._cache[key] = client
+            return client
+
+
+def _entra_token_provider() -> Any:
+    try:
+        from azure.identity import DefaultAzureCredential, get_bearer_token_provider
+    except ImportError:
+        raise ConfigError(
+            "AZURE_OPENAI_API_KEY is not set",
+            hint="set AZURE_OPENAI_API_KEY, or install azure-identity to sign in with Entra ID",
+        ) from None
+    return get_bearer_token_provider(DefaultAzureCredential(), "https://cognitiveservices.azure.com/.default")
+
+
+def _local_endpoints(settings: Settings) -> Endpoints:
+    from .local.state import read_connection
+
+    conn = read_connection(settings.data_dir)
+    return Endpoints(
+        aws={service: conn.aws_endpoint(service) for service in AWS_SERVICES},
+        aws_access_key_id=conn.access_key_id,
+        aws_secret_access_key=conn.secret_access_key,
+        azure_endpoint=conn.azure_endpoint,
+        azure_api_key=conn.azure_api_key,
+    )

@@ -1,0 +1,200 @@
+"""Settings: one frozen object read from the environment and an optional `.env` file.
+
+The SDKs' own variables (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL_*, AZURE_OPENAI_API_KEY, ...) are left to
+the SDKs: this module reads only what the app needs to know itself and never copies credentials.
+Every MCV_* variable is listed in `VARIABLES` with its default and meaning; the README's table is made
+from the same list (tests/unit/test_config.py keeps them in step).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Mapping
+
+from dotenv import dotenv_values
+
+from . import stack
+from .errors import ConfigError
+
+MODES = ("local", "cloud")
+ALL_PROVIDERS = ("sagemaker", "bedrock", "azure_openai")
+LOCAL_ACCOUNT_ID = "123456789012"  # moto's account: the local cloud's names are derived from it
+DEFAULT_PROMPT = "Describe this image in one or two sentences."
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    field: str
+    default: str
+    help: str
+
+
+# Variables the app reads. Cloud-only names are empty by default and required in cloud mode.
+VARIABLES: tuple[Variable, ...] = (
+    Variable("MCV_MODE", "mode", "local", "`local` (embedded local cloud, no account) or `cloud` (real AWS and Azure)"),
+    Variable("MCV_DATA_DIR", "data_dir", ".mcv", "local cloud state, logs and the results outbox"),
+    Variable("AWS_REGION", "region", stack.DEFAULT_REGION, "AWS region (AWS_DEFAULT_REGION is honoured too)"),
+    Variable("MCV_PROVIDERS", "providers", ",".join(ALL_PROVIDERS), "providers enabled, comma separated"),
+    Variable("MCV_BUCKET", "upload_bucket", "", "S3 bucket for uploads (cloud mode)"),
+    Variable("MCV_TABLE", "results_table", "", "DynamoDB results table (cloud mode)"),
+    Variable("MCV_SAGEMAKER_ENDPOINT", "sagemaker_endpoint", "", "SageMaker endpoint name (cloud mode)"),
+    Variable("MCV_LAMBDA_FUNCTION", "lambda_function", "", "S3 event Lambda function name (cloud mode, optional)"),
+    Variable("MCV_BEDROCK_MODEL_ID", "bedrock_model_id", stack.DEFAULT_BEDROCK_MODEL_ID, "Bedrock model id or inference profile"),
+    Variable("AZURE_OPENAI_ENDPOINT", "azure_endpoint", "", "Azure OpenAI endpoint URL (cloud mode)"),
+    Variable("MCV_AZURE_DEPLOYMENT", "azure_deployment", stack.DEFAULT_AZURE_DEPLOYMENT, "Azure OpenAI deployment name"),
+    Variable("MCV_AZURE_MODEL", "azure_model", stack.DEFAULT_AZURE_MODEL, "model behind the deployment, for pricing and token accounting"),
+    Variable("OPENAI_API_VERSION", "azure_api_version", stack.DEFAULT_AZURE_API_VERSION, "Azure OpenAI API version"),
+    Variable("MCV_AZURE_IMAGE_DETAIL", "azure_image_detail", "auto", "image detail sent to Azure OpenAI: auto, low or high"),
+    Variable("MCV_PROMPT", "default_prompt", DEFAULT_PROMPT, "prompt used when none is given"),
+    Variable("MCV_MAX_OUTPUT_TOKENS", "max_output_tokens", "300", "output token limit for Bedrock and Azure"),
+    Variable("MCV_TIMEOUT_S", "timeout_s", "60", "timeout of one provider call, seconds (per provider: MCV_TIMEOUT_S_SAGEMAKER, ...)"),
+    Variable("MCV_MAX_ATTEMPTS", "max_attempts", "3", "attempts per call, first included, through the SDKs' retry settings"),
+    Variable("MCV_MAX_IMAGE_MB", "max_image_mb", "20", "largest accepted upload, MB"),
+    Variable("MCV_MAX_PIXELS", "max_pixels", "50000000", "largest accepted image, pixels (checked before decoding)"),
+    Variable("MCV_RESULT_TTL_DAYS", "result_ttl_days", "90", "days a result is kept in DynamoDB; 0 keeps it forever"),
+    Variable("MCV_SAGEMAKER_MEMORY_MB", "sagemaker_memory_mb", str(stack.SAGEMAKER_MEMORY_MB), "serverless memory size, for cost"),
+    Variable("MCV_LOCAL_IDLE_S", "local_idle_s", "120", "local cloud: idle seconds before the SageMaker worker scales to zero"),
+)
+_BY_FIELD = {v.field: v for v in VARIABLES}
+_INTS = ("max_output_tokens", "max_attempts", "max_pixels", "result_ttl_days", "sagemaker_memory_mb")
+_FLOATS = ("timeout_s", "max_image_mb", "local_idle_s")
+
+
+@dataclass(frozen=True)
+class Settings:
+    mode: str = "local"
+    data_dir: Path = Path(".mcv")
+    region: str = stack.DEFAULT_REGION
+    providers: tuple[str, ...] = ALL_PROVIDERS
+    upload_bucket: str = ""
+    results_table: str = ""
+    sagemaker_endpoint: str = ""
+    lambda_function: str = ""
+    bedrock_model_id: str = stack.DEFAULT_BEDROCK_MODEL_ID
+    azure_endpoint: str = ""
+    azure_deployment: str = stack.DEFAULT_AZURE_DEPLOYMENT
+    azure_model: str = stack.DEFAULT_AZURE_MODEL
+    azure_api_version: str = stack.DEFAULT_AZURE_API_VERSION
+    azure_image_detail: str = "auto"
+    default_prompt: str = DEFAULT_PROMPT
+    max_output_tokens: int = 300
+    timeout_s: float = 60.0
+    provider_timeouts: Mapping[str, float] = field(default_factory=dict)
+    max_attempts: int = 3
+    max_image_mb: float = 20.0
+    max_pixels: int = 50_000_000
+    result_ttl_days: int = 90
+    sagemaker_memory_mb: int = stack.SAGEMAKER_MEMORY_MB
+    local_idle_s: float = 120.0
+
+    @property
+    def is_local(self) -> bool:
+        return self.mode == "local"
+
+    @property
+    def max_image_bytes(self) -> int:
+        return int(self.max_image_mb * 1024 * 1024)
+
+    def timeout_for(self, provider: str) -> float:
+        return self.provider_timeouts.get(provider, self.timeout_s)
+
+    def require(self, field_name: str) -> str:
+        """The value of a setting that must be set, or a ConfigError naming its variable."""
+        value = getattr(self, field_name)
+        if not value:
+            var = _BY_FIELD[field_name]
+            raise ConfigError(
+                f"{var.name} is not set",
+                hint=f"set {var.name} to the {var.help.split(' (')[0]} in the environment or in .env",
+            )
+        return value
+
+    def with_(self, **changes: object) -> "Settings":
+        return replace(self, **changes)
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None, env_file: str | Path | None = None) -> "Settings":
+        """Settings from `environ` (default os.environ) over the optional .env file (MCV_ENV_FILE, default .env).
+
+        The .env file also feeds the SDKs: its entries are put into os.environ when they are not set there,
+        so AZURE_OPENAI_API_KEY or AWS_PROFILE written in .env reach the SDKs' own credential chains.
+        """
+        if environ is None:
+            env_file = env_file if env_file is not None else os.environ.get("MCV_ENV_FILE", ".env")
+            if env_file and Path(env_file).is_file():
+                for key, value in dotenv_values(env_file).items():
+                    if value is not None:
+                        os.environ.setdefault(key, value)
+            environ = os.environ
+        return cls.from_mapping(environ)
+
+    @classmethod
+    def from_mapping(cls, env: Mapping[str, str]) -> "Settings":
+        raw: dict[str, object] = {}
+        for var in VARIABLES:
+            value = env.get(var.name, "").strip()
+            if var.name == "AWS_REGION" and not value:
+                value = env.get("AWS_DEFAULT_REGION", "").strip()
+            raw[var.field] = value or var.default
+        values: dict[str, object] = {}
+        for name, value in raw.items():
+            var = _BY_FIELD[name]
+            try:
+                if name in _INTS:
+                    values[name] = int(str(value))
+                elif name in _FLOATS:
+                    values[name] = float(str(value))
+                else:
+                    values[name] = value
+            except ValueError:
+                raise ConfigError(f"{var.name}={value!r} is not a number", hint=f"set {var.name} to a number") from None
+        values["data_dir"] = Path(str(values["data_dir"])).expanduser()
+        mode = str(values["mode"]).lower()
+        if mode not in MODES:
+            raise ConfigError(f"MCV_MODE={mode!r} is not a mode", hint="set MCV_MODE to local or cloud")
+        values["mode"] = mode
+        providers = tuple(p.strip() for p in str(values["providers"]).split(",") if p.strip())
+        unknown = [p for p in providers if p not in ALL_PROVIDERS]
+        if unknown or not providers:
+            raise ConfigError(
+                f"MCV_PROVIDERS names unknown providers: {', '.join(unknown) or '(none)'}",
+                hint=f"choose from {', '.join(ALL_PROVIDERS)}",
+            )
+        values["providers"] = providers
+        if values["azure_image_detail"] not in ("auto", "low", "high"):
+            raise ConfigError("MCV_AZURE_IMAGE_DETAIL must be auto, low or high", hint="set MCV_AZURE_IMAGE_DETAIL=auto")
+        timeouts = {}
+        for provider in ALL_PROVIDERS:
+            key = f"MCV_TIMEOUT_S_{provider.upper()}"
+            if env.get(key):
+                try:
+                    timeouts[provider] = float(env[key])
+                except ValueError:
+                    raise ConfigError(f"{key}={env[key]!r} is not a number", hint=f"set {key} to seconds") from None
+        values["provider_timeouts"] = timeouts
+        for name in ("timeout_s", "max_image_mb", "local_idle_s", "max_attempts", "max_pixels", "max_output_tokens"):
+            if values[name] <= 0:  # type: ignore[operator]
+                var = _BY_FIELD[name]
+                raise ConfigError(f"{var.name} must be positive", hint=f"set {var.name} to a positive number")
+        if values["result_ttl_days"] < 0:  # type: ignore[operator]
+            raise ConfigError("MCV_RESULT_TTL_DAYS must be 0 or more", hint="0 keeps results forever")
+        settings = cls(**values)  # type: ignore[arg-type]
+        return settings.with_local_names() if settings.is_local else settings
+
+    def with_local_names(self) -> "Settings":
+        """In local mode the resource names are the local cloud's, whatever MCV_BUCKET etc. say."""
+        names = stack.StackNames.for_account(LOCAL_ACCOUNT_ID)
+        return replace(
+            self,
+            upload_bucket=names.upload_bucket,
+            results_table=names.results_table,
+            sagemaker_endpoint=names.sagemaker_endpoint,
+            lambda_function=names.lambda_function,
+        )
+
+    def describe(self) -> dict[str, object]:
+        """The settings as shown to a user (no secrets live here)."""
+        return {f.name: (str(v) if isinstance(v := getattr(self, f.name), Path) else v) for f in fields(self)}

@@ -1,0 +1,273 @@
+"""DynamoDB history: one run item and one item per provider result, read back through Query on two indexes.
+
+Layout (table keys pk/sk; see docs/ARCHITECTURE.md):
+  run     pk=RUN#<run_id>  sk=RUN
+  result  pk=RUN#<run_id>  sk=RESULT#<provider>
+          gsi1pk=DAY#<YYYY-MM-DD>      gsi1sk=<created_at>#<run_id>#<provider>   (index by_time)
+          gsi2pk=PROVIDER#<provider>   gsi2sk=<created_at>#<run_id>              (index by_provider)
+Writes are conditional on the item not existing, so writing the same run twice stores it once.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any, Iterable, Iterator, Sequence
+
+import botocore.exceptions as bce
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+from . import stack
+from .clients import Clients
+from .config import Settings
+from .runner import Run
+from .storage import storage_error
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+# Attributes of a result item that views read (history --json prints these).
+RESULT_FIELDS = (
+    "run_id",
+    "created_at",
+    "provider",
+    "model",
+    "status",
+    "output",
+    "labels",
+    "latency_ms",
+    "provider_latency_ms",
+    "cold_start",
+    "input_tokens",
+    "output_tokens",
+    "image_tokens",
+    "cost_usd",
+    "attempts",
+    "error_type",
+    "error",
+    "timings",
+    "image_key",
+    "image_sha256",
+    "image_name",
+    "image_format",
+    "image_width",
+    "image_height",
+    "image_bytes",
+    "sent_width",
+    "sent_height",
+    "prompt",
+    "source",
+    "bench_id",
+)
+
+
+def _to_dynamo(value: Any) -> Any:
+    """Python -> what TypeSerializer accepts: floats become Decimals, None values are dropped."""
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return None
+        return Decimal(repr(value))
+    if isinstance(value, dict):
+        return {k: v for k, v in ((k, _to_dynamo(v)) for k, v in value.items()) if v is not None}
+    if isinstance(value, (list, tuple)):
+        return [_to_dynamo(v) for v in value]
+    return value
+
+
+def _from_dynamo(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() and "." not in str(value) else float(value)
+    if isinstance(value, dict):
+        return {k: _from_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_dynamo(v) for v in value]
+    return value
+
+
+def _marshal(item: dict[str, Any]) -> dict[str, Any]:
+    clean = _to_dynamo(item)
+    return {k: _serializer.serialize(v) for k, v in clean.items()}
+
+
+def _unmarshal(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: _from_dynamo(_deserializer.deserialize(v)) for k, v in item.items()}
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def run_items(run: Run, ttl_days: int) -> list[dict[str, Any]]:
+    """The items one run writes: its run item first, then one per result. Pure, for tests and the outbox."""
+    created = _iso(run.created_at)
+    expires = {stack.TTL_ATTRIBUTE: int(run.created_at.timestamp()) + ttl_days * 86400} if ttl_days > 0 else {}
+    image = run.image
+    image_fields = {
+        "image_key": run.image_key,
+        "image_sha256": image.sha256,
+        "image_name": image.name,
+        "image_format": image.format,
+        "image_width": image.width,
+        "image_height": image.height,
+        "image_bytes": image.size_bytes,
+        "prompt": run.prompt,
+        "source": run.source,
+        "bench_id": run.bench_id,
+    }
+    items: list[dict[str, Any]] = [
+        {
+            "pk": f"RUN#{run.run_id}",
+            "sk": "RUN",
+            "type": "run",
+            "run_id": run.run_id,
+            "created_at": created,
+            "providers": list(run.providers),
+            "wall_ms": run.wall_ms,
+            **image_fields,
+            **expires,
+        }
+    ]
+    for result in run.results:
+        data = result.to_dict()
+        items.append(
+            {
+                "pk": f"RUN#{run.run_id}",
+                "sk": f"RESULT#{result.provider}",
+                "type": "result",
+                "run_id": run.run_id,
+                "created_at": created,
+                "gsi1pk": f"DAY#{created[:10]}",
+                "gsi1sk": f"{created}#{run.run_id}#{result.provider}",
+                "gsi2pk": f"PROVIDER#{result.provider}",
+                "gsi2sk": f"{created}#{run.run_id}",
+                **{k: v for k, v in data.items() if k not in ("image_width", "image_height")},
+                "sent_width": result.image_width,
+                "sent_height": result.image_height,
+                **image_fields,
+                **expires,
+            }
+        )
+    return [{k: v for k, v in item.items() if v is not None} for item in items]
+
+
+class History:
+    def __init__(self, settings: Settings, clients: Clients) -> None:
+        self.settings = settings
+        self._ddb = clients.aws("dynamodb", timeout=30)
+
+    @property
+    def table(self) -> str:
+        return self.settings.require("results_table")
+
+    # --- writing -------------------------------------------------------------------------------------
+    def save(self, run: Run) -> None:
+        for item in run_items(run, self.settings.result_ttl_days):
+            self.put_once(item)
+
+    def put_once(self, item: dict[str, Any]) -> bool:
+        """Write an item unless it is there already; True when this call wrote it."""
+        try:
+            self._ddb.put_item(
+                TableName=self.table,
+                Item=_marshal(item),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except bce.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise storage_error(exc, f"write to table {self.table}", "check the table name and that the local cloud or AWS is reachable") from exc
+        except bce.BotoCoreError as exc:
+            raise storage_error(exc, f"write to table {self.table}", "check that the local cloud or AWS is reachable") from exc
+        return True
+
+    # --- reading -------------------------------------------------------------------------------------
+    def results(
+        self,
+        since: datetime,
+        until: datetime | None = None,
+        providers: Sequence[str] | None = None,
+        fields: Sequence[str] = RESULT_FIELDS,
+    ) -> list[dict[str, Any]]:
+        """Result items created in [since, until], newest first, reading only `fields`."""
+        until = until or datetime.now(timezone.utc)
+        items = list(self._query_results(since, until, providers, fields))
+        items.sort(key=lambda item: (item.get("created_at", ""), item.get("run_id", ""), item.get("provider", "")), reverse=True)
+        return items
+
+    def run(self, run_id: str) -> list[dict[str, Any]]:
+        """Every item of one run (its run item and its results)."""
+        return list(
+            self._paginate(
+                TableName=self.table,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": f"RUN#{run_id}"}},
+            )
+        )
+
+    def _query_results(
+        self, since: datetime, until: datetime, providers: Sequence[str] | None, fields: Sequence[str]
+    ) -> Iterator[dict[str, Any]]:
+        low, high = _iso(since), _iso(until) + "~"  # "~" sorts after "#", so the last instant is included
+        projection, names = _projection(fields)
+        if providers:
+            index, (hash_key, range_key) = stack.PROVIDER_INDEX, stack.INDEXES[stack.PROVIDER_INDEX]
+            partitions: Iterable[str] = [f"PROVIDER#{p}" for p in providers]
+        else:
+            index, (hash_key, range_key) = stack.TIME_INDEX, stack.INDEXES[stack.TIME_INDEX]
+            partitions = [f"DAY#{day}" for day in _days(since, until)]
+        for partition in partitions:
+            yield from self._paginate(
+                TableName=self.table,
+                IndexName=index,
+                KeyConditionExpression="#h = :h AND #r BETWEEN :lo AND :hi",
+                ExpressionAttributeNames={"#h": hash_key, "#r": range_key, **names},
+                ExpressionAttributeValues={":h": {"S": partition}, ":lo": {"S": low}, ":hi": {"S": high}},
+                ProjectionExpression=projection,
+                ScanIndexForward=False,
+            )
+
+    def _paginate(self, **request: Any) -> Iterator[dict[str, Any]]:
+        while True:
+            try:
+                page = self._ddb.query(**request)
+            except (bce.BotoCoreError, bce.ClientError) as exc:
+                raise storage_error(exc, f"query of table {self.table}", "check the table and its indexes") from exc
+            for item in page.get("Items", []):
+                yield _unmarshal(item)
+            last = page.get("LastEvaluatedKey")
+            if not last:
+                return
+            request["ExclusiveStartKey"] = last
+
+
+def _projection(fields: Sequence[str]) -> tuple[str, dict[str, str]]:
+    # Every name goes through a placeholder: several (status, source, ...) are DynamoDB reserved words.
+    names = {f"#f{i}": name for i, name in enumerate(fields)}
+    return ", ".join(names), names
+
+
+def _days(since: datetime, until: datetime) -> list[str]:
+    start = since.astimezone(timezone.utc).date()
+    end = until.astimezone(timezone.utc).date()
+    days = []
+    while start <= end:
+        days.append(start.isoformat())
+        start += timedelta(days=1)
+    return days
+
+
+def parse_since(text: str, now: datetime | None = None) -> datetime:
+    """`24h`, `7d`, `30m`, `2w` or an ISO date/time -> an aware UTC datetime."""
+    from .errors import UsageError
+
+    now = now or datetime.now(timezone.utc)
+    text = text.strip()
+    units = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
+    if text and text[-1] in units and text[:-1].isdigit():
+        return now - timedelta(seconds=int(text[:-1]) * units[text[-1]])
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--since {text!r} is neither a duration nor a date", hint="use e.g. 24h, 7d or 2026-11-01") from None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)

@@ -1,0 +1,87 @@
+"""SageMaker Serverless endpoint running our TorchScript classifier (sagemaker_model/code/inference.py)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import replace
+from typing import Any
+
+import botocore.exceptions as bce
+
+from .. import pricing
+from ..errors import MalformedResponseError
+from ..images import CLASSIFIER, ImageSpec, PreparedImage
+from . import errors
+from .base import Label, Provider, Reply
+from .registry import register
+
+TOP_K = 5
+
+
+def build_request(image: PreparedImage, top_k: int = TOP_K) -> dict[str, Any]:
+    """invoke_endpoint arguments, less the endpoint name: JSON with the base64 image, as the handler accepts."""
+    body = {"image": base64.b64encode(image.data).decode("ascii"), "top_k": top_k}
+    return {"ContentType": "application/json", "Accept": "application/json", "Body": json.dumps(body).encode()}
+
+
+def parse_response(body: bytes, endpoint: str) -> Reply:
+    """The handler's JSON -> Reply; anything else is a MalformedResponseError."""
+    try:
+        data = json.loads(body)
+        labels = tuple(Label(label=str(item["label"]), score=float(item["score"])) for item in data["labels"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise MalformedResponseError(f"endpoint {endpoint} returned an unexpected body: {body[:200]!r}") from exc
+    if not labels:
+        raise MalformedResponseError(f"endpoint {endpoint} returned no labels")
+    timings = {
+        key: round(float(data[key]), 3)
+        for key in ("model_load_ms", "preprocess_ms", "inference_ms")
+        if isinstance(data.get(key), (int, float))
+    }
+    model_time = None
+    if "inference_ms" in timings:
+        model_time = round(timings["inference_ms"] + timings.get("preprocess_ms", 0.0), 3)
+    output = ", ".join(f"{label.label} ({label.score:.0%})" for label in labels[:3])
+    return Reply(
+        output=output,
+        model=f"{endpoint} ({data.get('model', 'classifier')})",
+        labels=labels,
+        provider_latency_ms=model_time,
+        cold_start=bool(data["cold_start"]) if "cold_start" in data else None,
+        timings=timings,
+    )
+
+
+@register
+class SageMakerProvider(Provider):
+    name = "sagemaker"
+    title = "SageMaker Serverless"
+    cloud = "aws"
+
+    @property
+    def model_id(self) -> str:
+        return self.settings.sagemaker_endpoint or "(MCV_SAGEMAKER_ENDPOINT not set)"
+
+    @property
+    def image_spec(self) -> ImageSpec:
+        return CLASSIFIER
+
+    def call(self, image: PreparedImage, prompt: str) -> Reply:
+        # The classifier takes no prompt: it always answers with its top ImageNet labels.
+        endpoint = self.settings.require("sagemaker_endpoint")
+        client = self.clients.aws("sagemaker-runtime", timeout=self.timeout_s)
+        try:
+            response = client.invoke_endpoint(EndpointName=endpoint, **build_request(image))
+            body = response["Body"].read()
+        except (bce.BotoCoreError, bce.ClientError) as exc:
+            raise errors.from_botocore(exc) from exc
+        reply = parse_response(body, endpoint)
+        attempts = int(response.get("ResponseMetadata", {}).get("RetryAttempts", 0)) + 1
+        return replace(reply, attempts=attempts)
+
+    def cost(self, reply: Reply) -> float | None:
+        return pricing.sagemaker_serverless_cost(
+            billed_ms=reply.provider_latency_ms, memory_mb=self.settings.sagemaker_memory_mb, region=self.settings.region
+        )
+

@@ -1,0 +1,171 @@
+"""Side by side: every selected provider on the same image at once, one thread each.
+
+A provider that fails, hangs or is slow never blocks or breaks the others: each runs in its own thread with its
+own timeout, every exception becomes an error result, and results are yielded as each provider finishes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable, Iterator, Sequence
+
+from .errors import MCVError, ProviderError, ProviderTimeout
+from .images import SourceImage, prepare
+from .providers.base import Provider, ProviderResult
+
+log = logging.getLogger(__name__)
+
+# A provider's timeout bounds its whole call, retries included. The SDK's read timeout (per attempt) is the
+# same figure, so a hung attempt usually ends with the SDK's own error; this grace lets that error arrive
+# before the runner stops waiting. A thread still running after that is left to finish; its result is dropped.
+WAIT_SLACK_S = 2.0
+
+
+@dataclass
+class Run:
+    """One comparison: one image, several providers."""
+
+    run_id: str
+    created_at: datetime
+    image: SourceImage
+    prompt: str
+    providers: list[str]
+    source: str = "cli"  # ui, cli or bench
+    bench_id: str | None = None
+    image_key: str | None = None  # S3 key, once uploaded
+    results: list[ProviderResult] = field(default_factory=list)
+    wall_ms: float | None = None
+
+    @classmethod
+    def new(cls, image: SourceImage, prompt: str, providers: Sequence[str], **kwargs: object) -> "Run":
+        return cls(
+            run_id=new_run_id(),
+            created_at=datetime.now(timezone.utc),
+            image=image,
+            prompt=prompt,
+            providers=list(providers),
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+
+def new_run_id() -> str:
+    # Time-ordered and unique: sorts by creation in listings, no coordination needed.
+    return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:10]}"
+
+
+def call_provider(provider: Provider, image: SourceImage, prompt: str) -> ProviderResult:
+    """Prepare the image for this provider, call it, and time it; never raises."""
+    started = time.perf_counter()
+    prepared = None
+    try:
+        prepared = prepare(image, provider.image_spec)
+        prepare_ms = (time.perf_counter() - started) * 1000
+        call_started = time.perf_counter()
+        reply = provider.call(prepared, prompt)
+        latency_ms = (time.perf_counter() - call_started) * 1000
+    except ProviderError as exc:
+        return _error_result(provider, exc, started, prepared, attempts=exc.attempts)
+    except MCVError as exc:  # a missing setting or an image the provider's preparation refused
+        return _error_result(provider, exc, started, prepared)
+    except Exception as exc:  # a bug in one provider must not take the comparison down; it is logged in full
+        log.exception("provider %s failed unexpectedly", provider.name)
+        return _error_result(provider, exc, started, prepared)
+    try:
+        cost = provider.cost(reply)
+    except (LookupError, ValueError, ArithmeticError):
+        log.exception("cost of %s could not be computed", provider.name)
+        cost = None
+    if cost is not None:
+        cost = round(cost, 12)  # float noise off, far below a millionth of a cent
+    return ProviderResult(
+        provider=provider.name,
+        model=reply.model,
+        status="ok",
+        output=reply.output,
+        labels=list(reply.labels),
+        latency_ms=round(latency_ms, 2),
+        provider_latency_ms=reply.provider_latency_ms,
+        cold_start=reply.cold_start,
+        input_tokens=reply.input_tokens,
+        output_tokens=reply.output_tokens,
+        image_tokens=reply.image_tokens,
+        cost_usd=cost,
+        attempts=reply.attempts,
+        timings={"prepare_ms": round(prepare_ms, 2), **reply.timings},
+        image_width=prepared.width,
+        image_height=prepared.height,
+    )
+
+
+def _error_result(provider: Provider, exc: BaseException, started: float, prepared: object, attempts: int | None = None) -> ProviderResult:
+    kind = getattr(exc, "kind", None) or ("usage" if isinstance(exc, MCVError) else "internal")
+    message = exc.user_text() if isinstance(exc, MCVError) else f"{type(exc).__name__}: {exc}"
+    return ProviderResult(
+        provider=provider.name,
+        model=provider.model_id,
+        status="error",
+        latency_ms=round((time.perf_counter() - started) * 1000, 2),
+        attempts=attempts or 1,
+        error_type=kind,
+        error=message,
+        image_width=getattr(prepared, "width", None),
+        image_height=getattr(prepared, "height", None),
+    )
+
+
+def iter_results(
+    providers: Sequence[Provider], image: SourceImage, prompt: str, *, clock: Callable[[], float] = time.monotonic
+) -> Iterator[ProviderResult]:
+    """Yield one result per provider, in the order they finish. All calls start at once."""
+    if not providers:
+        return
+    pool = ThreadPoolExecutor(max_workers=len(providers), thread_name_prefix="mcv-provider")
+    started = clock()
+    futures: dict[Future[ProviderResult], Provider] = {
+        pool.submit(call_provider, provider, image, prompt): provider for provider in providers
+    }
+    deadlines = {future: started + provider.timeout_s + WAIT_SLACK_S for future, provider in futures.items()}
+    pending = set(futures)
+    try:
+        while pending:
+            next_deadline = min(deadlines[f] for f in pending)
+            done, pending = wait(pending, timeout=max(0.0, next_deadline - clock()), return_when=FIRST_COMPLETED)
+            for future in done:
+                yield future.result()
+            now = clock()
+            for future in [f for f in pending if deadlines[f] <= now]:
+                pending.discard(future)
+                provider = futures[future]
+                exc = ProviderTimeout(f"{provider.title} gave no answer within {provider.timeout_s:g} s")
+                yield ProviderResult(
+                    provider=provider.name,
+                    model=provider.model_id,
+                    status="error",
+                    latency_ms=round((now - started) * 1000, 2),
+                    error_type=exc.kind,
+                    error=exc.user_text(),
+                )
+    finally:
+        # Threads still running finish on their own (their SDK timeouts bound them); nothing waits for them.
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def compare(
+    providers: Sequence[Provider], run: Run, on_result: Callable[[ProviderResult], None] | None = None
+) -> Run:
+    """Run every provider on run.image; results keep the order of `providers`."""
+    started = time.perf_counter()
+    by_name: dict[str, ProviderResult] = {}
+    for result in iter_results(providers, run.image, run.prompt):
+        by_name[result.provider] = result
+        if on_result is not None:
+            on_result(result)
+    run.wall_ms = round((time.perf_counter() - started) * 1000, 2)
+    run.results = [by_name[p.name] for p in providers]
+    return run
+
