@@ -1,0 +1,160 @@
+"""moto in server mode, in a process of its own, with its state kept across restarts.
+
+moto's recorder appends every request it serves to a file; at start the recording is compacted (reads and the
+transient SQS traffic are dropped), then replayed into the fresh server through
+`/moto-api/recorder/replay-recording`. The recorder pauses itself during a replay, so nothing is recorded twice.
+Provisioning runs before the replay with recording paused: it is redone at every start, and the replay then
+applies the data and every later change on top of it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import IO
+from urllib.parse import parse_qs
+
+import requests
+
+from ..errors import LocalCloudError
+
+log = logging.getLogger(__name__)
+
+# Actions that only read (JSON and query protocols name them in X-Amz-Target or Action=).
+_READ_PREFIXES = ("Get", "Describe", "List", "Query", "Scan", "BatchGet", "Head", "Filter", "Search", "Test")
+_TRANSIENT_TARGETS = ("AmazonSQS.",)  # queue traffic is redone by provisioning, its messages are transient
+
+
+def _action(entry: dict) -> str:
+    headers = {k.lower(): v for k, v in (entry.get("headers") or {}).items()}
+    target = headers.get("x-amz-target", "")
+    if target:
+        return target
+    body = entry.get("body") or ""
+    if not entry.get("body_encoded") and "Action=" in body:
+        return parse_qs(body).get("Action", [""])[0]
+    return ""
+
+
+def is_worth_replaying(entry: dict) -> bool:
+    """True for requests that changed state that the next start must restore."""
+    method = str(entry.get("method", "")).upper()
+    if method in ("GET", "HEAD", "OPTIONS"):
+        return False
+    action = _action(entry)
+    if any(action.startswith(prefix) for prefix in _TRANSIENT_TARGETS):
+        return False
+    headers = {k.lower(): v for k, v in (entry.get("headers") or {}).items()}
+    if "sqs" in headers.get("authorization", "").split("/")[3:4]:  # SigV4 credential scope names the service
+        return False
+    name = action.rsplit(".", 1)[-1]
+    return not name.startswith(_READ_PREFIXES)
+
+
+def compact_recording(path: Path) -> tuple[int, int]:
+    """Keep only what is worth replaying; returns (kept, dropped). Atomic: a crash leaves the old file."""
+    if not path.is_file():
+        return 0, 0
+    kept: list[str] = []
+    dropped = 0
+    with path.open() as handle:
+        for line in handle:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                dropped += 1  # a line cut short by a crash mid-write
+                continue
+            if is_worth_replaying(entry):
+                kept.append(line)
+            else:
+                dropped += 1
+    tmp = path.with_suffix(".compact")
+    tmp.write_text("".join(f"{line}\n" for line in kept))
+    os.replace(tmp, path)
+    return len(kept), dropped
+
+
+class MotoProcess:
+    """`python -m moto.server` on 127.0.0.1:port, recording into `recording`."""
+
+    def __init__(self, port: int, recording: Path, log_file: Path) -> None:
+        self.port = port
+        self.recording = recording
+        self.log_file = log_file
+        self.url = f"http://127.0.0.1:{port}"
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    def start(self, timeout: float = 60.0) -> None:
+        self.recording.parent.mkdir(parents=True, exist_ok=True)
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        env.update(
+            MOTO_ENABLE_RECORDING="True",
+            MOTO_RECORDER_FILEPATH=str(self.recording),
+            # moto must not reach the internet for anything (no docker, no AMI lookups).
+            MOTO_DOCKER_NETWORK_MODE="none",
+        )
+        for key in [k for k in env if k.startswith("AWS_ENDPOINT_URL")]:
+            env.pop(key)
+        self._log = self.log_file.open("ab")
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise LocalCloudError(f"moto server exited with code {self._proc.returncode}", hint=f"see {self.log_file}")
+            try:
+                requests.get(f"{self.url}/moto-api/data.json", timeout=2)
+                return
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        self.stop()
+        raise LocalCloudError(f"moto server did not answer within {timeout:g} s", hint=f"see {self.log_file}")
+
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def _post(self, path: str, timeout: float = 600.0) -> None:
+        response = requests.post(f"{self.url}/moto-api/recorder/{path}", timeout=timeout)
+        response.raise_for_status()
+
+    def pause_recording(self) -> None:
+        self._post("stop-recording")
+
+    def resume_recording(self) -> None:
+        self._post("start-recording")
+
+    def replay(self) -> int:
+        """Replay the compacted recording into this server; returns the number of requests replayed."""
+        kept, dropped = compact_recording(self.recording)
+        if kept:
+            started = time.monotonic()
+            self._post("replay-recording")
+            log.info("replayed %d requests (%d dropped as reads or transient) in %.1f s", kept, dropped, time.monotonic() - started)
+        return kept
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None

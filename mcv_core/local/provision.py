@@ -1,0 +1,309 @@
+"""Create the stack in the local cloud: the same resources, names and settings as terraform/aws.
+
+Runs against a fresh moto server at every start (before the recorded state is replayed), then writes the
+outputs in the shape of `terraform output -json`, so the Infrastructure page reads local and cloud alike.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from .. import stack
+from ..stack import StackNames
+from .state import Connection, outputs_dir, write_json_atomic
+
+REPO = Path(__file__).resolve().parents[2]
+LAMBDA_SOURCE = REPO / "lambda" / "lambda_function.py"
+# The AWS Deep Learning Container for PyTorch inference that terraform/aws uses by default (CPU, serverless).
+PYTORCH_INFERENCE_IMAGE = "763104351884.dkr.ecr.{region}.amazonaws.com/pytorch-inference:2.6.0-cpu-py312"
+CORS_ORIGINS = ["http://127.0.0.1:8501", "http://localhost:8501"]
+
+
+@dataclass(frozen=True)
+class LocalStack:
+    names: StackNames
+    region: str
+    account_id: str
+    lambda_role_arn: str = ""
+    sagemaker_role_arn: str = ""
+    queue_url: str = ""
+    queue_arn: str = ""
+
+
+def _client(conn: Connection, service: str) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=conn.moto_url,
+        region_name=conn.region,
+        aws_access_key_id=conn.access_key_id,
+        aws_secret_access_key=conn.secret_access_key,
+        config=Config(s3={"addressing_style": "path"}, retries={"mode": "standard", "total_max_attempts": 3}),
+    )
+
+
+def _assume_role_policy(service: str) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+        }
+    )
+
+
+def provision(conn: Connection, model_tar: Path) -> LocalStack:
+    """Create every resource; the notification that feeds the local Lambda runner comes later (see connect_events)."""
+    names = StackNames.for_account(conn.account_id)
+    region = conn.region
+    account = conn.account_id
+    iam, s3, ddb, logs, lam, sm, sqs = (
+        _client(conn, s) for s in ("iam", "s3", "dynamodb", "logs", "lambda", "sagemaker", "sqs")
+    )
+    table_arn = f"arn:aws:dynamodb:{region}:{account}:table/{names.results_table}"
+    upload_arn = f"arn:aws:s3:::{names.upload_bucket}"
+    artifacts_arn = f"arn:aws:s3:::{names.artifacts_bucket}"
+
+    # IAM: each role only the actions and resources it uses (as terraform/aws/modules/iam).
+    lambda_role = iam.create_role(
+        RoleName=f"{stack.PROJECT}-lambda", AssumeRolePolicyDocument=_assume_role_policy("lambda.amazonaws.com")
+    )["Role"]["Arn"]
+    iam.put_role_policy(
+        RoleName=f"{stack.PROJECT}-lambda",
+        PolicyName="upload-handler",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": f"{upload_arn}/{stack.UPLOAD_PREFIX}*"},
+                    {"Effect": "Allow", "Action": ["dynamodb:PutItem"], "Resource": table_arn},
+                    {
+                        "Effect": "Allow",
+                        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                        "Resource": f"arn:aws:logs:{region}:{account}:log-group:{names.lambda_log_group}:*",
+                    },
+                ],
+            }
+        ),
+    )
+    sagemaker_role = iam.create_role(
+        RoleName=f"{stack.PROJECT}-sagemaker", AssumeRolePolicyDocument=_assume_role_policy("sagemaker.amazonaws.com")
+    )["Role"]["Arn"]
+    iam.put_role_policy(
+        RoleName=f"{stack.PROJECT}-sagemaker",
+        PolicyName="model-artifacts",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": f"{artifacts_arn}/{stack.MODEL_ARTIFACT_KEY}"},
+                ],
+            }
+        ),
+    )
+
+    # S3: the upload bucket and the model artifacts bucket.
+    for bucket in (names.upload_bucket, names.artifacts_bucket):
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+        s3.put_bucket_encryption(
+            Bucket=bucket,
+            ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+        )
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        s3.put_public_access_block(
+            Bucket=bucket,
+            PublicAccessBlockConfiguration={
+                "BlockPublicAcls": True,
+                "IgnorePublicAcls": True,
+                "BlockPublicPolicy": True,
+                "RestrictPublicBuckets": True,
+            },
+        )
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=names.upload_bucket,
+        LifecycleConfiguration={
+            "Rules": [
+                {
+                    "ID": "expire-uploads",
+                    "Status": "Enabled",
+                    "Filter": {"Prefix": ""},
+                    "Expiration": {"Days": stack.LIFECYCLE_DAYS},
+                    "NoncurrentVersionExpiration": {"NoncurrentDays": stack.LIFECYCLE_DAYS},
+                    "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+                }
+            ]
+        },
+    )
+    s3.put_bucket_cors(
+        Bucket=names.upload_bucket,
+        CORSConfiguration={
+            "CORSRules": [
+                {
+                    "AllowedMethods": ["GET", "PUT", "POST", "HEAD"],
+                    "AllowedOrigins": CORS_ORIGINS,
+                    "AllowedHeaders": ["*"],
+                    "ExposeHeaders": ["ETag"],
+                    "MaxAgeSeconds": 3000,
+                }
+            ]
+        },
+    )
+    s3.upload_file(str(model_tar), names.artifacts_bucket, stack.MODEL_ARTIFACT_KEY)
+
+    # DynamoDB: on demand, TTL, point-in-time recovery, the two indexes history queries.
+    attributes = {stack.TABLE_HASH_KEY, stack.TABLE_RANGE_KEY, *(k for pair in stack.INDEXES.values() for k in pair)}
+    ddb.create_table(
+        TableName=names.results_table,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in sorted(attributes)],
+        KeySchema=[
+            {"AttributeName": stack.TABLE_HASH_KEY, "KeyType": "HASH"},
+            {"AttributeName": stack.TABLE_RANGE_KEY, "KeyType": "RANGE"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": index,
+                "KeySchema": [{"AttributeName": h, "KeyType": "HASH"}, {"AttributeName": r, "KeyType": "RANGE"}],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for index, (h, r) in stack.INDEXES.items()
+        ],
+        SSESpecification={"Enabled": True},
+    )
+    ddb.update_time_to_live(
+        TableName=names.results_table,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": stack.TTL_ATTRIBUTE},
+    )
+    ddb.update_continuous_backups(
+        TableName=names.results_table,
+        PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
+    )
+
+    # CloudWatch Logs and the Lambda function.
+    logs.create_log_group(logGroupName=names.lambda_log_group)
+    logs.put_retention_policy(logGroupName=names.lambda_log_group, retentionInDays=stack.LOG_RETENTION_DAYS)
+    endpoint_log_group = f"/aws/sagemaker/Endpoints/{names.sagemaker_endpoint}"
+    logs.create_log_group(logGroupName=endpoint_log_group)
+    logs.put_retention_policy(logGroupName=endpoint_log_group, retentionInDays=stack.LOG_RETENTION_DAYS)
+    lam.create_function(
+        FunctionName=names.lambda_function,
+        Runtime=stack.LAMBDA_RUNTIME,
+        Role=lambda_role,
+        Handler="lambda_function.lambda_handler",
+        Code={"ZipFile": lambda_zip()},
+        MemorySize=stack.LAMBDA_MEMORY_MB,
+        Timeout=stack.LAMBDA_TIMEOUT_S,
+        Environment={
+            "Variables": {
+                "TABLE_NAME": names.results_table,
+                "UPLOAD_PREFIX": stack.UPLOAD_PREFIX,
+                "TTL_DAYS": "90",
+            }
+        },
+    )
+
+    # SageMaker: model from the artifact in S3, serverless endpoint config, endpoint.
+    sm.create_model(
+        ModelName=names.sagemaker_model,
+        ExecutionRoleArn=sagemaker_role,
+        PrimaryContainer={
+            "Image": PYTORCH_INFERENCE_IMAGE.format(region=region),
+            "ModelDataUrl": f"s3://{names.artifacts_bucket}/{stack.MODEL_ARTIFACT_KEY}",
+            "Environment": {
+                "SAGEMAKER_PROGRAM": "inference.py",
+                "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+                "SAGEMAKER_REGION": region,
+            },
+        },
+    )
+    sm.create_endpoint_config(
+        EndpointConfigName=names.sagemaker_endpoint_config,
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": names.sagemaker_model,
+                "ServerlessConfig": {
+                    "MemorySizeInMB": stack.SAGEMAKER_MEMORY_MB,
+                    "MaxConcurrency": stack.SAGEMAKER_MAX_CONCURRENCY,
+                },
+            }
+        ],
+    )
+    sm.create_endpoint(EndpointName=names.sagemaker_endpoint, EndpointConfigName=names.sagemaker_endpoint_config)
+
+    # Local only: S3 cannot invoke Lambda code here (no Docker), so uploads notify a queue the runner polls.
+    queue_url = sqs.create_queue(QueueName=names.events_queue)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return LocalStack(
+        names=names,
+        region=region,
+        account_id=account,
+        lambda_role_arn=lambda_role,
+        sagemaker_role_arn=sagemaker_role,
+        queue_url=queue_url,
+        queue_arn=queue_arn,
+    )
+
+
+def connect_events(conn: Connection, local: LocalStack) -> None:
+    """Upload bucket -> events queue. Done after the replay so that replayed uploads are not re-announced."""
+    _client(conn, "s3").put_bucket_notification_configuration(
+        Bucket=local.names.upload_bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "Id": "uploads-to-local-lambda-runner",
+                    "QueueArn": local.queue_arn,
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": stack.UPLOAD_PREFIX}]}},
+                }
+            ]
+        },
+    )
+
+
+def lambda_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        info = zipfile.ZipInfo("lambda_function.py", date_time=(2024, 1, 1, 0, 0, 0))
+        info.external_attr = 0o644 << 16
+        archive.writestr(info, LAMBDA_SOURCE.read_bytes())
+    return buffer.getvalue()
+
+
+def _output(value: Any, sensitive: bool = False) -> dict[str, Any]:
+    kind: Any = "string" if isinstance(value, str) else "number"
+    return {"sensitive": sensitive, "type": kind, "value": value}
+
+
+def write_outputs(data_dir: Path, conn: Connection, local: LocalStack, azure_deployment: str) -> None:
+    """outputs/aws.json and outputs/azure.json, as `terraform output -json` prints them."""
+    names = local.names
+    region, account = local.region, local.account_id
+    aws = {
+        "region": _output(region),
+        "upload_bucket_name": _output(names.upload_bucket),
+        "upload_bucket_arn": _output(f"arn:aws:s3:::{names.upload_bucket}"),
+        "artifacts_bucket_name": _output(names.artifacts_bucket),
+        "results_table_name": _output(names.results_table),
+        "results_table_arn": _output(f"arn:aws:dynamodb:{region}:{account}:table/{names.results_table}"),
+        "lambda_function_name": _output(names.lambda_function),
+        "lambda_log_group_name": _output(names.lambda_log_group),
+        "sagemaker_endpoint_name": _output(names.sagemaker_endpoint),
+        "sagemaker_model_name": _output(names.sagemaker_model),
+        "bedrock_model_id": _output(stack.DEFAULT_BEDROCK_MODEL_ID),
+    }
+    azure = {
+        "azure_openai_endpoint": _output(conn.azure_endpoint),
+        "azure_openai_deployment": _output(azure_deployment),
+        "azure_openai_api_key": _output(conn.azure_api_key, sensitive=True),
+    }
+    out = outputs_dir(data_dir)
+    write_json_atomic(out / "aws.json", aws)
+    write_json_atomic(out / "azure.json", azure, mode=0o600)
