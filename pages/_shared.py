@@ -1,0 +1,89 @@
+"""What every page shares: the cached workbench and how a result is drawn. UI only."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from mcv_core import providers
+from mcv_core.config import Settings
+from mcv_core.errors import MCVError, hint_for
+from mcv_core.providers.base import ProviderResult
+from mcv_core.workbench import Workbench
+
+
+@st.cache_resource(show_spinner="Connecting to the cloud…")
+def workbench() -> Workbench:
+    # boto3 clients and the openai client are thread-safe: one workbench serves every session.
+    return Workbench.open(Settings.load(), quiet=True)
+
+
+def get_workbench() -> Workbench:
+    """The workbench, or a clear error on the page and a stop."""
+    try:
+        return workbench()
+    except MCVError as exc:
+        st.error(exc.user_text(), icon=":material/cloud_off:")
+        st.stop()
+        raise  # st.stop() raises; this line is for type checkers
+
+
+def mode_caption(settings: Settings) -> str:
+    if settings.is_local:
+        return "Local cloud: AWS and Azure emulated on this machine, answered by local models."
+    return f"Cloud: AWS {settings.region} and Azure OpenAI."
+
+
+def provider_title(name: str) -> str:
+    return providers.get(name).title
+
+
+def money(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"${value:.6f}" if value < 0.01 else f"${value:.4f}"
+
+
+def render_result(result: ProviderResult) -> None:
+    """One provider's answer as a card: status, cold start, latency, tokens, cost, then the answer itself."""
+    with st.container(border=True):
+        st.markdown(f"**{provider_title(result.provider)}**")
+        st.caption(result.model)
+        if not result.ok:
+            st.badge("error", icon=":material/error:", color="red")
+            st.error(f"{result.error_type}: {result.error}", icon=":material/error:")
+            hint = hint_for(result.error_type)
+            if hint and hint not in (result.error or ""):
+                st.caption(f"What to do: {hint}")
+            st.caption(f"after {result.latency_ms:,.0f} ms, {result.attempts} attempt(s)")
+            return
+        if result.cold_start:
+            st.badge("cold start", icon=":material/ac_unit:", color="orange")
+        elif result.cold_start is False:
+            st.badge("warm", icon=":material/local_fire_department:", color="green")
+        left, middle, right = st.columns(3)
+        left.metric("Latency", f"{result.latency_ms:,.0f} ms")
+        tokens = "–"
+        if result.input_tokens is not None:
+            tokens = f"{result.input_tokens:,} / {result.output_tokens:,}"
+        middle.metric("Tokens in / out", tokens)
+        right.metric("Cost", money(result.cost_usd))
+        details = []
+        if result.provider_latency_ms is not None:
+            details.append(f"service time {result.provider_latency_ms:,.0f} ms")
+        if result.image_tokens is not None:
+            details.append(f"image ≈ {result.image_tokens:,} tokens")
+        if result.image_width:
+            details.append(f"sent {result.image_width}×{result.image_height}")
+        if result.attempts > 1:
+            details.append(f"{result.attempts} attempts")
+        if details:
+            st.caption(" · ".join(details))
+        # Model output is shown as plain text, never as markdown or HTML.
+        st.text(result.output)
+        if result.labels:
+            st.dataframe(
+                {"label": [l.label for l in result.labels], "score": [l.score for l in result.labels]},
+                column_config={"score": st.column_config.ProgressColumn("score", min_value=0.0, max_value=1.0, format="%.2f")},
+                hide_index=True,
+                width="stretch",
+            )

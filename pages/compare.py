@@ -1,0 +1,119 @@
+"""Compare: upload images, pick providers and a prompt, see every provider's answer side by side."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from mcv_core import providers
+from mcv_core.errors import MCVError
+from mcv_core.images import SourceImage
+from mcv_core.providers.base import ProviderResult
+from mcv_core.runner import Run
+from pages._shared import get_workbench, mode_caption, provider_title, render_result
+
+bench = get_workbench()
+settings = bench.settings
+
+st.title("Compare")
+st.caption(f"Every selected provider answers on the same image at the same time. {mode_caption(settings)}")
+
+with st.container(border=True):
+    files = st.file_uploader(
+        "Images (JPEG, PNG, WebP or GIF)",
+        accept_multiple_files=True,
+        key="compare.files",
+        help=f"Up to {settings.max_image_mb:g} MB and {settings.max_pixels / 1e6:g} megapixels each.",
+    )
+    chosen = st.pills(
+        "Providers",
+        options=providers.names(),
+        format_func=provider_title,
+        selection_mode="multi",
+        default=[p for p in settings.providers if p in providers.names()],
+        key="compare.providers",
+    )
+    prompt = st.text_area(
+        "Prompt",
+        value=settings.default_prompt,
+        max_chars=2000,
+        height=80,
+        key="compare.prompt",
+        help="Sent to Bedrock and Azure OpenAI; the SageMaker classifier always returns its top labels.",
+    )
+    go = st.button(
+        "Compare",
+        type="primary",
+        icon=":material/play_arrow:",
+        disabled=not files or not chosen or not prompt.strip(),
+        key="compare.go",
+    )
+
+
+def show_image_header(image: SourceImage, run: Run | None) -> None:
+    left, right = st.columns([1, 4])
+    left.image(image.data, width="stretch")
+    facts = [f"{image.width}×{image.height} {image.format}", f"{image.size_bytes / 1024:,.0f} KB"]
+    if run is not None:
+        facts.append(f"side by side in {run.wall_ms:,.0f} ms")
+        facts.append(f"run {run.run_id}")
+    right.markdown(f"**{image.name}**")
+    right.caption(" · ".join(facts))
+    if run is not None and run.image_key:
+        right.caption(f"stored as s3://{settings.upload_bucket}/{run.image_key}")
+
+
+def run_all() -> list[tuple[str, Run | str]]:
+    """Compare every uploaded file; each file's outcome is its run or one error line."""
+    names = list(chosen)
+    outcomes: list[tuple[str, Run | str]] = []
+    total = len(files) * len(names)
+    done = 0
+    progress = st.progress(0.0, text="Starting…")
+    for upload in files:
+        try:
+            image = bench.load_image(upload.getvalue(), upload.name)
+        except MCVError as exc:
+            outcomes.append((upload.name, exc.user_text()))
+            st.error(f"{upload.name}: {exc.user_text()}", icon=":material/broken_image:")
+            done += len(names)
+            progress.progress(done / total, text=f"{done} of {total} answers")
+            continue
+        st.divider()
+        show_image_header(image, None)
+        slots = {}
+        for name, column in zip(names, st.columns(len(names))):
+            slots[name] = column.empty()
+            slots[name].info(f"Waiting for {provider_title(name)}…", icon=":material/hourglass_top:")
+
+        def on_result(result: ProviderResult) -> None:
+            nonlocal done
+            done += 1
+            progress.progress(done / total, text=f"{done} of {total} answers · {provider_title(result.provider)} finished")
+            with slots[result.provider].container():
+                render_result(result)
+
+        try:
+            run = bench.compare(image, names, prompt, source="ui", on_result=on_result)
+        except MCVError as exc:
+            outcomes.append((image.name, exc.user_text()))
+            st.error(f"{image.name}: {exc.user_text()}", icon=":material/error:")
+            continue
+        outcomes.append((image.name, run))
+    progress.empty()
+    return outcomes
+
+
+if go:
+    # Drawn live as each provider finishes; kept so that the next rerun draws the same page.
+    st.session_state["compare.outcomes"] = run_all()
+    st.stop()
+
+for name, outcome in st.session_state.get("compare.outcomes", []):
+    st.divider()
+    if isinstance(outcome, str):
+        st.error(f"{name}: {outcome}", icon=":material/broken_image:")
+        continue
+    show_image_header(outcome.image, outcome)
+    for column, result in zip(st.columns(len(outcome.results)), outcome.results):
+        with column:
+            render_result(result)
