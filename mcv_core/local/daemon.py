@@ -32,6 +32,7 @@ from .state import (
     logs_dir,
     recording_path,
     write_connection,
+    write_json_atomic,
 )
 
 log = logging.getLogger("mcv_core.local")
@@ -43,6 +44,33 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        # As the servers bind (allow_reuse_address): a port in TIME_WAIT after our own restart is free.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def stable_ports(data_dir: Path, names: tuple[str, ...]) -> dict[str, int]:
+    """The ports this data folder used last time when they are still free, so clients and shells that
+    read `local env` before a restart keep working after it; fresh free ports otherwise."""
+    path = local_dir(data_dir) / "ports.json"
+    try:
+        previous = json.loads(path.read_text())
+    except (OSError, ValueError):
+        previous = {}
+    ports = {}
+    for name in names:
+        port = previous.get(name)
+        ports[name] = port if isinstance(port, int) and port_is_free(port) else free_port()
+    write_json_atomic(path, ports)
+    return ports
+
+
 class LocalCloud:
     """Everything the daemon runs, with per-component stop and start for fault tests."""
 
@@ -50,12 +78,13 @@ class LocalCloud:
         self.args = args
         self.data_dir = Path(args.data_dir).resolve()
         self.creds = load_or_create_credentials(self.data_dir)
-        self.moto = MotoProcess(free_port(), recording_path(self.data_dir), logs_dir(self.data_dir) / "moto.log")
+        ports = stable_ports(self.data_dir, ("moto", "emulator", "admin"))
+        self.moto = MotoProcess(ports["moto"], recording_path(self.data_dir), logs_dir(self.data_dir) / "moto.log")
         self.emulator: Emulator | None = None
         self.stack: LocalStack | None = None
-        self.admin = ThreadingHTTPServer(("127.0.0.1", args.admin_port), _admin_handler(self))
+        self.admin = ThreadingHTTPServer(("127.0.0.1", ports["admin"]), _admin_handler(self))
         self.admin.daemon_threads = True
-        emulator_port = args.emulator_port or free_port()
+        emulator_port = ports["emulator"]
         self.conn = Connection(
             pid=os.getpid(),
             region=args.region,
@@ -201,8 +230,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--idle-s", type=float, default=120.0)
     parser.add_argument("--azure-deployment", default="gpt-4o-mini")
     parser.add_argument("--azure-model", default="gpt-4o-mini")
-    parser.add_argument("--emulator-port", type=int, default=0)
-    parser.add_argument("--admin-port", type=int, default=0)
     args = parser.parse_args(argv)
     # The describers run torch beside moto and the HTTP servers: spinning OpenMP waiters would starve them.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
