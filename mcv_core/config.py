@@ -59,6 +59,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("MCV_LOCAL_IDLE_S", "local_idle_s", "120", "local cloud: idle seconds before the SageMaker worker scales to zero"),
 )
 _BY_FIELD = {v.field: v for v in VARIABLES}
+_TIMEOUT_PREFIX = "MCV_TIMEOUT_S_"  # + provider name in capitals: that provider's own timeout
 _INTS = ("max_output_tokens", "max_attempts", "max_pixels", "result_ttl_days", "sagemaker_memory_mb")
 _FLOATS = ("timeout_s", "max_image_mb", "local_idle_s")
 
@@ -157,23 +158,23 @@ class Settings:
             raise ConfigError(f"MCV_MODE={mode!r} is not a mode", hint="set MCV_MODE to local or cloud")
         values["mode"] = mode
         providers = tuple(p.strip() for p in str(values["providers"]).split(",") if p.strip())
-        unknown = [p for p in providers if p not in ALL_PROVIDERS]
+        known = _registered_providers()
+        unknown = [p for p in providers if p not in known]
         if unknown or not providers:
             raise ConfigError(
                 f"MCV_PROVIDERS names unknown providers: {', '.join(unknown) or '(none)'}",
-                hint=f"choose from {', '.join(ALL_PROVIDERS)}",
+                hint=f"choose from {', '.join(known)}",
             )
         values["providers"] = providers
         if values["azure_image_detail"] not in ("auto", "low", "high"):
             raise ConfigError("MCV_AZURE_IMAGE_DETAIL must be auto, low or high", hint="set MCV_AZURE_IMAGE_DETAIL=auto")
         timeouts = {}
-        for provider in ALL_PROVIDERS:
-            key = f"MCV_TIMEOUT_S_{provider.upper()}"
-            if env.get(key):
+        for key, raw_value in env.items():
+            if key.startswith(_TIMEOUT_PREFIX) and raw_value:
                 try:
-                    timeouts[provider] = float(env[key])
+                    timeouts[key[len(_TIMEOUT_PREFIX) :].lower()] = float(raw_value)
                 except ValueError:
-                    raise ConfigError(f"{key}={env[key]!r} is not a number", hint=f"set {key} to seconds") from None
+                    raise ConfigError(f"{key}={raw_value!r} is not a number", hint=f"set {key} to seconds") from None
         values["provider_timeouts"] = timeouts
         for name in ("timeout_s", "max_image_mb", "local_idle_s", "max_attempts", "max_pixels", "max_output_tokens"):
             if values[name] <= 0:  # type: ignore[operator]
@@ -198,3 +199,11 @@ class Settings:
     def describe(self) -> dict[str, object]:
         """The settings as shown to a user (no secrets live here)."""
         return {f.name: (str(v) if isinstance(v := getattr(self, f.name), Path) else v) for f in fields(self)}
+
+
+def _registered_providers() -> list[str]:
+    # The registry is the one list of providers (a new one is one module); imported here, not at the top,
+    # because providers import this module.
+    from .providers import names
+
+    return names()

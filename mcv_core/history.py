@@ -21,6 +21,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from . import stack
 from .clients import Clients
 from .config import Settings
+from .errors import UsageError
 from .runner import Run
 from .storage import storage_error
 
@@ -259,13 +260,14 @@ def _days(since: datetime, until: datetime) -> list[str]:
 
 def parse_since(text: str, now: datetime | None = None) -> datetime:
     """`24h`, `7d`, `30m`, `2w` or an ISO date/time -> an aware UTC datetime."""
-    from .errors import UsageError
-
     now = now or datetime.now(timezone.utc)
     text = text.strip()
     units = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
-    if text and text[-1] in units and text[:-1].isdigit():
-        return now - timedelta(seconds=int(text[:-1]) * units[text[-1]])
+    if text and text[-1] in units and text[:-1].isdecimal() and text[:-1].isascii():
+        try:
+            return now - timedelta(seconds=int(text[:-1]) * units[text[-1]])
+        except (OverflowError, ValueError):
+            raise UsageError(f"--since {text!r} reaches too far back", hint="use e.g. 24h, 7d or 2026-11-01") from None
     try:
         when = datetime.fromisoformat(text)
     except ValueError:

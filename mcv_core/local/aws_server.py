@@ -9,6 +9,8 @@ applies the data and every later change on top of it.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 import os
@@ -36,7 +38,12 @@ def _action(entry: dict) -> str:
     if target:
         return target
     body = entry.get("body") or ""
-    if not entry.get("body_encoded") and "Action=" in body:
+    if entry.get("body_encoded"):  # moto's server records every body base64-encoded
+        try:
+            body = base64.b64decode(body).decode("utf-8", "replace")
+        except (binascii.Error, ValueError):
+            return ""
+    if "Action=" in body:
         return parse_qs(body).get("Action", [""])[0]
     return ""
 

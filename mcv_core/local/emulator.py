@@ -44,7 +44,10 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 30 * 1024 * 1024
 SERVICES = ("sagemaker", "bedrock", "azure_openai")
 # Bedrock model ids the emulator answers for: Anthropic Claude 3 and later, which take images.
-BEDROCK_VISION_MODEL = re.compile(r"^(?:(?:us|eu|apac|jp|au|global)\.)?anthropic\.claude-(?:3|sonnet-4|opus-4|haiku-4|3-5|3-7)")
+BEDROCK_VISION_MODEL = re.compile(
+    r"^(?:arn:aws[\w-]*:bedrock:[\w-]*:\d*:(?:foundation-model|inference-profile)/)?"
+    r"(?:(?:us|eu|apac|jp|au|global)\.)?anthropic\.claude-(?:3|sonnet-4|opus-4|haiku-4|3-5|3-7)"
+)
 AZURE_MODELS = {"gpt-4o-mini": "gpt-4o-mini-2024-07-18", "gpt-4o": "gpt-4o-2024-11-20"}
 _WORD = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 
@@ -386,7 +389,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _azure_error(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
         self._json(status, {"error": {"code": code, "message": message}}, headers=headers)
 
-    def _aws_authorised(self, body: bytes) -> bool:
+    def _aws_authorised(self, body: bytes, signing_name: str) -> bool:
         failure = sigv4.verify(
             self.command,
             self.path,
@@ -395,6 +398,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.emu.conn.access_key_id,
             self.emu.conn.secret_access_key,
             self.headers.get("Host", ""),
+            expected_service=signing_name,
+            expected_region=self.emu.conn.region,
         )
         if failure is not None:
             self._aws_error(403, failure.code, failure.message)
@@ -482,7 +487,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ---- SageMaker runtime
     def _sagemaker(self, endpoint: str, body: bytes) -> None:
-        if not self._aws_authorised(body):
+        if not self._aws_authorised(body, "sagemaker"):
             return
         self.emu.requests["sagemaker"] += 1
         fault = self._apply_fault(
@@ -502,7 +507,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ---- Bedrock runtime: Converse
     def _bedrock(self, model_id: str, body: bytes) -> None:
-        if not self._aws_authorised(body):
+        if not self._aws_authorised(body, "bedrock"):
             return
         self.emu.requests["bedrock"] += 1
         fault = self._apply_fault(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -27,6 +28,8 @@ def verify(
     access_key_id: str,
     secret_access_key: str,
     host: str,
+    expected_service: str,
+    expected_region: str,
 ) -> AuthFailure | None:
     """None when the request is signed with our key; else what AWS would answer."""
     lower = {k.lower(): v for k, v in headers.items()}
@@ -43,6 +46,16 @@ def verify(
         return AuthFailure("IncompleteSignatureException", "The request signature is malformed.")
     if key_id != access_key_id:
         return AuthFailure("UnrecognizedClientException", "The security token included in the request is invalid.")
+    if (service, region) != (expected_service, expected_region):
+        return AuthFailure(
+            "InvalidSignatureException",
+            f"Credential should be scoped to a valid region and service: expected {expected_region}/{expected_service}, "
+            f"got {region}/{service}.",
+        )
+    claimed = lower.get("x-amz-content-sha256")
+    if claimed is not None and claimed != hashlib.sha256(body).hexdigest():
+        # botocore's signer trusts this header as the payload hash: it must be the body's, or the body is unsigned.
+        return AuthFailure("InvalidSignatureException", "The provided x-amz-content-sha256 header does not match the body.")
     try:
         signed_at = datetime.strptime(timestamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
     except ValueError:
