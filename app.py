@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-st.set_page_config(page_title="MC Vision", page_icon=":material/compare:", layout="wide")
+# A local file: a material icon here would make the browser fetch the favicon from the internet.
+st.set_page_config(page_title="MC Vision", page_icon="assets/icon.png", layout="wide")
 
 st.navigation(
     [

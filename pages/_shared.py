@@ -60,13 +60,14 @@ def render_result(result: ProviderResult) -> None:
             st.badge("cold start", icon=":material/ac_unit:", color="orange")
         elif result.cold_start is False:
             st.badge("warm", icon=":material/local_fire_department:", color="green")
-        left, middle, right = st.columns(3)
-        left.metric("Latency", f"{result.latency_ms:,.0f} ms")
         tokens = "–"
         if result.input_tokens is not None:
             tokens = f"{result.input_tokens:,} / {result.output_tokens:,}"
-        middle.metric("Tokens in / out", tokens)
-        right.metric("Cost", money(result.cost_usd))
+        # Side by side when the column is wide enough, wrapped under each other when it is not.
+        with st.container(horizontal=True, wrap=True):
+            st.metric("Latency", f"{result.latency_ms:,.0f} ms", width="content")
+            st.metric("Tokens in / out", tokens, width="content")
+            st.metric("Cost", money(result.cost_usd), width="content")
         details = []
         if result.provider_latency_ms is not None:
             details.append(f"service time {result.provider_latency_ms:,.0f} ms")

@@ -79,7 +79,9 @@ def run_all() -> list[tuple[str, Run | str]]:
             progress.progress(done / total, text=f"{done} of {total} answers")
             continue
         st.divider()
-        show_image_header(image, None)
+        header = st.empty()
+        with header.container():
+            show_image_header(image, None)
         slots = {}
         for name, column in zip(names, st.columns(len(names))):
             slots[name] = column.empty()
@@ -98,6 +100,8 @@ def run_all() -> list[tuple[str, Run | str]]:
             outcomes.append((image.name, exc.user_text()))
             st.error(f"{image.name}: {exc.user_text()}", icon=":material/error:")
             continue
+        with header.container():
+            show_image_header(image, run)
         outcomes.append((image.name, run))
     progress.empty()
     return outcomes

@@ -114,8 +114,10 @@ class Faults:
             return None
 
     def describe(self) -> dict[str, list[dict[str, Any]]]:
+        """The faults still to come (used-up ones are not listed)."""
         with self._lock:
-            return {service: [asdict(f) for f in faults] for service, faults in self._plan.items() if faults}
+            plan = {service: [asdict(f) for f in faults if f.count != 0] for service, faults in self._plan.items()}
+            return {service: faults for service, faults in plan.items() if faults}
 
 
 # --- SageMaker endpoints -----------------------------------------------------------------------------------
@@ -513,7 +515,11 @@ class _Handler(BaseHTTPRequestHandler):
         fault = self._apply_fault(
             "bedrock",
             on_throttle=lambda: self._aws_error(429, "ThrottlingException", "Too many requests, please wait before trying again."),
-            on_error=lambda status: self._aws_error(status, "ServiceUnavailableException", "Bedrock is unable to process your request."),
+            on_error=lambda status: self._aws_error(
+                status,
+                "ServiceUnavailableException" if status == 503 else "InternalServerException",
+                "Bedrock is unable to process your request." if status == 503 else "The server encountered an internal error.",
+            ),
             on_auth=lambda: self._aws_error(403, "AccessDeniedException", "You don't have access to the model with the specified model ID."),
         )
         if fault == "handled":

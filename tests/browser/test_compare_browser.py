@@ -1,0 +1,120 @@
+"""The Compare page in a real browser: upload a photo, press Compare, see every provider's answer side by side."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+PROVIDERS = {"sagemaker": "SageMaker Serverless", "bedrock": "Amazon Bedrock", "azure_openai": "Azure OpenAI"}
+# The first comparison of a session pays for cold starts (torch imports, model loads) on a busy machine.
+ANSWERS_S = 180
+CAT = re.compile(r"\b(cat|tabby|egyptian mau|lynx)\b", re.IGNORECASE)
+
+
+def card(page: Any, title: str) -> Any:
+    """A result card: the nearest block around the provider's bold title (the pills show titles too, not bold)."""
+    return page.locator(
+        f"xpath=//strong[normalize-space()='{title}']/ancestor::div[@data-testid='stVerticalBlock'][1]"
+    )
+
+
+def open_compare(page: Any, url: str) -> tuple[Any, Any]:
+    from playwright.sync_api import expect
+
+    page.goto(url)
+    uploader = page.locator(".st-key-compare-files input[type=file]")
+    go = page.locator(".st-key-compare-go button")
+    expect(go).to_be_visible(timeout=60_000)
+    return uploader, go
+
+
+def compare_photo(page: Any, url: str, photo: Path) -> None:
+    """Open the page, upload `photo`, press Compare and wait until every provider has answered and the run ended."""
+    from playwright.sync_api import expect
+
+    uploader, go = open_compare(page, url)
+    expect(go).to_have_text(re.compile(r"Compare$"))
+    expect(go).to_be_disabled()
+    pills = page.locator(".st-key-compare-providers")
+    for title in PROVIDERS.values():
+        expect(pills.get_by_text(title, exact=True)).to_be_visible()
+
+    uploader.set_input_files(str(photo))
+    expect(page.get_by_test_id("stFileChipName")).to_have_text(photo.name)
+    expect(go).to_be_enabled()
+    go.click()
+
+    # Each card is drawn when its provider answers: wait for all three, then for the run to end.
+    for title in PROVIDERS.values():
+        expect(card(page, title).get_by_test_id("stMetricLabel").first).to_have_text("Latency", timeout=ANSWERS_S * 1000)
+    expect(page.get_by_text(re.compile("^Waiting for"))).to_have_count(0)
+    expect(page.get_by_test_id("stProgress")).to_have_count(0, timeout=30_000)
+
+
+def test_compare_a_photo_in_the_browser(guarded_page: Any, streamlit_server: Any, cat_jpeg: bytes, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    page = guarded_page.page
+    photo = tmp_path / "cat.jpg"
+    photo.write_bytes(cat_jpeg)
+    compare_photo(page, streamlit_server.url, photo)
+
+    for title in PROVIDERS.values():
+        shown = card(page, title)
+        expect(shown).to_have_count(1)
+        expect(shown.get_by_test_id("stMetricLabel")).to_have_text(["Latency", "Tokens in / out", "Cost"])
+        expect(shown.get_by_test_id("stMetricValue").first).to_have_text(re.compile(r"^[\d,]+ ms$"))
+        expect(shown.get_by_test_id("stText")).to_have_text(CAT)  # every service, in its own words, sees a cat
+        expect(shown.get_by_test_id("stAlert")).to_have_count(0)
+
+    sagemaker = card(page, PROVIDERS["sagemaker"])
+    expect(sagemaker.get_by_text(re.compile(r"cold start|warm"))).to_have_count(1)
+    # The label table is a canvas grid; its cells are mirrored in an accessible table.
+    expect(sagemaker.get_by_test_id("glide-cell-0-0")).to_have_text(CAT, timeout=30_000)
+    expect(sagemaker.get_by_test_id("glide-cell-0-4")).to_have_count(1)  # five labels
+
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    assert not page.get_by_test_id("stAlert").count(), page.get_by_test_id("stAlert").all_inner_texts()
+
+    # The page scrolls inside its own container: a tall viewport shows the cards. The grid paints late.
+    page.set_viewport_size({"width": 1400, "height": 2000})
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=stDataFrame] canvas')].some(c => c.clientHeight > 100)",
+        timeout=30_000,
+    )
+    shot = tmp_path / "compare.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000, f"the screenshot {shot} is nearly empty"
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_result_figures_are_readable_on_a_laptop_screen(
+    guarded_page: Any, streamlit_server: Any, cat_jpeg: bytes, tmp_path: Path
+) -> None:
+    page = guarded_page.page  # 1400 px wide
+    photo = tmp_path / "cat.jpg"
+    photo.write_bytes(cat_jpeg)
+    try:
+        compare_photo(page, streamlit_server.url, photo)
+    except AssertionError as exc:  # not the failure this test expects
+        raise RuntimeError(f"the comparison itself did not complete: {exc}") from exc
+    cut = page.get_by_test_id("stMetricValue").evaluate_all(
+        "els => els.filter(e => { const t = e.firstElementChild || e; return t.scrollWidth > t.clientWidth + 1; })"
+        ".map(e => e.innerText)"
+    )
+    assert cut == [], f"metric values cut off with an ellipsis: {cut}"
+
+
+def test_the_page_asks_nothing_of_the_internet(guarded_page: Any, streamlit_server: Any) -> None:
+    from playwright.sync_api import expect
+
+    page = guarded_page.page
+    _, go = open_compare(page, streamlit_server.url)
+    expect(go).to_be_disabled()
+    page.wait_for_load_state("networkidle")
+    assert guarded_page.outside == [], f"requests outside loopback (blocked): {guarded_page.outside}"
