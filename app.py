@@ -8,5 +8,7 @@ st.set_page_config(page_title="MC Vision", page_icon="assets/icon.png", layout="
 st.navigation(
     [
         st.Page("pages/compare.py", title="Compare", icon=":material/compare:", default=True),
+        st.Page("pages/history.py", title="History", icon=":material/monitoring:"),
+        st.Page("pages/benchmark.py", title="Benchmark", icon=":material/speed:"),
     ]
 ).run()

@@ -1,7 +1,8 @@
-"""python -m mcv_core: compare, history and the local cloud from a shell.
+"""python -m mcv_core: compare, bench, history and the local cloud from a shell.
 
 `--json` prints one JSON document on stdout. Exit codes: 0 the command did its job (for compare: every
-provider answered), 2 bad input or usage (one line on stderr, nothing stored), 1 anything else.
+provider answered; for bench: every result ok, not cancelled), 2 bad input or usage (one line on stderr, nothing
+stored), 1 anything else.
 """
 
 from __future__ import annotations
@@ -10,16 +11,22 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
-from datetime import datetime, timezone
+import threading
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from . import providers
 from .config import ALL_PROVIDERS, Settings
 from .errors import MCVError, UsageError
 from .history import parse_since
 from .runner import Run
+
+if TYPE_CHECKING:
+    from .bench import BenchOutcome, BenchPlan, Estimate, Progress
+    from .workbench import Workbench
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -39,6 +46,16 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--prompt", help="question for the language models (default: MCV_PROMPT)")
     compare.add_argument("--json", action="store_true", help="print JSON")
 
+    bench = sub.add_parser("bench", help="run providers over a set of images, repeatedly: latency, cost, accuracy")
+    bench.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="image files or directories (see labels.json)")
+    bench.add_argument("--samples", action="store_true", help="add the labelled sample set that ships with MC Vision")
+    bench.add_argument("--providers", help=f"comma separated, from {','.join(ALL_PROVIDERS)} (default: MCV_PROVIDERS)")
+    bench.add_argument("--repeat", type=int, default=1, help="runs of each image (default 1)")
+    bench.add_argument("--concurrency", type=int, default=2, help="comparisons at once, 1 to 16 (default 2)")
+    bench.add_argument("--prompt", help="question for the language models (default: MCV_PROMPT)")
+    bench.add_argument("--json", action="store_true", help="print JSON")
+    bench.add_argument("--yes", action="store_true", help="run without asking, in cloud mode on a terminal")
+
     history = sub.add_parser("history", help="results stored in DynamoDB")
     history.add_argument("--since", default="24h", help="a duration (30m, 24h, 7d, 2w) or an ISO date (default 24h)")
     history.add_argument("--provider", action="append", help="only this provider (repeatable)")
@@ -55,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         settings = Settings.load()
-        handler = {"compare": cmd_compare, "history": cmd_history, "local": cmd_local}[args.command]
+        handler = {"compare": cmd_compare, "bench": cmd_bench, "history": cmd_history, "local": cmd_local}[args.command]
         return handler(args, settings)
     except UsageError as exc:
         print(f"error: {exc.user_text()}", file=sys.stderr)
@@ -169,6 +186,199 @@ def format_run(run: Run) -> str:
             f"{_num(r.cost_usd, '.6f'):>11}  {text[:100]}"
         )
     return "\n".join(lines)
+
+
+# --- bench -----------------------------------------------------------------------------------------------------
+
+# The estimate's typical output tokens and SageMaker duration come from this much history.
+BENCH_HISTORY_DAYS = 7
+
+
+def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    from . import bench as benchmark
+    from .workbench import Workbench
+
+    names = providers.parse_names(args.providers, settings.providers)
+    if args.prompt is not None and not args.prompt.strip():
+        raise UsageError("--prompt is empty", hint="give a question or leave --prompt out")
+    if not args.paths and not args.samples:
+        raise UsageError("bench needs images", hint="name image files or directories, or add --samples (the shipped set)")
+    # Every image is checked before anything is stored or called: one bad file stops the command cleanly.
+    found: list[benchmark.BenchImage] = []
+    if args.samples:
+        from .samples import sample_images
+
+        found.extend(sample_images())
+    if args.paths:
+        found.extend(benchmark.collect_images(args.paths, settings=settings))
+    plan = benchmark.BenchPlan(tuple(found), tuple(names), args.repeat, args.concurrency, args.prompt)
+
+    workbench = Workbench.open(settings, quiet=args.json)
+    estimates = benchmark.estimate(plan, settings, history=_estimate_history(workbench, names))
+    bench_id = benchmark.new_bench_id()
+    print(format_estimate(bench_id, plan, estimates, settings), file=sys.stderr)
+    if not settings.is_local and not args.yes and sys.stdin.isatty() and sys.stderr.isatty():
+        # Real money: ask first. The question goes to stderr so that stdout stays the JSON document.
+        print("run it? [y/N] ", end="", file=sys.stderr, flush=True)
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            print("not run", file=sys.stderr)
+            return EXIT_FAILED
+
+    line = _ProgressLine(sys.stderr, live=sys.stderr.isatty(), quiet=args.json)
+    cancel = threading.Event()
+
+    def on_interrupt(signum: int, frame: object) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        line.note("cancelling: running comparisons finish, no new ones start (Ctrl-C again: no summary)")
+
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, on_interrupt) if in_main else None
+    try:
+        outcome = benchmark.run_bench(workbench, plan, bench_id=bench_id, on_progress=line, cancel=cancel)
+    finally:
+        if in_main:
+            signal.signal(signal.SIGINT, previous)
+        line.close()
+    if outcome.cancelled:
+        print(
+            f"cancelled after {len(outcome.runs) + len(outcome.failures)} of {outcome.planned} comparisons; "
+            "the results so far are stored",
+            file=sys.stderr,
+        )
+    if args.json:
+        print(json.dumps(benchmark.bench_json(outcome), indent=2))
+    else:
+        print(format_bench(outcome))
+    return EXIT_OK if outcome.all_ok else EXIT_FAILED
+
+
+def _estimate_history(workbench: Workbench, names: Sequence[str]) -> list[dict[str, Any]] | None:
+    from . import bench as benchmark
+    from .errors import StorageError
+
+    since = datetime.now(timezone.utc) - timedelta(days=BENCH_HISTORY_DAYS)
+    try:
+        return workbench.history.results(since, providers=names, fields=benchmark.ESTIMATE_FIELDS)
+    except StorageError as exc:  # the estimate falls back to its assumptions, and says so in its basis
+        print(f"note: no history for the estimate ({exc.user_text()})", file=sys.stderr)
+        return None
+
+
+class _ProgressLine:
+    """Progress on stderr: one line rewritten in place on a terminal, else a line per comparison (none with --json)."""
+
+    def __init__(self, stream: Any, *, live: bool, quiet: bool) -> None:
+        self.stream, self.live, self.quiet = stream, live, quiet
+        self._open = False
+
+    def __call__(self, p: Progress) -> None:
+        eta = "-" if p.eta_s is None else f"{p.eta_s:.0f} s"
+        failed = f", {p.failed} failed" if p.failed else ""
+        text = (
+            f"{p.done}/{p.total} comparisons, {p.ok} ok, {p.errors} errors{failed}, "
+            f"{p.elapsed_s:.0f} s, ETA {eta}  {p.last_image or ''}"
+        )
+        if self.live:
+            self.stream.write("\r\x1b[K" + text)
+            self._open = True
+        elif not self.quiet:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def note(self, text: str) -> None:
+        self.close()
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self._open:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._open = False
+
+
+def format_estimate(bench_id: str, plan: BenchPlan, estimates: Sequence[Estimate], settings: Settings) -> str:
+    shape = " x ".join(
+        (_count(len(plan.images), "image"), _count(plan.repeat, "repeat"), _count(len(plan.providers), "provider"))
+    )
+    lines = [
+        f"bench {bench_id}: {shape} = {plan.calls} calls, {plan.concurrency} comparisons at once",
+        f"  {'provider':<13} {'calls':>6} {'img tok/call':>12} {'input tok':>11} {'output max':>11} "
+        f"{'USD max':>10} {'USD typical':>11}",
+    ]
+    for e in estimates:
+        lines.append(
+            f"  {e.provider:<13} {e.calls:>6} {_num(e.image_tokens_per_call, ',.0f'):>12} "
+            f"{_num(e.input_tokens_total, ',d'):>11} {_num(e.output_tokens_max, ',d'):>11} "
+            f"{_num(e.cost_usd_max, '.6f'):>10} {_num(e.cost_usd_typical, '.6f'):>11}"
+        )
+    known_max = [e.cost_usd_max for e in estimates if e.cost_usd_max is not None]
+    known_typical = [e.cost_usd_typical for e in estimates if e.cost_usd_typical is not None]
+    lines.append(f"  {'total':<13} {plan.calls:>6} {'':>36} {sum(known_max):>10.6f} {sum(known_typical):>11.6f}")
+    lines.extend(f"  {e.provider}: {e.basis}" for e in estimates)
+    if settings.is_local:
+        lines.append("  (local cloud: nothing is billed; these are what the real services would charge)")
+    return "\n".join(lines)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def format_bench(outcome: BenchOutcome) -> str:
+    from .bench import summary
+
+    ended = len(outcome.runs) + len(outcome.failures)
+    state = f", cancelled after {ended} of {outcome.planned}" if outcome.cancelled else ""
+    lines = [
+        f"bench {outcome.bench_id}: {len(outcome.runs)} comparisons in {outcome.wall_s:.1f} s{state}",
+        f"  {'provider':<13} {'n':>4} {'ok':>4} {'err':>4} {'p50/p95 ms':>13} {'cold p50/p95 ms':>16} "
+        f"{'mean USD':>10}  accuracy",
+    ]
+    for row in summary(outcome):
+        cold = row["cold_starts"] is not None
+        p50, p95 = (row["p50_warm_ms"], row["p95_warm_ms"]) if cold else (row["p50_ms"], row["p95_ms"])
+        warm_text = f"{_num(p50, '.0f')}/{_num(p95, '.0f')}"
+        cold_text = "-"
+        if cold:
+            cold_text = f"{_num(row['p50_cold_ms'], '.0f')}/{_num(row['p95_cold_ms'], '.0f')} ({row['cold_starts']})"
+        accuracy = (
+            f"{row['correct']}/{row['n_scored']} ({row['accuracy']:.0%})" if row["accuracy"] is not None else "-"
+        )
+        lines.append(
+            f"  {row['provider']:<13} {row['n']:>4} {row['ok']:>4} {row['errors']:>4} {warm_text:>13} {cold_text:>16} "
+            f"{_num(row['mean_cost_usd'], '.6f'):>10}  {accuracy}"
+        )
+    lines.append("  latency: client wall time of ok calls; warm calls in p50/p95 where a provider reports cold starts")
+    lines.extend(_correct_by_image(outcome))
+    lines.extend(f"  failed: {failure}" for failure in outcome.failures)
+    return "\n".join(lines)
+
+
+def _correct_by_image(outcome: BenchOutcome) -> list[str]:
+    """Per labelled image and provider: correct answers out of scored ones, over the repeats."""
+    table: dict[str, dict[str, list[int]]] = {}
+    order: list[str] = []
+    for run in outcome.runs:
+        image = outcome.slots[run.run_id].image if run.run_id in outcome.slots else run.image.name
+        for r in run.results:
+            if r.correct is None:
+                continue
+            if r.provider not in order:
+                order.append(r.provider)
+            counts = table.setdefault(image, {}).setdefault(r.provider, [0, 0])
+            counts[0] += bool(r.correct)
+            counts[1] += 1
+    if not table:
+        return []
+    width = max(len(name) for name in table) + 2
+    lines = ["  correct answers by image:", "    " + " " * width + " ".join(f"{p:>13}" for p in order)]
+    for image, counts in table.items():
+        cells = [f"{counts[p][0]}/{counts[p][1]}" if p in counts else "-" for p in order]
+        lines.append(f"    {image:<{width}}" + " ".join(f"{c:>13}" for c in cells))
+    return lines
 
 
 # --- history ---------------------------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ class Variable:
 # Variables the app reads. Cloud-only names are empty by default and required in cloud mode.
 VARIABLES: tuple[Variable, ...] = (
     Variable("MCV_MODE", "mode", "local", "`local` (embedded local cloud, no account) or `cloud` (real AWS and Azure)"),
-    Variable("MCV_DATA_DIR", "data_dir", ".mcv", "where the local cloud keeps its state and logs"),
+    Variable("MCV_DATA_DIR", "data_dir", ".mcv", "local cloud state and logs, and the history cache"),
     Variable("AWS_REGION", "region", stack.DEFAULT_REGION, "AWS region (AWS_DEFAULT_REGION is honoured too)"),
     Variable("MCV_PROVIDERS", "providers", ",".join(ALL_PROVIDERS), "providers enabled, comma separated"),
     Variable("MCV_BUCKET", "upload_bucket", "", "S3 bucket for uploads (cloud mode)"),

@@ -10,10 +10,15 @@ Writes are conditional on the item not existing, so writing the same run twice s
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import json
 import math
+import os
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import botocore.exceptions as bce
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -60,7 +65,37 @@ RESULT_FIELDS = (
     "prompt",
     "source",
     "bench_id",
+    "expected",
+    "correct",
 )
+# What the analytics views read: no answer text, labels or prompt (the outputs browser reads those per run).
+ANALYTIC_FIELDS = (
+    "run_id",
+    "created_at",
+    "provider",
+    "model",
+    "status",
+    "latency_ms",
+    "provider_latency_ms",
+    "cold_start",
+    "input_tokens",
+    "output_tokens",
+    "image_tokens",
+    "cost_usd",
+    "attempts",
+    "error_type",
+    "image_key",
+    "image_name",
+    "image_width",
+    "image_height",
+    "image_bytes",
+    "source",
+    "bench_id",
+    "correct",
+    stack.TTL_ATTRIBUTE,
+)
+# A day's partition is complete once the day is over by this much (clocks and in-flight writes).
+SEAL_AFTER = timedelta(minutes=10)
 
 
 def _to_dynamo(value: Any) -> Any:
@@ -115,6 +150,7 @@ def run_items(run: Run, ttl_days: int) -> list[dict[str, Any]]:
         "prompt": run.prompt,
         "source": run.source,
         "bench_id": run.bench_id,
+        "expected": list(run.expected) or None,
     }
     items: list[dict[str, Any]] = [
         {
@@ -152,10 +188,47 @@ def run_items(run: Run, ttl_days: int) -> list[dict[str, Any]]:
     return [{k: v for k, v in item.items() if v is not None} for item in items]
 
 
+class DayCache:
+    """Complete day partitions of the results table, kept on disk as gzipped JSON (one file per day and
+    field list). Only days that are over are stored; a write into a stored day drops that day."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _path(self, day: str, fields: Sequence[str]) -> Path:
+        digest = hashlib.sha256("\n".join(fields).encode()).hexdigest()[:12]
+        return self.root / digest / f"{day}.json.gz"
+
+    def get(self, day: str, fields: Sequence[str]) -> list[dict[str, Any]] | None:
+        try:
+            with gzip.open(self._path(day, fields), "rt") as handle:
+                return json.load(handle)
+        except (OSError, ValueError):  # absent, or damaged by a crash: read the day again
+            return None
+
+    def put(self, day: str, fields: Sequence[str], items: list[dict[str, Any]]) -> None:
+        path = self._path(day, fields)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        with gzip.open(tmp, "wt") as handle:
+            json.dump(items, handle)
+        os.replace(tmp, path)
+
+    def drop(self, day: str) -> None:
+        for path in self.root.glob(f"*/{day}.json.gz"):
+            path.unlink(missing_ok=True)
+
+    def clear(self) -> None:
+        for path in self.root.glob("*/*.json.gz"):
+            path.unlink(missing_ok=True)
+
+
 class History:
     def __init__(self, settings: Settings, clients: Clients) -> None:
         self.settings = settings
         self._ddb = clients.aws("dynamodb", timeout=30)
+        # One cache per mode, region and table: the same table name may exist locally and in AWS.
+        self.cache = DayCache(settings.data_dir / "cache" / f"{settings.mode}-{settings.region}-{settings.results_table}")
 
     @property
     def table(self) -> str:
@@ -168,6 +241,8 @@ class History:
 
     def put_once(self, item: dict[str, Any]) -> bool:
         """Write an item unless it is there already; True when this call wrote it."""
+        if "created_at" in item:
+            self.cache.drop(item["created_at"][:10])  # a late write (e.g. from an outbox) into a cached day
         try:
             self._ddb.put_item(
                 TableName=self.table,
@@ -195,6 +270,58 @@ class History:
         items = list(self._query_results(since, until, providers, fields))
         items.sort(key=lambda item: (item.get("created_at", ""), item.get("run_id", ""), item.get("provider", "")), reverse=True)
         return items
+
+    def load(
+        self,
+        since: datetime,
+        until: datetime | None = None,
+        fields: Sequence[str] = ANALYTIC_FIELDS,
+        on_progress: Callable[[int, int, int], None] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Result items created in [since, until] for the analytics views, one day partition at a time.
+
+        Past days are complete (items are never changed once written), so their partitions are kept in a
+        local cache and read from DynamoDB once; today's is always read. `on_progress(days_done, days, items)`
+        is called after each day. Items past their TTL are left out, as DynamoDB may still return them.
+        """
+        until = until or datetime.now(timezone.utc)
+        low, high = _iso(since), _iso(until)
+        now = datetime.now(timezone.utc)
+        expired_before = int(now.timestamp())
+        days = _days(since, until)
+        items: list[dict[str, Any]] = []
+        for done, day in enumerate(days, start=1):
+            day_items = self.cache.get(day, fields)
+            if day_items is None:
+                day_items = list(self._query_partition(stack.TIME_INDEX, f"DAY#{day}", fields))
+                if now >= datetime.fromisoformat(day).replace(tzinfo=timezone.utc) + timedelta(days=1) + SEAL_AFTER:
+                    self.cache.put(day, fields, day_items)
+            items.extend(
+                item
+                for item in day_items
+                if low <= item.get("created_at", "") <= high and item.get(stack.TTL_ATTRIBUTE, expired_before + 1) > expired_before
+            )
+            if on_progress is not None:
+                on_progress(done, len(days), len(items))
+        return items
+
+    def get_results(self, keys: Sequence[tuple[str, str]], fields: Sequence[str] = RESULT_FIELDS) -> list[dict[str, Any]]:
+        """Result items by (run_id, provider), with BatchGetItem: a read per item, whatever the table's size."""
+        projection, names = _projection(fields)
+        wanted = [{"pk": {"S": f"RUN#{run_id}"}, "sk": {"S": f"RESULT#{provider}"}} for run_id, provider in dict.fromkeys(keys)]
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(wanted), 100):  # BatchGetItem takes at most 100 keys
+            request: dict[str, Any] = {
+                self.table: {"Keys": wanted[start : start + 100], "ProjectionExpression": projection, "ExpressionAttributeNames": names}
+            }
+            while request:
+                try:
+                    page = self._ddb.batch_get_item(RequestItems=request)
+                except (bce.BotoCoreError, bce.ClientError) as exc:
+                    raise storage_error(exc, f"read of table {self.table}", "check the table and that it is reachable") from exc
+                found.extend(_unmarshal(item) for item in page.get("Responses", {}).get(self.table, []))
+                request = page.get("UnprocessedKeys") or {}
+        return found
 
     def run(self, run_id: str) -> list[dict[str, Any]]:
         """Every item of one run (its run item and its results)."""
@@ -227,6 +354,18 @@ class History:
                 ProjectionExpression=projection,
                 ScanIndexForward=False,
             )
+
+    def _query_partition(self, index: str, partition: str, fields: Sequence[str]) -> Iterator[dict[str, Any]]:
+        projection, names = _projection(fields)
+        hash_key = stack.INDEXES[index][0]
+        yield from self._paginate(
+            TableName=self.table,
+            IndexName=index,
+            KeyConditionExpression="#h = :h",
+            ExpressionAttributeNames={"#h": hash_key, **names},
+            ExpressionAttributeValues={":h": {"S": partition}},
+            ProjectionExpression=projection,
+        )
 
     def _paginate(self, **request: Any) -> Iterator[dict[str, Any]]:
         while True:

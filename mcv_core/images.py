@@ -286,7 +286,7 @@ def load_image(
             hint="use a smaller image (JPEG compresses photos best), or raise MCV_MAX_IMAGE_MB",
         )
 
-    fmt = _sniff(data)
+    fmt = sniff_format(data)
     if fmt is None:
         raise _not_supported(data, subject)
 
@@ -501,7 +501,8 @@ def _resample(pixels: Image.Image, spec: ImageSpec, width: int, height: int) -> 
 # ------------------------------------------------------------------------------- format and header sniffing
 
 
-def _sniff(data: bytes) -> str | None:
+def sniff_format(data: bytes) -> str | None:
+    """The supported format named by the first 12 bytes, or None: a cheap first look, not a validation."""
     if data[:3] == b"\xff\xd8\xff":
         return "JPEG"
     if data[:8] == b"\x89PNG\r\n\x1a\n":

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable, Iterator, Sequence
 
+from . import scoring
 from .errors import MCVError, ProviderError, ProviderTimeout
 from .images import SourceImage, prepare
 from .providers.base import Provider, ProviderResult
@@ -37,6 +38,7 @@ class Run:
     providers: list[str]
     source: str = "cli"  # ui, cli or bench
     bench_id: str | None = None
+    expected: tuple[str, ...] = ()  # labels the image is known to show (labelled benchmark sets)
     image_key: str | None = None  # S3 key, once uploaded
     results: list[ProviderResult] = field(default_factory=list)
     wall_ms: float | None = None
@@ -167,5 +169,8 @@ def compare(
             on_result(result)
     run.wall_ms = round((time.perf_counter() - started) * 1000, 2)
     run.results = [by_name[p.name] for p in providers]
+    if run.expected:
+        for result in run.results:
+            result.correct = scoring.score(result.output, run.expected, result.ok)
     return run
 

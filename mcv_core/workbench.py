@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Callable, Sequence
 
 from . import images, providers, runner
@@ -20,6 +21,7 @@ class Workbench:
         self.store = ImageStore(settings, self.clients)
         self.history = History(settings, self.clients)
         self._providers: dict[str, Provider] = {}
+        self._lock = threading.Lock()  # benchmark threads ask for providers at once
 
     @classmethod
     def open(cls, settings: Settings | None = None, *, start_local: bool = True, quiet: bool = False) -> "Workbench":
@@ -32,9 +34,10 @@ class Workbench:
         return cls(settings)
 
     def provider(self, name: str) -> Provider:
-        if name not in self._providers:
-            self._providers[name] = providers.create(name, self.settings, self.clients)
-        return self._providers[name]
+        with self._lock:
+            if name not in self._providers:
+                self._providers[name] = providers.create(name, self.settings, self.clients)
+            return self._providers[name]
 
     def load_image(self, data: bytes, name: str = "") -> images.SourceImage:
         return images.load_image(data, name, max_bytes=self.settings.max_image_bytes, max_pixels=self.settings.max_pixels)
@@ -47,11 +50,19 @@ class Workbench:
         *,
         source: str = "cli",
         bench_id: str | None = None,
+        expected: Sequence[str] = (),
         on_result: Callable[[ProviderResult], None] | None = None,
     ) -> Run:
         """Store the image, run every provider on it at once, record the run; returns the run with its results."""
         chosen = [self.provider(name) for name in provider_names]
-        run = Run.new(image, prompt or self.settings.default_prompt, provider_names, source=source, bench_id=bench_id)
+        run = Run.new(
+            image,
+            prompt or self.settings.default_prompt,
+            provider_names,
+            source=source,
+            bench_id=bench_id,
+            expected=tuple(expected),
+        )
         run.image_key = self.store.upload(image, run.created_at)
         runner.compare(chosen, run, on_result)
         self.history.save(run)

@@ -17,8 +17,23 @@ def workbench() -> Workbench:
     return Workbench.open(Settings.load(), quiet=True)
 
 
+def _through_the_router() -> None:
+    """Run every page through app.py's st.navigation.
+
+    On a fresh server, Streamlit's legacy pages/ mode runs a deep-linked page (e.g. /history) on its own,
+    without app.py: no page config, file names as navigation. Its flag is cleared by the first call of
+    st.navigation; clearing it here and rerunning sends this first visit through the router too.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def get_workbench() -> Workbench:
     """The workbench, or a clear error on the page and a stop."""
+    _through_the_router()
     try:
         return workbench()
     except MCVError as exc:

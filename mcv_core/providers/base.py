@@ -61,6 +61,7 @@ class ProviderResult:
     timings: dict[str, float] = field(default_factory=dict)
     image_width: int | None = None  # the size the provider was sent
     image_height: int | None = None
+    correct: bool | None = None  # on a labelled image: did the answer name what it shows
 
     @property
     def ok(self) -> bool:

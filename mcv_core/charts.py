@@ -1,0 +1,537 @@
+"""Figures for the analytics views: a DataFrame in (an aggregate of mcv_core.analytics, or the result frame), a
+plotly Figure out. No I/O, no Streamlit.
+
+Every figure's title is the question it answers, its axes carry units, and the sample count n is shown (in the
+axis labels, the legend or the hover). A provider keeps one colour in every figure. An empty frame gives a figure
+that says "No results in this selection" rather than an exception.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from scipy import stats
+
+from . import analytics
+
+EMPTY_TEXT = "No results in this selection"
+# Groups of at most this many calls draw every call as a point; larger ones draw only their outliers, so that a
+# figure of 100,000 calls stays light in the browser.
+POINTS_LIMIT = 2_000
+# A latency axis turns logarithmic when the largest value is this many times the smallest (cold starts in
+# seconds beside warm calls in tens of milliseconds would flatten the warm boxes).
+LOG_RATIO = 30.0
+
+PROVIDER_COLORS = {"sagemaker": "#EC7211", "bedrock": "#01A88D", "azure_openai": "#0078D4"}
+EXTRA_COLORS = ("#7B61FF", "#D6336C", "#2F9E44", "#8C564B", "#E377C2", "#7F7F7F", "#BCBD22", "#17BECF")
+# A small template of our own: assigning "plotly_white" deep-copies its defaults for every trace type into each
+# figure (most of a figure's build time, and ~10 KB of JSON per figure).
+_AXIS = {"gridcolor": "#E5EAF1", "linecolor": "#C9D2DD", "zerolinecolor": "#C9D2DD", "automargin": True, "ticks": ""}
+TEMPLATE = go.layout.Template(
+    layout={
+        "paper_bgcolor": "white",
+        "plot_bgcolor": "white",
+        "font": {"family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", "color": "#1d2733"},
+        "xaxis": _AXIS,
+        "yaxis": _AXIS,
+        "hoverlabel": {"align": "left"},
+        "colorway": [*PROVIDER_COLORS.values(), *EXTRA_COLORS],
+    }
+)
+TEMPERATURE_STYLE = {  # fill opacity of boxes and bars, line dash, marker symbol
+    "warm": (0.55, "solid", "circle"),
+    "cold": (0.15, "dot", "diamond"),
+    "not reported": (0.35, "solid", "circle"),
+}
+
+
+# --- shared pieces -------------------------------------------------------------------------------------------------
+
+
+@cache
+def _registry_titles() -> dict[str, str]:
+    # The provider classes carry their display titles; imported on first use (it loads the SDKs), not at import.
+    from .providers import registry
+
+    return {name: registry.get(name).title for name in registry.names()}
+
+
+def provider_title(name: str) -> str:
+    return _registry_titles().get(str(name), str(name))
+
+
+def provider_colors(providers: Iterable[str]) -> dict[str, str]:
+    """Our providers keep their colours; any other takes the next extra colour, in the order given."""
+    colors: dict[str, str] = {}
+    extra = 0
+    for name in providers:
+        name = str(name)
+        if name in colors:
+            continue
+        if name in PROVIDER_COLORS:
+            colors[name] = PROVIDER_COLORS[name]
+        else:
+            colors[name] = EXTRA_COLORS[extra % len(EXTRA_COLORS)]
+            extra += 1
+    return colors
+
+
+def _colors(frame: pd.DataFrame) -> dict[str, str]:
+    """Colours from the provider column's categories: those of the loaded frame, kept by filters and
+    aggregates, so a provider's colour does not change with the selection."""
+    column = frame["provider"]
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return provider_colors(column.cat.categories)
+    return provider_colors(sorted(column.astype(str).unique()))
+
+
+def _rgba(color: str, alpha: float) -> str:
+    red, green, blue = (int(color[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({red},{green},{blue},{alpha})"
+
+
+def _layout(fig: go.Figure, title: str, x_title: str | None, y_title: str, **extra: Any) -> go.Figure:
+    fig.update_layout(
+        title={"text": title, "x": 0, "xref": "paper", "xanchor": "left"},
+        template=TEMPLATE,
+        height=460,
+        margin={"l": 70, "r": 30, "t": 70, "b": 90},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.18, "x": 0},
+        xaxis_title=x_title,
+        yaxis_title=y_title,
+        **extra,
+    )
+    return fig
+
+
+def _note(fig: go.Figure, text: str) -> None:
+    fig.add_annotation(
+        text=text, xref="paper", yref="paper", x=1, y=1.02, xanchor="right", yanchor="bottom",
+        showarrow=False, font={"size": 11, "color": "#555"},
+    )
+
+
+def empty_figure(title: str) -> go.Figure:
+    fig = go.Figure()
+    fig.update_layout(
+        title={"text": title, "x": 0.02, "xanchor": "left"},
+        template=TEMPLATE,
+        height=300,
+        xaxis={"visible": False},
+        yaxis={"visible": False},
+        annotations=[
+            {
+                "text": EMPTY_TEXT, "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5,
+                "showarrow": False, "font": {"size": 16, "color": "#666"},
+            }
+        ],
+    )
+    return fig
+
+
+def _patterned(providers: Iterable[str], colors: dict[str, str], shape: str) -> dict[str, Any]:
+    """Bar markers in the providers' colours: solid without a shape, else the pattern drawn in the colour on a
+    light tint of it (so the legend swatch shows the pattern too)."""
+    solid = [colors[str(p)] for p in providers]
+    if not shape:
+        return {"color": solid}
+    return {"color": solid, "pattern": {"shape": shape, "bgcolor": [_rgba(c, 0.18) for c in solid], "solidity": 0.45}}
+
+
+def _axis_label(provider: str, n: int, detail: str = "") -> str:
+    return f"{provider_title(provider)}{'<br>' + detail if detail else ''}<br>n={n:,}"
+
+
+def _log_axis(values: np.ndarray) -> bool:
+    positive = values[np.isfinite(values) & (values > 0)]
+    return positive.size > 1 and positive.max() / positive.min() > LOG_RATIO
+
+
+def _latency_axis(what: str, log: bool) -> str:
+    return f"{what} (ms, log scale)" if log else f"{what} (ms)"
+
+
+def _pct(value: float) -> str:
+    return "–" if not np.isfinite(value) else f"{value:.1%}"
+
+
+# --- latency --------------------------------------------------------------------------------------------------------
+
+LATENCY_TITLE = "How fast is each provider? Latency per call (ms)"
+
+
+def latency_distribution(df: pd.DataFrame) -> go.Figure:
+    """Box per provider and temperature (cold and warm apart) of successful calls' latency, from the result frame.
+    Groups of at most POINTS_LIMIT calls show every call as a point, larger ones only their outliers."""
+    ok = analytics.successful(df, ["provider", "temperature", "latency_ms"])
+    groups = analytics.sorted_groups(ok, ["provider", "temperature"], "latency_ms")
+    if groups.counts.size == 0:
+        return empty_figure(LATENCY_TITLE)
+    colors = _colors(df)
+    fig = go.Figure()
+    large = False
+    for i, (provider, temperature) in enumerate(groups.keys.itertuples(index=False)):
+        values = groups.group_values(i)
+        n = int(values.size)
+        fill, _, _ = TEMPERATURE_STYLE[str(temperature)]
+        color = colors[str(provider)]
+        large |= n > POINTS_LIMIT
+        fig.add_trace(
+            go.Box(
+                y=values.astype(np.float32),
+                x0=_axis_label(provider, n, str(temperature)),
+                name=f"{provider_title(provider)} · {temperature} (n={n:,})",
+                boxpoints="all" if n <= POINTS_LIMIT else "outliers",
+                jitter=0.4,
+                pointpos=0,
+                marker={"color": color, "size": 3, "opacity": 0.6},
+                line={"color": color},
+                fillcolor=_rgba(color, fill),
+                boxmean=True,
+                legendgroup=str(provider),
+            )
+        )
+    log = _log_axis(groups.values)
+    _layout(fig, LATENCY_TITLE, None, _latency_axis("Latency per call", log), showlegend=False)
+    fig.update_yaxes(type="log" if log else "linear")
+    _note(
+        fig,
+        "Successful calls; dashed line: mean. Each dot is one call"
+        + (f"; groups of more than {POINTS_LIMIT:,} calls show only their outliers." if large else "."),
+    )
+    return fig
+
+
+def latency_over_time(agg: pd.DataFrame) -> go.Figure:
+    """Median latency per time bucket, a line per provider and temperature (analytics.latency_over_time)."""
+    bucket = agg.attrs.get("bucket", "bucket")
+    title = f"How did latency change over time? Median latency per {bucket} (ms)"
+    if agg.empty:
+        return empty_figure(title)
+    colors = _colors(agg)
+    fig = go.Figure()
+    trace = go.Scattergl if len(agg) > 5_000 else go.Scatter
+    for (provider, temperature), part in agg.groupby(["provider", "temperature"], observed=True, sort=True):
+        _, dash, symbol = TEMPERATURE_STYLE[str(temperature)]
+        n = int(part["n"].sum())
+        fig.add_trace(
+            trace(
+                x=part["bucket"],
+                y=part["p50"].to_numpy(),
+                customdata=np.column_stack([part["n"].to_numpy(), part["p95"].to_numpy()]),
+                mode="lines+markers",
+                name=f"{provider_title(provider)} · {temperature} (n={n:,})",
+                line={"color": colors[str(provider)], "dash": dash},
+                marker={"symbol": symbol, "size": 6},
+                hovertemplate=(
+                    "%{x}<br>median %{y:,.0f} ms · p95 %{customdata[1]:,.0f} ms<br>n=%{customdata[0]:,}"
+                    "<extra>%{fullData.name}</extra>"
+                ),
+            )
+        )
+    log = _log_axis(agg["p50"].to_numpy(np.float64))
+    _layout(fig, title, f"Time (UTC), per {bucket}", _latency_axis("Median latency", log))
+    fig.update_yaxes(type="log" if log else "linear")
+    _note(fig, "Successful calls; cold and warm apart where the provider reports cold starts.")
+    return fig
+
+
+SIZE_TITLE = "Does latency grow with image size? Latency (ms) vs image size (megapixels)"
+
+
+def latency_vs_size(agg: pd.DataFrame) -> go.Figure:
+    """Scatter (WebGL) of latency against the uploaded image's megapixels (analytics.latency_vs_size). The legend
+    gives each group's n and Spearman rank correlation ρ."""
+    if agg.empty:
+        return empty_figure(SIZE_TITLE)
+    colors = _colors(agg)
+    fig = go.Figure()
+    grouped = agg.groupby(["provider", "temperature"], observed=True, sort=True)
+    for (provider, temperature), part in grouped:
+        x = part["image_megapixels"].to_numpy(np.float64)
+        y = part["latency_ms"].to_numpy(np.float64)
+        rho = stats.spearmanr(x, y).statistic if x.size > 2 and np.ptp(x) > 0 and np.ptp(y) > 0 else np.nan
+        _, _, symbol = TEMPERATURE_STYLE[str(temperature)]
+        correlation = f", ρ={rho:.2f}" if np.isfinite(rho) else ""
+        label = f"{provider_title(provider)} · {temperature} (n={x.size:,}{correlation})"
+        fig.add_trace(
+            go.Scattergl(
+                x=x.astype(np.float32),
+                y=y.astype(np.float32),
+                mode="markers",
+                name=label,
+                marker={"color": colors[str(provider)], "size": 4, "opacity": 0.5, "symbol": symbol},
+                hovertemplate="%{x:.2f} MP · %{y:,.0f} ms<extra>%{fullData.name}</extra>",
+            )
+        )
+    log = _log_axis(agg["latency_ms"].to_numpy(np.float64))
+    _layout(fig, SIZE_TITLE, "Uploaded image size (megapixels)", _latency_axis("Latency per call", log))
+    fig.update_yaxes(type="log" if log else "linear")
+    _note(fig, "Successful calls; ρ: Spearman rank correlation. Each provider resizes the image before sending it.")
+    return fig
+
+
+# --- cold starts ----------------------------------------------------------------------------------------------------
+
+
+def _cold_title(agg: pd.DataFrame) -> str:
+    providers = [str(p) for p in agg["provider"]] if not agg.empty else ["sagemaker"]
+    who = provider_title(providers[0]) if len(providers) == 1 else "each provider"
+    return f"How often does {who} start cold? Share of calls that were cold starts (%)"
+
+
+def cold_start_rate(agg: pd.DataFrame) -> go.Figure:
+    """Bar of the cold-start rate per reporting provider, with its Wilson interval (analytics.cold_start_rate)."""
+    title = _cold_title(agg)
+    if agg.empty:
+        return empty_figure(title)
+    colors = _colors(agg)
+    rate = agg["rate"].to_numpy(np.float64) * 100
+    fig = go.Figure(
+        go.Bar(
+            x=[_axis_label(p, n) for p, n in zip(agg["provider"], agg["n"])],
+            y=rate,
+            error_y={
+                "type": "data", "symmetric": False,
+                "array": agg["wilson_high"].to_numpy(np.float64) * 100 - rate,
+                "arrayminus": rate - agg["wilson_low"].to_numpy(np.float64) * 100,
+            },
+            marker={"color": [colors[str(p)] for p in agg["provider"]]},
+            text=[f"{r:.1%} ({c:,} of {n:,})" for r, c, n in zip(agg["rate"], agg["cold"], agg["n"])],
+            textposition="outside",
+            cliponaxis=False,
+            customdata=np.column_stack([agg["cold"].to_numpy(), agg["n"].to_numpy()]),
+            hovertemplate="%{y:.1f}% cold: %{customdata[0]:,} of %{customdata[1]:,} calls<extra></extra>",
+        )
+    )
+    _layout(fig, title, None, "Cold starts (% of successful calls)", showlegend=False)
+    fig.update_yaxes(rangemode="tozero")
+    _note(fig, "Error bars: 95% Wilson interval. Only providers that report cold starts.")
+    return fig
+
+
+PENALTY_TITLE = "What does a cold start cost? Median latency, warm vs cold (ms)"
+
+
+def cold_start_penalty(agg: pd.DataFrame) -> go.Figure:
+    """Median warm and cold latency side by side per reporting provider (analytics.cold_start_penalty)."""
+    if agg.empty:
+        return empty_figure(PENALTY_TITLE)
+    colors = _colors(agg)
+    labels = [provider_title(p) for p in agg["provider"]]
+    fig = go.Figure()
+    for temperature in ("warm", "cold"):
+        fill, _, _ = TEMPERATURE_STYLE[temperature]
+        p50 = agg[f"p50_{temperature}"].to_numpy(np.float64)
+        n = agg[f"n_{temperature}"].to_numpy()
+        if temperature == "cold":
+            text = [
+                "–" if not np.isfinite(v) else f"{v:,.0f} ms" + (f" (+{d:,.0f} ms, ×{r:.1f})" if np.isfinite(d) else "")
+                for v, d, r in zip(p50, agg["penalty_ms"], agg["penalty_ratio"])
+            ]
+        else:
+            text = ["–" if not np.isfinite(v) else f"{v:,.0f} ms" for v in p50]
+        fig.add_trace(
+            go.Bar(
+                x=labels,
+                y=p50,
+                name=f"{temperature} (median)",
+                marker={
+                    "color": [_rgba(colors[str(p)], 1.0 if temperature == "cold" else 0.5) for p in agg["provider"]],
+                    "pattern": {"shape": "/" if temperature == "cold" else ""},
+                },
+                text=text,
+                textposition="outside",
+                cliponaxis=False,
+                customdata=n,
+                hovertemplate=f"{temperature}: median %{{y:,.0f}} ms, n=%{{customdata:,}}<extra></extra>",
+            )
+        )
+    counts = (agg["n_cold"] + agg["n_warm"]).to_numpy()
+    fig.update_xaxes(tickvals=labels, ticktext=[_axis_label(p, int(n)) for p, n in zip(agg["provider"], counts)])
+    _layout(fig, PENALTY_TITLE, None, "Median latency (ms)", barmode="group")
+    _note(fig, "Successful calls. Penalty: cold median minus warm median.")
+    return fig
+
+
+# --- cost and tokens ------------------------------------------------------------------------------------------------
+
+COST_TITLE = "What does an image cost per provider? (USD per 1,000 images)"
+
+
+def cost_per_image(agg: pd.DataFrame) -> go.Figure:
+    """Bar of USD per 1,000 images per provider (analytics.cost_per_image)."""
+    if agg.empty:
+        return empty_figure(COST_TITLE)
+    colors = _colors(agg)
+    fig = go.Figure(
+        go.Bar(
+            x=[_axis_label(p, n) for p, n in zip(agg["provider"], agg["n"])],
+            y=agg["per_1000_images_usd"].to_numpy(np.float64),
+            marker={"color": [colors[str(p)] for p in agg["provider"]]},
+            text=[f"${v:,.4f}" if v < 1 else f"${v:,.2f}" for v in agg["per_1000_images_usd"]],
+            textposition="outside",
+            cliponaxis=False,
+            customdata=np.column_stack(
+                [agg["n"].to_numpy(), agg["mean_usd"].to_numpy(), agg["p50_usd"].to_numpy(), agg["total_usd"].to_numpy()]
+            ),
+            hovertemplate=(
+                "$%{y:,.4f} per 1,000 images<br>mean $%{customdata[1]:.6f} · median $%{customdata[2]:.6f} per image"
+                "<br>total $%{customdata[3]:,.4f} over n=%{customdata[0]:,} images<extra></extra>"
+            ),
+        )
+    )
+    _layout(fig, COST_TITLE, None, "USD per 1,000 images", showlegend=False)
+    unpriced = int(agg["n_unpriced"].sum()) if "n_unpriced" in agg else 0
+    _note(fig, "Successful calls with a known cost" + (f"; {unpriced:,} without one left out." if unpriced else "."))
+    return fig
+
+
+TOKENS_TITLE = "How many tokens does each provider use per image? Mean tokens per call"
+_TOKEN_KINDS = (
+    ("mean_input_tokens", "input (image included)", ""),
+    ("mean_output_tokens", "output", "/"),
+    ("mean_image_tokens", "image (estimated part of input)", "."),
+)
+
+
+def tokens_per_provider(agg: pd.DataFrame) -> go.Figure:
+    """Grouped bars of mean input, output and image tokens per provider (analytics.tokens_per_provider)."""
+    if agg.empty:
+        return empty_figure(TOKENS_TITLE)
+    colors = _colors(agg)
+    x = [_axis_label(p, n) for p, n in zip(agg["provider"], agg["n"])]
+    fig = go.Figure()
+    for column, label, shape in _TOKEN_KINDS:
+        values = agg[column].to_numpy(np.float64)
+        fig.add_trace(
+            go.Bar(
+                x=x,
+                y=values,
+                name=label,
+                marker=_patterned(agg["provider"], colors, shape),
+                text=["" if not np.isfinite(v) else f"{v:,.0f}" for v in values],
+                textposition="outside",
+                cliponaxis=False,
+                customdata=agg["n"].to_numpy(),
+                hovertemplate=f"{label}: %{{y:,.0f}} tokens per call (mean of n=%{{customdata:,}})<extra></extra>",
+            )
+        )
+    _layout(fig, TOKENS_TITLE, None, "Tokens per image (mean)", barmode="group")
+    _note(fig, "Successful calls that report tokens. Input tokens include the image's.")
+    return fig
+
+
+# --- failures and accuracy ------------------------------------------------------------------------------------------
+
+ERRORS_TITLE = "How often does each provider fail or throttle? Share of calls (%)"
+_FAILURE_KINDS = (
+    ("error_rate", "errors", "failed", ""),
+    ("throttle_rate", "throttled", "failed throttled (after retries)", "/"),
+    ("retry_rate", "retried", "needed a retry", "."),
+)
+
+
+def error_rates(agg: pd.DataFrame) -> go.Figure:
+    """Grouped bars of the error, throttle and retry rates per provider (analytics.error_rates)."""
+    if agg.empty:
+        return empty_figure(ERRORS_TITLE)
+    colors = _colors(agg)
+    x = [_axis_label(p, n) for p, n in zip(agg["provider"], agg["n"])]
+    fig = go.Figure()
+    for rate_column, count_column, label, shape in _FAILURE_KINDS:
+        if rate_column not in agg:
+            continue
+        rate = agg[rate_column].to_numpy(np.float64)
+        counts = agg[count_column].to_numpy()
+        fig.add_trace(
+            go.Bar(
+                x=x,
+                y=rate * 100,
+                name=label,
+                marker=_patterned(agg["provider"], colors, shape),
+                text=[f"{_pct(r)} ({c:,} of {n:,})" for r, c, n in zip(rate, counts, agg["n"])],
+                textposition="outside",
+                cliponaxis=False,
+                customdata=np.column_stack([counts, agg["n"].to_numpy()]),
+                hovertemplate=f"{label}: %{{y:.1f}}% (%{{customdata[0]:,}} of %{{customdata[1]:,}} calls)<extra></extra>",
+            )
+        )
+    _layout(fig, ERRORS_TITLE, None, "Share of calls (%)", barmode="group")
+    fig.update_yaxes(rangemode="tozero")
+    _note(fig, "All calls. A call retried and then answered counts as retried, not failed.")
+    return fig
+
+
+ACCURACY_TITLE = "How accurate is each provider on labelled images? Correct answers (%)"
+
+
+def accuracy(agg: pd.DataFrame) -> go.Figure:
+    """Bars of accuracy with 95% Wilson intervals per provider (analytics.accuracy)."""
+    if agg.empty:
+        return empty_figure(ACCURACY_TITLE)
+    colors = _colors(agg)
+    value = agg["accuracy"].to_numpy(np.float64) * 100
+    fig = go.Figure(
+        go.Bar(
+            x=[_axis_label(p, n) for p, n in zip(agg["provider"], agg["n_scored"])],
+            y=value,
+            error_y={
+                "type": "data", "symmetric": False,
+                "array": agg["wilson_high"].to_numpy(np.float64) * 100 - value,
+                "arrayminus": value - agg["wilson_low"].to_numpy(np.float64) * 100,
+            },
+            marker={"color": [colors[str(p)] for p in agg["provider"]]},
+            text=[f"{_pct(a)} ({c:,} of {n:,})" for a, c, n in zip(agg["accuracy"], agg["correct"], agg["n_scored"])],
+            textposition="outside",
+            cliponaxis=False,
+            customdata=np.column_stack(
+                [
+                    agg["correct"].to_numpy(),
+                    agg["n_scored"].to_numpy(),
+                    agg["wilson_low"].to_numpy() * 100,
+                    agg["wilson_high"].to_numpy() * 100,
+                ]
+            ),
+            hovertemplate=(
+                "%{y:.1f}% correct (%{customdata[0]:,} of %{customdata[1]:,})"
+                "<br>95% interval %{customdata[2]:.1f}–%{customdata[3]:.1f}%<extra></extra>"
+            ),
+        )
+    )
+    _layout(fig, ACCURACY_TITLE, None, "Correct answers (% of labelled images)", showlegend=False)
+    fig.update_yaxes(range=[0, 105])
+    _note(fig, "Error bars: 95% Wilson interval. A failed call counts as not correct.")
+    return fig
+
+
+# --- all of them ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChartSpec:
+    key: str  # stable id (div ids in the report, widget keys)
+    build: Callable[[pd.DataFrame], go.Figure]  # the result frame (filtered) -> figure
+
+
+ALL_CHARTS: tuple[ChartSpec, ...] = (
+    ChartSpec("latency", latency_distribution),
+    ChartSpec("latency_over_time", lambda df: latency_over_time(analytics.latency_over_time(df))),
+    ChartSpec("latency_vs_size", lambda df: latency_vs_size(analytics.latency_vs_size(df))),
+    ChartSpec("cold_start_penalty", lambda df: cold_start_penalty(analytics.cold_start_penalty(df))),
+    ChartSpec("cold_start_rate", lambda df: cold_start_rate(analytics.cold_start_rate(df))),
+    ChartSpec("cost_per_image", lambda df: cost_per_image(analytics.cost_per_image(df))),
+    ChartSpec("tokens", lambda df: tokens_per_provider(analytics.tokens_per_provider(df))),
+    ChartSpec("errors", lambda df: error_rates(analytics.error_rates(df))),
+    ChartSpec("accuracy", lambda df: accuracy(analytics.accuracy(df))),
+)
+
+
+def build_all(df: pd.DataFrame) -> dict[str, go.Figure]:
+    """Every chart of the (filtered) result frame, by key, in display order."""
+    return {spec.key: spec.build(df) for spec in ALL_CHARTS}

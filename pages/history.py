@@ -1,0 +1,297 @@
+"""History: latency, cold starts, tokens, cost, errors, accuracy and outputs, from the results in DynamoDB."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta, timezone
+from io import BytesIO
+from typing import Callable
+
+import pandas as pd
+import streamlit as st
+
+from mcv_core import analytics, charts, providers, report
+from mcv_core.errors import MCVError
+from pages._shared import get_workbench, money, provider_title
+
+bench = get_workbench()
+
+RANGES = {"1 hour": timedelta(hours=1), "24 hours": timedelta(days=1), "7 days": timedelta(days=7), "30 days": timedelta(days=30)}
+TABS = ["Latency", "Cold starts", "Cost & tokens", "Errors", "Accuracy", "Outputs", "Export"]
+FRAME_TTL_S = 60  # a loaded time range is read again after this
+GRID_LIMIT = 24  # runs shown side by side at once
+GRID_CHOICE = "history.grid_choice"  # the grid's runs, kept while the Outputs tab is closed
+
+
+@st.cache_resource
+def frame_cache() -> dict[tuple[datetime, datetime], tuple[float, pd.DataFrame]]:
+    """Frames by time range, shared by every session (they are never modified: filters make new frames)."""
+    return {}
+
+
+def load_frame(since: datetime, until: datetime, on_progress: Callable[[int, int, int], None]) -> pd.DataFrame:
+    """Result items of [since, until] as a frame, kept for FRAME_TTL_S; a refresh drops it. Not st.cache_data:
+    the load reports its progress on the page, which a cached function may not do."""
+    cache = frame_cache()
+    hit = cache.get((since, until))
+    if hit is not None and time.monotonic() - hit[0] < FRAME_TTL_S:
+        return hit[1]
+    frame = analytics.to_frame(bench.history.load(since, until, on_progress=on_progress))
+    for key in sorted(cache, key=lambda k: cache[k][0])[: max(0, len(cache) - 7)]:
+        cache.pop(key, None)  # keep the 8 most recent ranges
+    cache[(since, until)] = (time.monotonic(), frame)
+    return frame
+
+
+@st.cache_data(ttl=600, show_spinner=False, max_entries=256)
+def thumbnail(image_key: str) -> bytes | None:
+    from PIL import Image
+
+    try:
+        data = get_workbench().store.read(image_key)
+    except MCVError:
+        return None  # expired by the bucket's lifecycle: the grid says so
+    image = Image.open(BytesIO(data))
+    image.thumbnail((320, 320))
+    out = BytesIO()
+    image.convert("RGB").save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+def time_range() -> tuple[datetime, datetime]:
+    left, right = st.columns([3, 1], vertical_alignment="bottom")
+    choice = left.segmented_control(
+        "Time range", [*RANGES, "Custom"], default="24 hours", key="history.range", required=True
+    )
+    if right.button("Refresh", icon=":material/refresh:", key="history.refresh", help="Read the newest results now"):
+        frame_cache().clear()
+    # Rounded to the minute so that the cached frame serves every rerun within it.
+    now = datetime.now(timezone.utc).replace(second=0, microsecond=0) + timedelta(minutes=1)
+    if choice == "Custom":
+        today = now.date()
+        picked = st.date_input("Dates (UTC)", (today - timedelta(days=7), today), max_value=today, key="history.dates")
+        start, end = (picked if isinstance(picked, tuple) and len(picked) == 2 else (picked, picked))  # type: ignore[misc]
+        since = datetime.combine(start, datetime.min.time(), tzinfo=timezone.utc)
+        return since, datetime.combine(end, datetime.min.time(), tzinfo=timezone.utc) + timedelta(days=1)
+    return now - RANGES[choice], now
+
+
+def filters(df: pd.DataFrame) -> analytics.Filters:
+    def options(column: str) -> list[str]:
+        return sorted(str(v) for v in df[column].dropna().unique()) if column in df else []
+
+    bench_default = st.query_params.get("bench")
+    with st.expander("Filters", icon=":material/filter_alt:", expanded=bool(bench_default)):
+        c1, c2, c3 = st.columns(3)
+        providers = c1.multiselect("Providers", options("provider"), format_func=provider_title, key="history.providers")
+        models = c2.multiselect("Models", options("model"), key="history.models")
+        statuses = c3.multiselect("Status", options("status"), key="history.status")
+        c4, c5, c6 = st.columns(3)
+        temperatures = c4.multiselect("Cold or warm", options("temperature"), key="history.temperature")
+        bench_ids = options("bench_id")
+        bench_pick = c5.multiselect(
+            "Benchmark", bench_ids, default=[b for b in [bench_default] if b in bench_ids], key="history.bench"
+        )
+        sources = c6.multiselect("Source", options("source"), key="history.source")
+    return analytics.Filters(
+        providers=tuple(providers),
+        models=tuple(models),
+        statuses=tuple(statuses),
+        temperatures=tuple(temperatures),
+        bench_ids=tuple(bench_pick),
+        sources=tuple(sources),
+    )
+
+
+def headline(df: pd.DataFrame) -> None:
+    ok = int((df["status"] == "ok").sum())
+    cols = st.columns(4)
+    cols[0].metric("Results", f"{len(df):,}", help="one result is one provider's answer on one image")
+    cols[1].metric("Comparisons", f"{df['run_id'].nunique():,}")
+    cols[2].metric("Errors", f"{len(df) - ok:,}", help="calls that ended in an error, retries included")
+    cols[3].metric("Cost", money(float(df["cost_usd"].sum())), help="sum of every result's cost, USD")
+
+
+def table(frame: pd.DataFrame, caption: str | None = None) -> None:
+    if caption:
+        st.caption(caption)
+    st.dataframe(frame, hide_index=True, width="stretch")
+
+
+def run_labels(df: pd.DataFrame) -> dict[str, str]:
+    """The comparisons in the selection, newest first, with a label for each."""
+    runs = df.sort_values("created_at", ascending=False).drop_duplicates("run_id")
+    return {r.run_id: f"{r.created_at:%Y-%m-%d %H:%M:%S} · {r.image_name}" for r in runs.itertuples()}
+
+
+def chosen_runs(df: pd.DataFrame) -> list[str]:
+    """The comparisons picked for the grid (kept across tabs), else the newest few."""
+    labels = run_labels(df)
+    kept = [run for run in st.session_state.get(GRID_CHOICE, []) if run in labels]
+    return kept or list(labels)[:6]
+
+
+def grid_rows(df: pd.DataFrame, run_ids: list[str]) -> list[dict]:
+    """Images x providers for these comparisons: full results by key (BatchGetItem) and a thumbnail each."""
+    picked = df[df["run_id"].isin(run_ids)]
+    items = bench.history.get_results(list(zip(picked["run_id"], picked["provider"].astype(str))))
+    by_run: dict[str, dict[str, dict]] = {}
+    for item in items:
+        by_run.setdefault(item["run_id"], {})[item["provider"]] = item
+    rows = []
+    for run_id in run_ids:
+        results = by_run.get(run_id, {})
+        first = next(iter(results.values()), {})
+        rows.append(
+            {
+                "run_id": run_id,
+                "image_name": first.get("image_name", run_id),
+                "thumbnail_jpeg": thumbnail(first["image_key"]) if first.get("image_key") else None,
+                "results": results,
+            }
+        )
+    return rows
+
+
+def outputs_grid(df: pd.DataFrame) -> None:
+    labels = run_labels(df)
+
+    def keep_choice() -> None:
+        st.session_state[GRID_CHOICE] = st.session_state["history.grid_runs"]
+
+    chosen = st.multiselect(
+        f"Comparisons (at most {GRID_LIMIT})",
+        list(labels),
+        default=chosen_runs(df),
+        format_func=labels.get,
+        max_selections=GRID_LIMIT,
+        key="history.grid_runs",
+        on_change=keep_choice,
+    )
+    if not chosen:
+        st.info("Pick comparisons to see their answers side by side.")
+        return
+    rows = grid_rows(df, chosen)
+    names = {p for row in rows for p in row["results"]}
+    columns = [p for p in providers.names() if p in names] + sorted(names - set(providers.names()))
+    for row in rows:
+        with st.container(border=True):
+            cols = st.columns([1] + [2] * len(columns))
+            with cols[0]:
+                if row["thumbnail_jpeg"]:
+                    st.image(row["thumbnail_jpeg"], width="stretch")
+                else:
+                    st.caption("image no longer stored (30-day lifecycle)")
+                st.caption(f"{row['image_name']} · run {row['run_id']}")
+            for col, provider in zip(cols[1:], columns):
+                with col:
+                    st.markdown(f"**{provider_title(provider)}**")
+                    result = row["results"].get(provider)
+                    if result is None:
+                        st.caption("not asked")
+                        continue
+                    if result.get("status") == "ok":
+                        st.text(result.get("output", ""))  # model output: plain text, never markdown
+                    else:
+                        st.error(f"{result.get('error_type')}: {result.get('error')}")
+                    cold = {True: " · cold start", False: " · warm"}.get(result.get("cold_start"), "")
+                    st.caption(f"{result.get('latency_ms', 0):,.0f} ms · {money(result.get('cost_usd'))}{cold}")
+
+
+st.title("History")
+st.caption("Every stored result, charted: which provider is fastest and steadiest, what cold starts and images cost, where answers differ.")
+
+since, until = time_range()
+progress = st.empty()
+try:
+    frame = load_frame(
+        since,
+        until,
+        lambda done, days, n: progress.progress(done / days, text=f"Reading day {done} of {days} · {n:,} results"),
+    )
+except MCVError as exc:
+    st.error(exc.user_text(), icon=":material/cloud_off:")
+    st.stop()
+progress.empty()
+
+if frame.empty:
+    st.info("No results in this time range yet. Compare some images, or run a benchmark.", icon=":material/info:")
+    st.page_link("pages/compare.py", label="Go to Compare", icon=":material/compare:")
+    st.stop()
+
+selection = filters(frame)
+df = analytics.apply_filters(frame, selection)
+if df.empty:
+    st.warning("No results match these filters.", icon=":material/filter_alt_off:")
+    st.stop()
+headline(df)
+
+tabs = st.tabs(TABS, key="history.tab", on_change="rerun")
+latency_tab, cold_tab, cost_tab, errors_tab, accuracy_tab, outputs_tab, export_tab = tabs
+
+if latency_tab.open:
+    with latency_tab:
+        st.plotly_chart(charts.latency_distribution(df), key="history.chart.latency")
+        table(
+            analytics.latency_percentiles(df),
+            "Latency percentiles of successful calls (ms), from the raw values; warm and cold kept apart; "
+            "the median's 95% interval is an exact bootstrap.",
+        )
+        st.plotly_chart(charts.latency_over_time(analytics.latency_over_time(df)), key="history.chart.time")
+        st.plotly_chart(charts.latency_vs_size(analytics.latency_vs_size(df)), key="history.chart.size")
+
+if cold_tab.open:
+    with cold_tab:
+        penalty = analytics.cold_start_penalty(df)
+        if penalty.empty:
+            st.info("No provider in this selection reports cold starts (only SageMaker does).")
+        else:
+            st.plotly_chart(charts.cold_start_penalty(penalty), key="history.chart.penalty")
+            table(penalty, "What a cold start costs: median cold minus median warm latency (ms).")
+            st.plotly_chart(charts.cold_start_rate(analytics.cold_start_rate(df)), key="history.chart.cold")
+
+if cost_tab.open:
+    with cost_tab:
+        cost = analytics.cost_per_image(df)
+        st.plotly_chart(charts.cost_per_image(cost), key="history.chart.cost")
+        table(cost, "Cost of one image per provider (USD), and per 1,000 images.")
+        st.plotly_chart(charts.tokens_per_provider(analytics.tokens_per_provider(df)), key="history.chart.tokens")
+
+if errors_tab.open:
+    with errors_tab:
+        st.plotly_chart(charts.error_rates(analytics.error_rates(df)), key="history.chart.errors")
+        table(analytics.errors_by_type(df), "Errors by type (retries included in each call).")
+
+if accuracy_tab.open:
+    with accuracy_tab:
+        scored = analytics.accuracy(df)
+        if scored.empty:
+            st.info("No labelled images in this selection: run a benchmark on the sample set to score answers.")
+        else:
+            st.plotly_chart(charts.accuracy(scored), key="history.chart.accuracy")
+            table(analytics.provider_summary(df), "Accuracy beside latency and cost, per provider.")
+
+if outputs_tab.open:
+    with outputs_tab:
+        outputs_grid(df)
+
+if export_tab.open:
+    with export_tab:
+        stamp = f"{since:%Y%m%d-%H%M}-{until:%Y%m%d-%H%M}"
+        st.caption(f"{len(df):,} results as filtered above.")
+        c1, c2, c3 = st.columns(3)
+        c1.download_button("CSV", df.to_csv(index=False).encode(), f"mc-vision-{stamp}.csv", "text/csv", icon=":material/download:", key="history.csv")
+        parquet = BytesIO()
+        df.to_parquet(parquet, index=False)
+        c2.download_button(
+            "Parquet", parquet.getvalue(), f"mc-vision-{stamp}.parquet", "application/vnd.apache.parquet", icon=":material/download:", key="history.parquet"
+        )
+        html = report.build_report(
+            df,
+            grid_rows(df, chosen_runs(df)),
+            title="MC Vision comparison",
+            subtitle=f"{since:%Y-%m-%d %H:%M} – {until:%Y-%m-%d %H:%M} UTC · {len(df):,} results",
+            filters=selection,
+        )
+        c3.download_button("HTML report", html.encode(), f"mc-vision-report-{stamp}.html", "text/html", icon=":material/slideshow:", key="history.report")
+        st.caption("The report is one self-contained file: tables, every chart and the comparisons picked in Outputs. It opens offline.")

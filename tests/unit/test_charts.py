@@ -1,0 +1,241 @@
+"""Charts: built from frames without a browser; titles ask the question, axes carry units, n is shown."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+from mcv_core import analytics, charts
+from mcv_core.analytics import Filters
+from tests.unit.test_analytics import _known, item, make_items, wilson
+
+QUESTIONS = {
+    "latency": "How fast is each provider? Latency per call (ms)",
+    "latency_over_time": "How did latency change over time?",
+    "latency_vs_size": "Does latency grow with image size?",
+    "cold_start_penalty": "What does a cold start cost?",
+    "cold_start_rate": "start cold?",
+    "cost_per_image": "What does an image cost per provider? (USD per 1,000 images)",
+    "tokens": "How many tokens does each provider use per image?",
+    "errors": "How often does each provider fail or throttle?",
+    "accuracy": "How accurate is each provider on labelled images?",
+}
+UNITS = {  # what the value axis says
+    "latency": "(ms",
+    "latency_over_time": "(ms",
+    "latency_vs_size": "(ms",
+    "cold_start_penalty": "(ms)",
+    "cold_start_rate": "(%",
+    "cost_per_image": "USD per 1,000 images",
+    "tokens": "Tokens per image",
+    "errors": "(%)",
+    "accuracy": "(%",
+}
+
+
+def _labelled() -> pd.DataFrame:
+    items = [item("bedrock", latency_ms=100 + i, correct=i < 8, minutes=i) for i in range(10)]
+    items += [item("sagemaker", latency_ms=20, cold_start=i == 0, correct=i < 2, minutes=i) for i in range(5)]
+    return analytics.to_frame(items + _known_items())
+
+
+def _known_items() -> list[dict]:
+    return [
+        item("azure_openai", latency_ms=500, input_tokens=3000, output_tokens=80, image_tokens=2833, cost_usd=0.0005),
+        item("azure_openai", status="error", error_type="throttled", attempts=3),
+    ]
+
+
+def _annotations(fig: go.Figure) -> str:
+    return " ".join(a.text or "" for a in fig.layout.annotations)
+
+
+def _shown(fig: go.Figure) -> str:
+    """Everything a reader sees or hovers: trace names, x labels, texts, hover templates, annotations."""
+    parts = [_annotations(fig), str(fig.layout.xaxis.ticktext or "")]
+    for trace in fig.data:
+        parts += [str(getattr(trace, name, "") or "") for name in ("name", "x0", "text", "hovertemplate")]
+        x = getattr(trace, "x", None)
+        if x is not None and len(x) and isinstance(x[0], str):
+            parts.append(" ".join(x))
+    return " ".join(parts)
+
+
+def test_build_all_every_chart_asks_its_question_with_units_and_n() -> None:
+    frame = _known()
+    figures = charts.build_all(pd.concat([frame, _labelled()], ignore_index=True))
+    assert list(figures) == [spec.key for spec in charts.ALL_CHARTS] == list(QUESTIONS)
+    for key, fig in figures.items():
+        assert QUESTIONS[key] in fig.layout.title.text, key
+        assert UNITS[key] in (fig.layout.yaxis.title.text or ""), key
+        assert "n=" in _shown(fig) or " of " in _shown(fig), key
+        assert fig.data, key
+        fig.to_json()  # serialisable without a browser
+
+
+def test_latency_distribution_boxes_per_provider_and_temperature() -> None:
+    fig = charts.latency_distribution(_known())
+    assert all(isinstance(t, go.Box) for t in fig.data)
+    names = [t.name for t in fig.data]
+    assert names == [
+        "SageMaker Serverless · warm (n=3)",
+        "SageMaker Serverless · cold (n=2)",
+        "Amazon Bedrock · not reported (n=4)",
+        "Azure OpenAI · not reported (n=7)",
+    ]
+    assert {t.boxpoints for t in fig.data} == {"all"}
+    assert list(fig.data[0].y) == [10, 20, 30]  # successful calls only
+    assert fig.data[0].x0 == "SageMaker Serverless<br>warm<br>n=3"
+    assert fig.data[0].line.color == charts.PROVIDER_COLORS["sagemaker"]
+    assert fig.layout.yaxis.type == "log"  # 10 ms beside 3 s
+    assert "only their outliers" not in _annotations(fig)
+
+
+def test_large_groups_draw_only_outliers_and_say_so() -> None:
+    items = [item("bedrock", latency_ms=100 + i % 50, minutes=i / 100) for i in range(charts.POINTS_LIMIT + 1)]
+    items += [item("azure_openai", latency_ms=100 + i, minutes=i) for i in range(10)]
+    fig = charts.latency_distribution(analytics.to_frame(items))
+    by_name = {t.name.split(" ·")[0]: t for t in fig.data}
+    assert by_name["Amazon Bedrock"].boxpoints == "outliers"
+    assert by_name["Azure OpenAI"].boxpoints == "all"
+    assert f"groups of more than {charts.POINTS_LIMIT:,} calls show only their outliers" in _annotations(fig)
+    assert fig.layout.yaxis.type == "linear"
+
+
+def test_latency_over_time_lines_with_n_in_hover() -> None:
+    agg = analytics.latency_over_time(_known(), freq="h")
+    fig = charts.latency_over_time(agg)
+    assert "per hour" in fig.layout.title.text and "per hour" in fig.layout.xaxis.title.text
+    bedrock = next(t for t in fig.data if t.name.startswith("Amazon Bedrock"))
+    assert isinstance(bedrock, go.Scatter)
+    assert list(bedrock.y) == [150.0, 350.0]
+    assert bedrock.customdata[:, 0].tolist() == [2, 2]
+    assert "n=%{customdata[0]" in bedrock.hovertemplate
+    cold = next(t for t in fig.data if "cold" in t.name)
+    assert cold.line.dash == "dot" and cold.line.color == charts.PROVIDER_COLORS["sagemaker"]
+
+
+def test_latency_vs_size_is_webgl_with_n_and_rank_correlation() -> None:
+    items = [item("bedrock", latency_ms=100 * (i + 1), image_width=1000 * (i + 1), minutes=i) for i in range(5)]
+    fig = charts.latency_vs_size(analytics.latency_vs_size(analytics.to_frame(items)))
+    (trace,) = fig.data
+    assert isinstance(trace, go.Scattergl)
+    assert trace.name == "Amazon Bedrock · not reported (n=5, ρ=1.00)"
+    assert list(trace.x) == pytest.approx([0.5, 1.0, 1.5, 2.0, 2.5])
+    assert "megapixels" in fig.layout.xaxis.title.text
+
+
+def test_cold_start_rate_and_penalty() -> None:
+    frame = _known()
+    fig = charts.cold_start_rate(analytics.cold_start_rate(frame))
+    assert fig.layout.title.text.startswith("How often does SageMaker Serverless start cold?")
+    (bar,) = fig.data
+    assert list(bar.y) == pytest.approx([40.0])
+    assert list(bar.text) == ["40.0% (2 of 5)"]
+    low, high = wilson(2, 5)
+    assert list(bar.error_y.array) == pytest.approx([high * 100 - 40]) and list(bar.error_y.arrayminus) == pytest.approx([40 - low * 100])
+    penalty = charts.cold_start_penalty(analytics.cold_start_penalty(frame))
+    warm, cold = penalty.data
+    assert (list(warm.y), list(cold.y)) == ([20.0], [2000.0])
+    assert cold.text[0] == "2,000 ms (+1,980 ms, ×100.0)"
+
+
+def test_cost_tokens_errors_accuracy_values() -> None:
+    frame = pd.concat([_known(), _labelled()], ignore_index=True)
+    cost = charts.cost_per_image(analytics.cost_per_image(_known()))
+    assert dict(zip(cost.data[0].x, cost.data[0].y)) == pytest.approx(
+        {"SageMaker Serverless<br>n=5": 0.02, "Amazon Bedrock<br>n=3": 2.0}
+    )
+    assert "1 without one left out" in _annotations(cost)
+    tokens = charts.tokens_per_provider(analytics.tokens_per_provider(_known()))
+    assert [t.name for t in tokens.data] == ["input (image included)", "output", "image (estimated part of input)"]
+    assert [list(t.y) for t in tokens.data] == [[1500.0], [200.0], [1200.0]]
+    errors = charts.error_rates(analytics.error_rates(_known()))
+    failed = errors.data[0]
+    assert failed.name == "failed" and "36.4% (4 of 11)" in list(failed.text)
+    acc = charts.accuracy(analytics.accuracy(frame))
+    (bar,) = acc.data
+    texts = dict(zip([x.split("<br>")[0] for x in bar.x], bar.text))
+    assert texts == {"SageMaker Serverless": "40.0% (2 of 5)", "Amazon Bedrock": "80.0% (8 of 10)"}
+    low, high = wilson(8, 10)
+    i = [x.split("<br>")[0] for x in bar.x].index("Amazon Bedrock")
+    assert bar.error_y.array[i] == pytest.approx(high * 100 - 80) and bar.error_y.arrayminus[i] == pytest.approx(80 - low * 100)
+
+
+def test_a_provider_keeps_its_colour_across_figures_and_filters() -> None:
+    frame = analytics.to_frame([item("rekognition", latency_ms=5), item("zeta", latency_ms=6), item("bedrock", latency_ms=7)])
+    assert charts.provider_colors(["rekognition", "sagemaker", "zeta"]) == {
+        "rekognition": charts.EXTRA_COLORS[0],
+        "sagemaker": charts.PROVIDER_COLORS["sagemaker"],
+        "zeta": charts.EXTRA_COLORS[1],
+    }
+    only_zeta = analytics.apply_filters(frame, Filters(providers=("zeta",)))
+    fig = charts.latency_distribution(only_zeta)
+    assert fig.data[0].line.color == charts.EXTRA_COLORS[1]  # the colour it has beside the others
+    bars = charts.cost_per_image(analytics.cost_per_image(analytics.to_frame([item("bedrock", cost_usd=0.001)])))
+    assert bars.data[0].marker.color[0] == charts.PROVIDER_COLORS["bedrock"]
+
+
+@pytest.mark.parametrize("spec", charts.ALL_CHARTS, ids=lambda spec: spec.key)
+@pytest.mark.parametrize("frame", ["empty", "filtered away", "only failures"])
+def test_empty_selections_give_a_clear_figure(spec: charts.ChartSpec, frame: str) -> None:
+    data = {
+        "empty": analytics.to_frame([]),
+        "filtered away": analytics.apply_filters(_known(), Filters(providers=("nobody",))),
+        "only failures": analytics.to_frame([item("bedrock", status="error", error_type="timeout")]),
+    }[frame]
+    fig = spec.build(data)
+    if spec.key == "errors" and frame == "only failures":
+        assert fig.data  # failures are what this chart shows
+        return
+    assert not fig.data
+    assert charts.EMPTY_TEXT in _annotations(fig)
+    assert fig.layout.title.text
+    fig.to_json()
+
+
+def test_100k_results_all_aggregates_and_figures() -> None:
+    items = make_items(100_000, seed=11)
+    started = time.perf_counter()
+    frame = analytics.to_frame(items)
+    load_s = time.perf_counter() - started
+    charts.build_all(analytics.to_frame(items[:300]))  # plotly loads its validators lazily: once per process
+
+    started = time.perf_counter()
+    selected = analytics.apply_filters(frame, Filters(statuses=("ok", "error"), sources=("ui", "bench")))
+    tables = {
+        fn.__name__: fn(selected)
+        for fn in (
+            analytics.latency_percentiles,
+            analytics.cold_start_penalty,
+            analytics.cold_start_rate,
+            analytics.cost_per_image,
+            analytics.tokens_per_provider,
+            analytics.error_rates,
+            analytics.errors_by_type,
+            analytics.accuracy,
+            analytics.provider_summary,
+        )
+    }
+    figures = charts.build_all(selected)
+    elapsed = time.perf_counter() - started
+    print(f"\n100k results: to_frame {load_s:.2f} s; filters + {len(tables)} tables + {len(figures)} figures {elapsed:.2f} s (target 1.5 s)")
+
+    assert len(selected) == 100_000
+    ok = selected[selected["status"] == "ok"]
+    warm = ok.loc[(ok["provider"] == "sagemaker") & (ok["temperature"] == "warm"), "latency_ms"].to_numpy()
+    percentiles = tables["latency_percentiles"]
+    sm_warm = percentiles[(percentiles["provider"] == "sagemaker") & (percentiles["temperature"] == "warm")].iloc[0]
+    assert sm_warm["n"] == warm.size and sm_warm["p50"] == pytest.approx(np.percentile(warm, 50))
+    assert sm_warm["p99"] == pytest.approx(np.percentile(warm, 99))
+    errors = tables["error_rates"].set_index(tables["error_rates"]["provider"].astype(str))
+    assert errors["errors"].sum() == sum(i["status"] == "error" for i in items)
+    assert errors.loc["bedrock", "throttled"] == sum(i.get("error_type") == "throttled" and i["provider"] == "bedrock" for i in items)
+    assert tables["cost_per_image"]["total_usd"].sum() == pytest.approx(sum(i.get("cost_usd", 0.0) for i in items))
+    boxes = figures["latency"].data
+    assert {b.boxpoints for b in boxes} == {"outliers", "all"}  # ~1,500 cold starts drawn as points, the rest not
+    assert sum(len(t.x) for t in figures["latency_vs_size"].data) == len(ok)
