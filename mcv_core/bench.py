@@ -750,21 +750,8 @@ def bench_json(outcome: BenchOutcome) -> dict[str, Any]:
                     "bench_id": run.bench_id,
                     "image": slot.image,
                     "repeat": slot.repeat,
-                    "provider": r.provider,
-                    "model": r.model,
-                    "status": r.status,
-                    "output": r.output,
-                    "labels": [{"label": label.label, "score": label.score} for label in r.labels],
-                    "latency_ms": r.latency_ms,
-                    "cold_start": r.cold_start,
-                    "input_tokens": r.input_tokens,
-                    "output_tokens": r.output_tokens,
-                    "image_tokens": r.image_tokens,
-                    "cost_usd": r.cost_usd,
-                    "correct": r.correct,
                     "expected": list(run.expected),
-                    "error_type": r.error_type,
-                    "error": r.error,
+                    **r.to_json(),
                 }
             )
     return {

@@ -143,26 +143,7 @@ def run_json(run: Run) -> dict[str, Any]:
             "height": image.height,
             "bytes": image.size_bytes,
         },
-        "results": [
-            {
-                "provider": r.provider,
-                "model": r.model,
-                "status": r.status,
-                "output": r.output,
-                "labels": [{"label": label.label, "score": label.score} for label in r.labels],
-                "latency_ms": r.latency_ms,
-                "provider_latency_ms": r.provider_latency_ms,
-                "cold_start": r.cold_start,
-                "input_tokens": r.input_tokens,
-                "output_tokens": r.output_tokens,
-                "image_tokens": r.image_tokens,
-                "cost_usd": r.cost_usd,
-                "attempts": r.attempts,
-                "error_type": r.error_type,
-                "error": r.error,
-            }
-            for r in run.results
-        ],
+        "results": [r.to_json() for r in run.results],
     }
 
 

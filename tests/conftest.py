@@ -126,3 +126,23 @@ def workbench(local_settings):  # noqa: ANN001, ANN201
     from mcv_core.workbench import Workbench
 
     return Workbench.open(local_settings, quiet=True)
+
+
+@pytest.fixture(scope="session")
+def sample_bench(local_env: dict[str, str]) -> dict:
+    """The issue's benchmark: the shipped labelled sample set x 3 providers x 3 repeats on the local cloud,
+    run once through the command line; its `bench --json` document."""
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "mcv_core", "bench", "--samples", "--repeat", "3", "--concurrency", "2", "--json"],
+        cwd=REPO,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout)

@@ -67,6 +67,27 @@ class ProviderResult:
     def ok(self) -> bool:
         return self.status == "ok"
 
+    def to_json(self) -> dict[str, Any]:
+        """The result as the command line prints it (`compare --json`, `bench --json`)."""
+        return {
+            "provider": self.provider,
+            "model": self.model,
+            "status": self.status,
+            "output": self.output,
+            "labels": [asdict(label) for label in self.labels],
+            "latency_ms": self.latency_ms,
+            "provider_latency_ms": self.provider_latency_ms,
+            "cold_start": self.cold_start,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "image_tokens": self.image_tokens,
+            "cost_usd": self.cost_usd,
+            "attempts": self.attempts,
+            "correct": self.correct,
+            "error_type": self.error_type,
+            "error": self.error,
+        }
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["labels"] = [asdict(label) for label in self.labels]
