@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 from io import BytesIO
@@ -23,23 +24,42 @@ GRID_LIMIT = 24  # runs shown side by side at once
 GRID_CHOICE = "history.grid_choice"  # the grid's runs, kept while the Outputs tab is closed
 
 
+class FrameCache:
+    """Frames by time range, shared by every session (never modified: filters make new frames)."""
+
+    def __init__(self, keep: int = 8) -> None:
+        self.keep = keep
+        self.lock = threading.Lock()
+        self.frames: dict[tuple[datetime, datetime], tuple[float, pd.DataFrame]] = {}
+
+    def get(self, key: tuple[datetime, datetime]) -> pd.DataFrame | None:
+        with self.lock:
+            hit = self.frames.get(key)
+        return hit[1] if hit is not None and time.monotonic() - hit[0] < FRAME_TTL_S else None
+
+    def put(self, key: tuple[datetime, datetime], frame: pd.DataFrame) -> None:
+        with self.lock:
+            self.frames[key] = (time.monotonic(), frame)
+            for old in sorted(self.frames, key=lambda k: self.frames[k][0])[: -self.keep]:
+                del self.frames[old]
+
+    def clear(self) -> None:
+        with self.lock:
+            self.frames.clear()
+
+
 @st.cache_resource
-def frame_cache() -> dict[tuple[datetime, datetime], tuple[float, pd.DataFrame]]:
-    """Frames by time range, shared by every session (they are never modified: filters make new frames)."""
-    return {}
+def frame_cache() -> FrameCache:
+    return FrameCache()
 
 
 def load_frame(since: datetime, until: datetime, on_progress: Callable[[int, int, int], None]) -> pd.DataFrame:
     """Result items of [since, until] as a frame, kept for FRAME_TTL_S; a refresh drops it. Not st.cache_data:
     the load reports its progress on the page, which a cached function may not do."""
-    cache = frame_cache()
-    hit = cache.get((since, until))
-    if hit is not None and time.monotonic() - hit[0] < FRAME_TTL_S:
-        return hit[1]
-    frame = analytics.to_frame(bench.history.load(since, until, on_progress=on_progress))
-    for key in sorted(cache, key=lambda k: cache[k][0])[: max(0, len(cache) - 7)]:
-        cache.pop(key, None)  # keep the 8 most recent ranges
-    cache[(since, until)] = (time.monotonic(), frame)
+    frame = frame_cache().get((since, until))
+    if frame is None:
+        frame = analytics.to_frame(bench.history.load(since, until, on_progress=on_progress))
+        frame_cache().put((since, until), frame)
     return frame
 
 
@@ -81,6 +101,13 @@ def filters(df: pd.DataFrame) -> analytics.Filters:
         return sorted(str(v) for v in df[column].dropna().unique()) if column in df else []
 
     bench_default = st.query_params.get("bench")
+    if bench_default and bench_default not in options("bench_id"):
+        # A link to one benchmark must not quietly show everything else.
+        st.warning(
+            f"Benchmark {bench_default} has no results in this time range: widen the range, or clear the link.",
+            icon=":material/filter_alt_off:",
+        )
+        st.stop()
     with st.expander("Filters", icon=":material/filter_alt:", expanded=bool(bench_default)):
         c1, c2, c3 = st.columns(3)
         providers = c1.multiselect("Providers", options("provider"), format_func=provider_title, key="history.providers")

@@ -130,17 +130,26 @@ class EndpointError(Exception):
 
 
 @dataclass
+class Instance:
+    """One serving container of an endpoint: a worker process that answers one request at a time."""
+
+    worker: WorkerProcess
+    busy: bool = True
+    last_used: float = field(default_factory=time.monotonic)
+
+
+@dataclass
 class EndpointRuntime:
-    """The serving side of one SageMaker serverless endpoint: a worker that comes and goes."""
+    """The serving side of one SageMaker serverless endpoint: up to MaxConcurrency instances that come and go.
+    As on SageMaker Serverless, a request that finds no idle instance gets a new one, and pays its cold start."""
 
     name: str
-    worker: WorkerProcess | None = None
-    last_used: float = 0.0
+    instances: list[Instance] = field(default_factory=list)
     in_flight: int = 0
     cold_starts: int = 0
     invocations: int = 0
     last_cold_start_s: float | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    started: int = 0  # instances ever started (their work folders are numbered)
 
 
 class SageMakerHost:
@@ -192,17 +201,24 @@ class SageMakerHost:
             if runtime.in_flight >= concurrency:
                 raise EndpointError(400, "ThrottlingException", f"Rate exceeded: endpoint {name} allows {concurrency} concurrent invocations.")
             runtime.in_flight += 1
+            runtime.instances = [i for i in runtime.instances if i.busy or i.worker.alive()]
+            instance = next((i for i in runtime.instances if not i.busy), None)
+            if instance is not None:
+                instance.busy = True
         try:
-            worker = self._ensure_worker(runtime, model_url)
+            if instance is None:
+                instance = self._cold_start(runtime, model_url)
             try:
-                status, out_type, out_body = worker.invoke(body, content_type, accept, timeout)
+                status, out_type, out_body = instance.worker.invoke(body, content_type, accept, timeout)
             except OSError as exc:  # the worker died mid-request: SageMaker answers with a model error
                 raise EndpointError(424, "ModelError", f"Received server error (500) from primary: {exc}", {"OriginalStatusCode": 500}) from exc
             runtime.invocations += 1
         finally:
             with self._lock:
                 runtime.in_flight -= 1
-                runtime.last_used = time.monotonic()
+                if instance is not None:
+                    instance.busy = False
+                    instance.last_used = time.monotonic()
         headers = {"x-Amzn-Invoked-Production-Variant": "AllTraffic"}
         if status >= 400:
             message = _message_of(out_body)
@@ -220,59 +236,61 @@ class SageMakerHost:
             )
         return status, out_type, out_body, headers
 
-    def _ensure_worker(self, runtime: EndpointRuntime, model_url: str) -> WorkerProcess:
-        with runtime.lock:
-            if runtime.worker is not None and runtime.worker.alive():
-                return runtime.worker
-            # A cold start, as on SageMaker: fetch the model artifact from S3, start the container, load the model.
-            work_dir = self.work_root / runtime.name
-            work_dir.mkdir(parents=True, exist_ok=True)
-            bucket, _, key = model_url.removeprefix("s3://").partition("/")
-            tar = work_dir / "model.tar.gz"
-            started = time.monotonic()
-            self._s3.download_file(bucket, key, str(tar))
-            worker = WorkerProcess(tar, work_dir / "model")
-            worker.start()
-            runtime.worker = worker
+    def _cold_start(self, runtime: EndpointRuntime, model_url: str) -> Instance:
+        """A new instance, as on SageMaker: fetch the model artifact from S3, start the container, load the model."""
+        with self._lock:
+            runtime.started += 1
+            work_dir = self.work_root / runtime.name / f"instance-{runtime.started}"
+        work_dir.mkdir(parents=True, exist_ok=True)
+        bucket, _, key = model_url.removeprefix("s3://").partition("/")
+        tar = work_dir / "model.tar.gz"
+        started = time.monotonic()
+        self._s3.download_file(bucket, key, str(tar))
+        worker = WorkerProcess(tar, work_dir / "model")
+        worker.start()
+        instance = Instance(worker)
+        with self._lock:
+            runtime.instances.append(instance)
             runtime.cold_starts += 1
             runtime.last_cold_start_s = round(time.monotonic() - started, 3)
-            runtime.last_used = time.monotonic()
-            log.info("sagemaker endpoint %s: cold start in %.2f s", runtime.name, runtime.last_cold_start_s)
-            return worker
+        log.info("sagemaker endpoint %s: cold start in %.2f s", runtime.name, runtime.last_cold_start_s)
+        return instance
+
+    def _idle(self, older_than: float) -> list[Instance]:
+        """Take the instances idle for `older_than` seconds out of service."""
+        now = time.monotonic()
+        idle: list[Instance] = []
+        with self._lock:
+            for runtime in self._runtimes.values():
+                keep = []
+                for instance in runtime.instances:
+                    (idle if not instance.busy and now - instance.last_used >= older_than else keep).append(instance)
+                runtime.instances = keep
+        return idle
 
     def _reap(self) -> None:
         while not self._stop.wait(0.25):
-            now = time.monotonic()
-            for runtime in list(self._runtimes.values()):
-                if runtime.worker is None or runtime.in_flight:
-                    continue
-                if now - runtime.last_used >= self.idle_s and runtime.lock.acquire(blocking=False):
-                    try:
-                        if runtime.worker is not None and not runtime.in_flight and now - runtime.last_used >= self.idle_s:
-                            log.info("sagemaker endpoint %s: idle for %.0f s, scaling to zero", runtime.name, self.idle_s)
-                            runtime.worker.stop()
-                            runtime.worker = None
-                    finally:
-                        runtime.lock.release()
+            for instance in self._idle(self.idle_s):
+                log.info("sagemaker: an instance idle for %.0f s scales to zero", self.idle_s)
+                instance.worker.stop()
 
     def scale_to_zero(self) -> None:
-        for runtime in list(self._runtimes.values()):
-            with runtime.lock:
-                if runtime.worker is not None:
-                    runtime.worker.stop()
-                    runtime.worker = None
+        for instance in self._idle(0.0):
+            instance.worker.stop()
 
     def status(self) -> dict[str, Any]:
-        return {
-            name: {
-                "worker": "running" if rt.worker is not None and rt.worker.alive() else "stopped",
-                "cold_starts": rt.cold_starts,
-                "invocations": rt.invocations,
-                "last_cold_start_s": rt.last_cold_start_s,
-                "idle_s": self.idle_s,
+        with self._lock:
+            return {
+                name: {
+                    "worker": "running" if any(i.worker.alive() for i in rt.instances) else "stopped",
+                    "instances": sum(1 for i in rt.instances if i.worker.alive()),
+                    "cold_starts": rt.cold_starts,
+                    "invocations": rt.invocations,
+                    "last_cold_start_s": rt.last_cold_start_s,
+                    "idle_s": self.idle_s,
+                }
+                for name, rt in self._runtimes.items()
             }
-            for name, rt in self._runtimes.items()
-        }
 
     def close(self) -> None:
         self._stop.set()
@@ -302,6 +320,15 @@ def _open_image(data: bytes, max_bytes: int) -> Image.Image:
     except (UnidentifiedImageError, OSError) as exc:
         raise BadImage(f"could not process image: {exc}") from exc
     return image.convert("RGB")
+
+
+def describe_or_decline(describer: str, model: str, picture: Image.Image | None, prompt: str) -> str:
+    """The local describer's answer; without an image it says plainly that it only describes images
+    (a text-only request, such as a health check's ping, gets that instead of an invented answer)."""
+    local = get_describer(describer)
+    if picture is None:
+        return f"No image was given: this local stand-in for {model} ({' + '.join(local.models)}) only describes images."
+    return local.describe(picture, prompt).text
 
 
 # --- HTTP ----------------------------------------------------------------------------------------------------
@@ -534,16 +561,15 @@ class _Handler(BaseHTTPRequestHandler):
             prompt = " ".join(block["text"] for block in content if "text" in block).strip()
             blocks = [block["image"] for block in content if "image" in block]
             max_tokens = int(request.get("inferenceConfig", {}).get("maxTokens", 4096))
-            if not blocks:
-                raise ValueError("this model is asked about an image: the message has no image block")
-            picture = _open_image(base64.b64decode(blocks[0]["source"]["bytes"], validate=True), 3_932_160)
+            picture = _open_image(base64.b64decode(blocks[0]["source"]["bytes"], validate=True), 3_932_160) if blocks else None
         except (ValueError, KeyError, TypeError, IndexError, binascii.Error) as exc:
             self._aws_error(400, "ValidationException", f"Malformed input request: {exc}")
             return
-        description = get_describer("bedrock").describe(picture, prompt)
-        text, truncated = truncate_to_tokens(description.text, max_tokens)
+        answer_text = describe_or_decline("bedrock", model_id, picture, prompt)
+        text, truncated = truncate_to_tokens(answer_text, max_tokens)
         # Anthropic's accounting: w*h/750 tokens for the image as the model sees it (after its own downscale).
-        input_tokens = approx_tokens(prompt) + images.claude_image_tokens(picture.width, picture.height)
+        image_tokens = images.claude_image_tokens(picture.width, picture.height) if picture else 0
+        input_tokens = approx_tokens(prompt) + image_tokens
         output_tokens = approx_tokens(text)
         answer = {
             "output": {"message": {"role": "assistant", "content": [{"text": text}]}},
@@ -599,22 +625,23 @@ class _Handler(BaseHTTPRequestHandler):
                 content = [{"type": "text", "text": content}]
             prompt = " ".join(part["text"] for part in content if part.get("type") == "text").strip()
             image_parts = [part["image_url"] for part in content if part.get("type") == "image_url"]
-            if not image_parts:
-                raise ValueError("no image_url part in the last message")
-            url = image_parts[0]["url"]
-            detail = image_parts[0].get("detail", "auto")
-            header, _, data = url.partition(",")
-            if not header.startswith("data:image/") or ";base64" not in header:
-                raise ValueError("image_url must be a base64 data URL here (the local cloud does not fetch URLs)")
-            picture = _open_image(base64.b64decode(data, validate=True), 20 * 1024 * 1024)
+            picture, detail = None, "auto"
+            if image_parts:
+                url = image_parts[0]["url"]
+                detail = image_parts[0].get("detail", "auto")
+                header, _, data = url.partition(",")
+                if not header.startswith("data:image/") or ";base64" not in header:
+                    raise ValueError("image_url must be a base64 data URL here (the local cloud does not fetch URLs)")
+                picture = _open_image(base64.b64decode(data, validate=True), 20 * 1024 * 1024)
             max_tokens = int(request.get("max_tokens") or request.get("max_completion_tokens") or 4096)
         except (ValueError, KeyError, TypeError, IndexError, binascii.Error) as exc:
             self._azure_error(400, "BadRequest", f"Invalid image data or request: {exc}")
             return
-        description = get_describer("azure_openai").describe(picture, prompt)
-        text, truncated = truncate_to_tokens(description.text, max_tokens)
+        answer_text = describe_or_decline("azure_openai", AZURE_MODELS.get(model, model), picture, prompt)
+        text, truncated = truncate_to_tokens(answer_text, max_tokens)
         # OpenAI's accounting for gpt-4o-mini images (tiles of 512 px), plus 3 per message and 3 to prime the reply.
-        prompt_tokens = approx_tokens(prompt) + images.gpt4o_mini_image_tokens(picture.width, picture.height, detail) + 6
+        image_tokens = images.gpt4o_mini_image_tokens(picture.width, picture.height, detail) if picture else 0
+        prompt_tokens = approx_tokens(prompt) + image_tokens + 6
         completion_tokens = approx_tokens(text)
         answer = {
             "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -96,10 +97,10 @@ class StreamlitServer:
         return _tail(self.log)
 
 
-@pytest.fixture(scope="module")
-def streamlit_server(local_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[StreamlitServer]:
+@contextlib.contextmanager
+def serve_streamlit(log_dir: Path) -> Iterator[StreamlitServer]:
     """`streamlit run app.py` on a free loopback port, with the environment of the test's local cloud."""
-    log = tmp_path_factory.mktemp("streamlit") / "streamlit.log"
+    log = log_dir / "streamlit.log"
     env = dict(os.environ)  # local_env has been applied to os.environ: the app finds the same local cloud
     for attempt in range(3):  # a free port can be taken between finding it and binding it
         port = _free_port()
@@ -128,6 +129,22 @@ def streamlit_server(local_env: dict[str, str], tmp_path_factory: pytest.TempPat
             return
         finally:
             _stop(proc)
+
+
+@pytest.fixture(scope="module")
+def streamlit_server(local_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[StreamlitServer]:
+    """One server for the tests of a module."""
+    with serve_streamlit(tmp_path_factory.mktemp("streamlit")) as server:
+        yield server
+
+
+@pytest.fixture
+def fresh_streamlit_server(
+    local_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[StreamlitServer]:
+    """A server of its own that has served no page yet: for what only a first visit shows (deep links)."""
+    with serve_streamlit(tmp_path_factory.mktemp("streamlit-fresh")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,254 @@
+"""The Benchmark page through Streamlit's AppTest, against the session's local cloud (real emulator, real models).
+
+The page runs a benchmark in a background thread and polls it from a fragment that reruns every second in a browser;
+AppTest does not rerun fragments on its own, so the tests call `at.run()` until the job is done (bounded).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+import pandas as pd
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+REPO = Path(__file__).resolve().parents[2]
+APP = REPO / "app.py"
+
+ALL = ["sagemaker", "bedrock", "azure_openai"]
+TITLES = {"sagemaker": "SageMaker Serverless", "bedrock": "Amazon Bedrock", "azure_openai": "Azure OpenAI"}
+SAMPLES = 10  # photos in the labelled sample set
+JOB = "benchmark.job"
+# A bound, not a measurement: the first SageMaker call of a session pays a cold start on a busy machine.
+JOB_DONE_S = 300
+NOT_AN_IMAGE = b"<html><body>not a picture</body></html>"
+
+
+# --- fixtures and helpers --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def app(local_env: dict[str, str], routed: None) -> Iterator[AppTest]:
+    """The Benchmark page, rendered once, with a workbench opened for this test's local cloud."""
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    run(at)
+    at.switch_page("pages/benchmark.py")
+    run(at)
+    assert [t.value for t in at.title] == ["Benchmark"]
+    yield at
+    job = at.session_state[JOB] if JOB in at.session_state else None
+    if job is not None and not job.done:  # a failed test must not leave comparisons running into the next one
+        job.cancel()
+        job.wait(JOB_DONE_S)
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+@pytest.fixture
+def cleared_faults(local_settings: Any) -> Iterator[Any]:
+    """The emulator's connection, with no fault planned before or after the test."""
+    from mcv_core.local import control
+
+    conn = control.running(local_settings)
+    assert conn is not None, "the local cloud of the test session is not running"
+    control.emulator_admin(conn, "DELETE", "/_mcv/faults")
+    try:
+        yield conn
+    finally:
+        control.emulator_admin(conn, "DELETE", "/_mcv/faults")
+
+
+def _exceptions(at: AppTest) -> str:
+    return "\n".join(f"{e.message}\n{''.join(e.stack_trace)}" for e in at.exception)
+
+
+def run(at: AppTest) -> AppTest:
+    at.run()
+    assert not at.exception, _exceptions(at)
+    return at
+
+
+def estimate_table(at: AppTest) -> pd.DataFrame:
+    found = [d.value for d in at.dataframe if "typical cost (USD)" in d.value.columns]
+    assert len(found) == 1, f"{len(found)} estimate tables"
+    return found[0]
+
+
+def plan(at: AppTest, providers: list[str], repeat: int) -> None:
+    at.pills(key="benchmark.providers").set_value(providers)
+    at.number_input(key="benchmark.repeat").set_value(repeat)
+    run(at)
+    assert list(estimate_table(at)["provider"]) == [TITLES[p] for p in providers]
+
+
+def start(at: AppTest) -> Any:
+    button = at.button(key="benchmark.run")
+    assert not button.disabled
+    button.click()
+    run(at)
+    job = at.session_state[JOB] if JOB in at.session_state else None
+    assert job is not None, "Run benchmark stored no job in session state"
+    return job
+
+
+def wait_done(at: AppTest, job: Any) -> None:
+    """Rerun the page (as the fragment would, every second) until the job has finished."""
+    deadline = time.monotonic() + JOB_DONE_S
+    while not job.done:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the benchmark {job.bench_id} did not finish within {JOB_DONE_S} s: {job.progress}")
+        run(at)
+        job.wait(0.5)
+    run(at)
+
+
+def stored(workbench: Any, bench_id: str, since: datetime) -> list[dict[str, Any]]:
+    return [item for item in workbench.history.results(since) if item.get("bench_id") == bench_id]
+
+
+def summary(at: AppTest) -> pd.DataFrame:
+    found = [d.value for d in at.dataframe if "accuracy" in d.value.columns]
+    assert len(found) == 1, f"{len(found)} summary tables"
+    return found[0]
+
+
+# --- tests -------------------------------------------------------------------------------------------------------
+
+
+def test_the_plan_and_its_cost_estimate(app: AppTest) -> None:
+    at = app
+    toggle = at.toggle(key="benchmark.samples")
+    assert toggle.value is True and f"({SAMPLES} photos" in toggle.label, toggle.label
+    pills = at.pills(key="benchmark.providers")
+    assert pills.options == [TITLES[p] for p in ALL]
+    assert pills.value == ALL, "every provider is chosen by default"
+    assert at.number_input(key="benchmark.repeat").value == 3
+    assert at.number_input(key="benchmark.concurrency").value == 2
+    assert [s.value for s in at.subheader] == ["Before you run it"]
+    assert at.button(key="benchmark.run").label == "Run benchmark" and not at.button(key="benchmark.run").disabled
+    assert JOB not in at.session_state
+
+    for repeat in (3, 2):
+        at.number_input(key="benchmark.repeat").set_value(repeat)
+        run(at)
+        rows = estimate_table(at).set_index("provider")
+        assert list(rows.index) == [TITLES[p] for p in ALL]
+        assert (rows["calls"] == SAMPLES * repeat).all(), rows["calls"]
+        for provider in ("bedrock", "azure_openai"):
+            row = rows.loc[TITLES[provider]]
+            assert 0 < row["typical cost (USD)"] <= row["at most (USD)"], row
+            assert row["image tokens / call"] > 0 and row["input tokens"] > 0, row
+        sagemaker = rows.loc[TITLES["sagemaker"]]
+        assert sagemaker["typical cost (USD)"] == sagemaker["at most (USD)"] > 0, sagemaker
+        line = " ".join(m.value for m in at.markdown)
+        assert f"{SAMPLES * repeat:,} comparisons, {SAMPLES * repeat * len(ALL):,} provider calls" in line, line
+
+    # Sample set off and nothing uploaded: no plan, no estimate, nothing to run.
+    at.toggle(key="benchmark.samples").set_value(False)
+    run(at)
+    assert [i.value for i in at.info] == ["Choose images and at least one provider."]
+    assert not at.dataframe and not at.subheader
+    assert not [b for b in at.button if b.key == "benchmark.run"]
+
+
+def test_a_file_that_is_not_an_image_shows_an_error_and_no_estimate(app: AppTest) -> None:
+    at = app
+    at.file_uploader(key="benchmark.files").set_value([("notes.jpg", NOT_AN_IMAGE, "image/jpeg")])
+    run(at)
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and errors[0].startswith("notes.jpg: "), errors
+    assert not at.dataframe and not at.subheader, "an estimate was shown for a plan with a broken file"
+    assert not [b for b in at.button if b.key == "benchmark.run"]
+    assert JOB not in at.session_state
+
+
+def test_a_small_benchmark_runs_to_its_summary(app: AppTest, workbench: Any) -> None:
+    at = app
+    since = datetime.now(timezone.utc) - timedelta(seconds=5)
+    plan(at, ["sagemaker"], 1)
+    rows = estimate_table(at)
+    assert list(rows["calls"]) == [SAMPLES]
+
+    job = start(at)
+    assert job.plan.providers == ("sagemaker",) and job.plan.comparisons == SAMPLES
+    wait_done(at, job)
+    assert job.error is None, job.error
+    outcome = job.outcome
+
+    successes = [s.value for s in at.success]
+    assert successes == [
+        f"{job.bench_id} finished: {SAMPLES} of {SAMPLES} comparisons in {outcome.wall_s:,.1f} s"
+    ], successes
+    shown = summary(at)
+    assert len(shown) == 1
+    row = shown.iloc[0]
+    assert row["provider"] == TITLES["sagemaker"]
+    assert (row["n"], row["ok"] + row["errors"]) == (SAMPLES, SAMPLES), row
+
+    items = stored(workbench, job.bench_id, since)
+    assert len(items) == SAMPLES and {i["provider"] for i in items} == {"sagemaker"}
+    assert all(i["source"] == "bench" for i in items)
+    assert {i["run_id"] for i in items} == {r.run_id for r in outcome.runs}
+    scored = [i for i in items if i.get("correct") is not None]
+    assert len(scored) == SAMPLES, "every sample is labelled"
+    assert row["n_scored"] == SAMPLES and row["correct"] == sum(1 for i in scored if i["correct"])
+    assert row["accuracy"] == pytest.approx(sum(1 for i in scored if i["correct"]) / len(scored), rel=1e-12)
+    assert row["ok"] == sum(1 for i in items if i["status"] == "ok")
+
+    links = [link.proto for link in at.get("page_link")]
+    assert [(p.label, p.query_string) for p in links] == [("Open in History", f"bench={job.bench_id}")]
+    assert not at.button(key="benchmark.run").disabled, "a finished benchmark must not block the next one"
+    assert not [b for b in at.button if b.key == "benchmark.cancel"]
+
+
+def test_cancel_stops_the_benchmark_and_keeps_what_ran(app: AppTest, workbench: Any, cleared_faults: Any) -> None:
+    from mcv_core.local import control
+
+    at = app
+    since = datetime.now(timezone.utc) - timedelta(seconds=5)
+    # Every SageMaker answer comes half a second late, so 50 comparisons cannot be over before Cancel is pressed.
+    slow = {"sagemaker": [{"kind": "slow", "delay_s": 0.5}]}
+    control.emulator_admin(cleared_faults, "POST", "/_mcv/faults", json=slow)
+    plan(at, ["sagemaker"], 5)
+    job = start(at)
+    planned = SAMPLES * 5
+    assert job.plan.comparisons == planned
+    # Cancel once something has run, so that there is something to keep.
+    deadline = time.monotonic() + JOB_DONE_S
+    while job.progress.done < 1:
+        if job.done or time.monotonic() > deadline:
+            raise RuntimeError(f"no comparison of {job.bench_id} ended: {job.progress}, error {job.error}")
+        job.wait(0.2)
+    run(at)
+    bars = [p.proto.text for p in at.get("progress")]
+    assert len(bars) == 1 and re.fullmatch(
+        rf"{re.escape(job.bench_id)}: \d+ of {planned} comparisons(, about [\d,]+ s left)?", bars[0]
+    ), bars
+    assert at.button(key="benchmark.run").disabled, "a second benchmark can be started while one runs"
+    cancel = at.button(key="benchmark.cancel")
+    assert not cancel.disabled
+    cancel.click()
+    run(at)
+    assert job.cancelled, "Cancel did not reach the job"
+    wait_done(at, job)
+    assert job.error is None, job.error
+
+    outcome = job.outcome
+    assert outcome.cancelled and outcome.planned == planned
+    assert 0 < len(outcome.runs) < planned, f"{len(outcome.runs)} of {planned} comparisons ran"
+    successes = [s.value for s in at.success]
+    assert len(successes) == 1 and re.fullmatch(
+        rf"{re.escape(job.bench_id)} cancelled: {len(outcome.runs)} of {planned} comparisons in [\d,.]+ s", successes[0]
+    ), successes
+    assert summary(at).iloc[0]["n"] == len(outcome.runs)
+
+    items = stored(workbench, job.bench_id, since)
+    assert sorted(i["run_id"] for i in items) == sorted(r.run_id for r in outcome.runs), "what ran was not stored"
+    assert all(i["provider"] == "sagemaker" and i["status"] == "ok" for i in items)
