@@ -9,7 +9,10 @@ MODEL := sagemaker_model/build/model.tar.gz
 HOST ?= 127.0.0.1
 PORT ?= 8501
 
-.PHONY: install run test test-fast model local-up local-down browser-deps bench clean
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+
+.PHONY: install run test test-fast model local-up local-down browser-deps bench clean checkov-venv tf-check
 
 install: $(STAMP)
 
@@ -24,7 +27,7 @@ $(MODEL): $(STAMP) sagemaker_model/build.py sagemaker_model/code/inference.py sa
 	$(PY) -m sagemaker_model.build --out $(MODEL)
 
 local-up: $(MODEL)
-	$(PY) -m mcv_core local up
+	$(PY) -m mcv_core local up --if-local
 
 local-down:
 	$(PY) -m mcv_core local down
@@ -38,14 +41,26 @@ browser-deps:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
-test: $(MODEL) browser-deps
+test: $(MODEL) browser-deps checkov-venv
 	$(PY) -m pytest
 
 test-fast: $(STAMP)
 	$(PY) -m pytest tests/unit
 
+# checkov in its own virtual environment (it pins old packaging and networkx); tests/terraform runs it.
+checkov-venv: $(CHECKOV_STAMP)
+
+$(CHECKOV_STAMP): requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $(CHECKOV_STAMP)
+
+# Static checks of terraform/: fmt, checkov, and the HCL properties the app relies on.
+tf-check: $(STAMP) $(CHECKOV_STAMP)
+	$(PY) -m pytest tests/terraform
+
 bench: $(MODEL)
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) sagemaker_model/build .pytest_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) sagemaker_model/build .pytest_cache

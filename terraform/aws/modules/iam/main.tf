@@ -1,0 +1,223 @@
+data "aws_partition" "current" {}
+
+locals {
+  partition = data.aws_partition.current.partition
+  # <account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag> -> the repository's ARN.
+  image = regex("^(?P<account>[0-9]{12})\\.dkr\\.ecr\\.(?P<region>[a-z0-9-]+)\\.amazonaws\\.com(?:\\.cn)?/(?P<repository>[^:@]+)", var.inference_image_uri)
+
+  inference_repository_arn = "arn:${local.partition}:ecr:${local.image.region}:${local.image.account}:repository/${local.image.repository}"
+}
+
+# --- Lambda: the S3 upload handler ------------------------------------------------------------------------
+
+data "aws_iam_policy_document" "lambda_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "lambda" {
+  name                 = "${var.name_prefix}-lambda"
+  description          = "MC Vision S3 upload handler: reads uploaded images, writes their metadata to the results table."
+  assume_role_policy   = data.aws_iam_policy_document.lambda_assume.json
+  permissions_boundary = var.permissions_boundary_arn
+  tags                 = var.tags
+}
+
+data "aws_iam_policy_document" "lambda" {
+  statement {
+    sid       = "ReadUploads"
+    actions   = ["s3:GetObject"]
+    resources = ["${var.upload_bucket_arn}/${var.upload_prefix}*"]
+  }
+
+  statement {
+    sid       = "WriteImageMetadata"
+    actions   = ["dynamodb:PutItem"]
+    resources = [var.results_table_arn]
+  }
+
+  statement {
+    sid       = "WriteOwnLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${var.lambda_log_group_arn}:*"]
+  }
+}
+
+resource "aws_iam_role_policy" "lambda" {
+  name   = "upload-handler"
+  role   = aws_iam_role.lambda.id
+  policy = data.aws_iam_policy_document.lambda.json
+}
+
+# --- SageMaker: the execution role of the model -----------------------------------------------------------
+
+data "aws_iam_policy_document" "sagemaker_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["sagemaker.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "sagemaker" {
+  name                 = "${var.name_prefix}-sagemaker"
+  description          = "MC Vision SageMaker model: reads model.tar.gz, pulls the inference image, writes the endpoint's logs."
+  assume_role_policy   = data.aws_iam_policy_document.sagemaker_assume.json
+  permissions_boundary = var.permissions_boundary_arn
+  tags                 = var.tags
+}
+
+data "aws_iam_policy_document" "sagemaker" {
+  statement {
+    sid       = "ReadModelArtifact"
+    actions   = ["s3:GetObject"]
+    resources = ["${var.artifacts_bucket_arn}/${var.model_artifact_key}"]
+  }
+
+  # ecr:GetAuthorizationToken has no resource-level permissions: AWS only accepts "*" for it.
+  statement {
+    sid       = "EcrLogin"
+    actions   = ["ecr:GetAuthorizationToken"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "PullInferenceImage"
+    actions   = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+    resources = [local.inference_repository_arn]
+  }
+
+  statement {
+    sid       = "WriteEndpointLogs"
+    actions   = ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"]
+    resources = ["${var.sagemaker_log_group_arn}:*"]
+  }
+}
+
+resource "aws_iam_role_policy" "sagemaker" {
+  name   = "model-artifacts"
+  role   = aws_iam_role.sagemaker.id
+  policy = data.aws_iam_policy_document.sagemaker.json
+}
+
+# --- The app: the identity that runs MC Vision in cloud mode ---------------------------------------------
+
+data "aws_iam_policy_document" "app" {
+  count = var.create_app_policy ? 1 : 0
+
+  statement {
+    sid       = "UploadAndReadImages"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = ["${var.upload_bucket_arn}/${var.upload_prefix}*"]
+  }
+
+  statement {
+    sid = "CheckUploadBucket"
+    actions = [
+      "s3:GetBucketCORS",
+      "s3:GetBucketVersioning",
+      "s3:GetEncryptionConfiguration",
+      "s3:GetLifecycleConfiguration",
+      "s3:ListBucket",
+    ]
+    resources = [var.upload_bucket_arn]
+  }
+
+  statement {
+    sid = "ReadAndWriteResults"
+    actions = [
+      "dynamodb:BatchGetItem",
+      "dynamodb:GetItem",
+      "dynamodb:PutItem",
+      "dynamodb:Query",
+    ]
+    resources = concat([var.results_table_arn], var.results_index_arns)
+  }
+
+  statement {
+    sid = "DescribeResultsTable"
+    actions = [
+      "dynamodb:DescribeContinuousBackups",
+      "dynamodb:DescribeTable",
+      "dynamodb:DescribeTimeToLive",
+    ]
+    resources = [var.results_table_arn]
+  }
+
+  statement {
+    sid       = "InvokeEndpoint"
+    actions   = ["sagemaker:DescribeEndpoint", "sagemaker:InvokeEndpoint"]
+    resources = [var.sagemaker_endpoint_arn]
+  }
+
+  statement {
+    sid       = "DescribeEndpointConfig"
+    actions   = ["sagemaker:DescribeEndpointConfig"]
+    resources = [var.sagemaker_endpoint_config_arn]
+  }
+
+  statement {
+    sid       = "InvokeBedrockModel"
+    actions   = ["bedrock:InvokeModel"]
+    resources = var.bedrock_model_arns
+  }
+
+  statement {
+    sid       = "DescribeUploadHandler"
+    actions   = ["lambda:GetFunction"]
+    resources = [var.lambda_function_arn]
+  }
+
+  statement {
+    sid       = "ReadUploadHandlerLogs"
+    actions   = ["logs:DescribeLogStreams", "logs:FilterLogEvents", "logs:GetLogEvents"]
+    resources = [var.lambda_log_group_arn, "${var.lambda_log_group_arn}:*"]
+  }
+
+  # DescribeLogGroups is authorised on the account's log groups as a whole (log-group:*), not per group;
+  # the Infrastructure page uses it to read the retention of its two log groups.
+  statement {
+    sid       = "CheckLogRetention"
+    actions   = ["logs:DescribeLogGroups"]
+    resources = [replace(var.lambda_log_group_arn, "/log-group:.*$/", "log-group:*")]
+  }
+}
+
+resource "aws_iam_policy" "app" {
+  count = var.create_app_policy ? 1 : 0
+
+  name        = "${var.name_prefix}-app"
+  description = "What MC Vision needs in cloud mode: uploads, results, the SageMaker endpoint, the Bedrock model, and the reads of the Infrastructure page."
+  policy      = data.aws_iam_policy_document.app[0].json
+  tags        = var.tags
+
+  lifecycle {
+    precondition {
+      condition     = var.sagemaker_endpoint_arn != "" && var.sagemaker_endpoint_config_arn != "" && var.lambda_function_arn != "" && length(var.bedrock_model_arns) > 0
+      error_message = "The app policy needs sagemaker_endpoint_arn, sagemaker_endpoint_config_arn, lambda_function_arn and bedrock_model_arns."
+    }
+  }
+}
+
+resource "aws_iam_role_policy_attachment" "app" {
+  for_each = var.create_app_policy ? toset(var.app_role_names) : toset([])
+
+  role       = each.value
+  policy_arn = aws_iam_policy.app[0].arn
+}
+
+resource "aws_iam_group_policy_attachment" "app" {
+  for_each = var.create_app_policy ? toset(var.app_group_names) : toset([])
+
+  group      = each.value
+  policy_arn = aws_iam_policy.app[0].arn
+}

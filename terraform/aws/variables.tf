@@ -1,0 +1,131 @@
+variable "project" {
+  description = "Project name: the prefix of every resource name (names as mcv_core/stack.py's StackNames.for_account builds them)."
+  type        = string
+  default     = "mc-vision"
+
+  validation {
+    # Bucket names are <project>-artifacts-<12-digit account id>: at most 63 lowercase characters.
+    condition     = can(regex("^[a-z][a-z0-9-]{1,29}[a-z0-9]$", var.project))
+    error_message = "project must be 3-31 characters: lowercase letters, digits and hyphens, starting with a letter."
+  }
+}
+
+variable "region" {
+  description = "AWS region of the stack. Bedrock's model and the SageMaker inference image must be available there."
+  type        = string
+  default     = "ap-northeast-1"
+}
+
+variable "tags" {
+  description = "Extra tags for every resource (Project and ManagedBy are always set)."
+  type        = map(string)
+  default     = {}
+}
+
+variable "cors_allowed_origins" {
+  description = "Browser origins allowed to upload to and read from the upload bucket with presigned URLs: where the Streamlit app is served."
+  type        = list(string)
+  default     = ["http://127.0.0.1:8501", "http://localhost:8501"]
+}
+
+variable "force_destroy" {
+  description = "Whether `terraform destroy` empties the versioned buckets (every version and delete marker) instead of failing on them. Set true, apply, then destroy."
+  type        = bool
+  default     = false
+}
+
+variable "lifecycle_days" {
+  description = "Days before an upload expires, and days a noncurrent version of any object is kept (stack.LIFECYCLE_DAYS)."
+  type        = number
+  default     = 30
+}
+
+variable "result_ttl_days" {
+  description = "Days the Lambda function's image metadata items live in DynamoDB (TTL_DAYS); 0 keeps them forever. Match MCV_RESULT_TTL_DAYS."
+  type        = number
+  default     = 90
+}
+
+variable "log_retention_days" {
+  description = "Days the Lambda and SageMaker log groups keep events (stack.LOG_RETENTION_DAYS)."
+  type        = number
+  default     = 14
+}
+
+variable "log_kms_key_arn" {
+  description = "ARN of a KMS key to encrypt the log groups with; null keeps CloudWatch Logs' default encryption."
+  type        = string
+  default     = null
+}
+
+variable "table_kms_key_arn" {
+  description = "ARN of a customer managed KMS key for the results table; null uses the AWS managed key alias/aws/dynamodb."
+  type        = string
+  default     = null
+}
+
+variable "table_deletion_protection" {
+  description = "Whether the results table is protected from deletion (destroy then needs it set to false and applied first)."
+  type        = bool
+  default     = false
+}
+
+variable "lambda_reserved_concurrency" {
+  description = "Reserved concurrent executions of the upload handler; null leaves it unreserved (needed on accounts whose concurrency quota is 10)."
+  type        = number
+  default     = null
+}
+
+variable "sagemaker_image_uri" {
+  description = "Inference container image. null uses the AWS PyTorch inference DLC 763104351884.dkr.ecr.<region>.amazonaws.com/pytorch-inference:2.6.0-cpu-py312; its torch must be able to load the TorchScript model (see docs/DEPLOY.md)."
+  type        = string
+  default     = null
+}
+
+variable "sagemaker_memory_mb" {
+  description = "Memory of the serverless endpoint in MB (stack.SAGEMAKER_MEMORY_MB)."
+  type        = number
+  default     = 1024
+}
+
+variable "sagemaker_max_concurrency" {
+  description = "Maximum concurrent invocations of the serverless endpoint (stack.SAGEMAKER_MAX_CONCURRENCY)."
+  type        = number
+  default     = 5
+}
+
+variable "model_artifact_path" {
+  description = "Local path of model.tar.gz to upload; null uses sagemaker_model/build/model.tar.gz in this repository (built by `make model`)."
+  type        = string
+  default     = null
+}
+
+variable "bedrock_model_id" {
+  description = "Bedrock model id (or cross-region inference profile id such as apac.anthropic...) the app calls; model access must be granted in the Bedrock console."
+  type        = string
+  default     = "anthropic.claude-3-haiku-20240307-v1:0"
+}
+
+variable "create_app_policy" {
+  description = "Whether to create the IAM policy for the identity that runs MC Vision (<project>-app)."
+  type        = bool
+  default     = true
+}
+
+variable "app_role_names" {
+  description = "IAM roles to attach the app policy to."
+  type        = list(string)
+  default     = []
+}
+
+variable "app_group_names" {
+  description = "IAM groups to attach the app policy to."
+  type        = list(string)
+  default     = []
+}
+
+variable "permissions_boundary_arn" {
+  description = "Permissions boundary for the roles created here, where the account requires one; null sets none."
+  type        = string
+  default     = null
+}

@@ -1,0 +1,58 @@
+# Every name in mcv_core/stack.py's AZURE_OUTPUTS is an output here (read by the app's Infrastructure page and
+# docs/DEPLOY.md's .env one-liner).
+
+output "azure_openai_endpoint" {
+  description = "Endpoint of the Azure OpenAI account as Azure reports it, https://<subdomain>.openai.azure.com/ (AZURE_OPENAI_ENDPOINT)."
+  value       = azurerm_cognitive_account.this.endpoint
+}
+
+output "azure_openai_deployment" {
+  description = "Name of the gpt-4o-mini deployment (MCV_AZURE_DEPLOYMENT)."
+  value       = azurerm_cognitive_deployment.this.name
+}
+
+output "azure_openai_api_key" {
+  description = "Primary API key of the account (AZURE_OPENAI_API_KEY); empty when local_auth_enabled is false, and the app then signs in with Entra ID."
+  value       = var.local_auth_enabled ? azurerm_cognitive_account.this.primary_access_key : ""
+  sensitive   = true
+}
+
+output "azure_openai_model" {
+  description = "Model behind the deployment (MCV_AZURE_MODEL, for pricing and token accounting)."
+  value       = azurerm_cognitive_deployment.this.model[0].name
+}
+
+output "azure_openai_model_version" {
+  description = "Version of the model behind the deployment."
+  value       = azurerm_cognitive_deployment.this.model[0].version
+}
+
+output "azure_openai_account_name" {
+  description = "Name of the Azure OpenAI account."
+  value       = azurerm_cognitive_account.this.name
+}
+
+output "azure_openai_account_id" {
+  description = "Resource id of the Azure OpenAI account."
+  value       = azurerm_cognitive_account.this.id
+}
+
+output "azure_openai_deployment_id" {
+  description = "Resource id of the model deployment."
+  value       = azurerm_cognitive_deployment.this.id
+}
+
+output "resource_group_name" {
+  description = "Resource group holding the account."
+  value       = azurerm_resource_group.this.name
+}
+
+output "resource_group_id" {
+  description = "Resource id of the resource group."
+  value       = azurerm_resource_group.this.id
+}
+
+output "location" {
+  description = "Azure region of the account."
+  value       = azurerm_resource_group.this.location
+}

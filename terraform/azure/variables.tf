@@ -1,0 +1,116 @@
+variable "subscription_id" {
+  description = "Azure subscription to deploy into; null takes it from ARM_SUBSCRIPTION_ID (azurerm 4.x requires one or the other)."
+  type        = string
+  default     = null
+}
+
+variable "project" {
+  description = "Project name: the prefix of the resource names."
+  type        = string
+  default     = "mc-vision"
+}
+
+variable "location" {
+  description = "Azure region of the resource group and the Azure OpenAI account; the model and deployment type must be offered there."
+  type        = string
+  default     = "eastus2"
+}
+
+variable "resource_group_name" {
+  description = "Resource group to create; null names it rg-<project>."
+  type        = string
+  default     = null
+}
+
+variable "account_name" {
+  description = "Name of the Azure OpenAI (Cognitive Services) account; null names it <project>-openai-<4 characters from the subscription id>."
+  type        = string
+  default     = null
+}
+
+variable "custom_subdomain_name" {
+  description = "Globally unique subdomain: the endpoint becomes https://<subdomain>.openai.azure.com/ (needed for Entra ID sign-in too). null uses the account name."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.custom_subdomain_name == null || can(regex("^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$", var.custom_subdomain_name))
+    error_message = "custom_subdomain_name must be 3-64 lowercase letters, digits or hyphens, not starting or ending with a hyphen."
+  }
+}
+
+variable "local_auth_enabled" {
+  description = "Whether API keys work. false leaves Entra ID as the only way in: the azure_openai_api_key output is then empty, and the app signs in with azure-identity (give your principal the Cognitive Services OpenAI User role, see openai_user_principal_ids)."
+  type        = bool
+  default     = true
+}
+
+variable "public_network_access_enabled" {
+  description = "Whether the account answers on its public endpoint. false needs a private endpoint in a virtual network the app runs in (not created here)."
+  type        = bool
+  default     = true
+}
+
+variable "allowed_ip_ranges" {
+  description = "When not empty, only these public IPv4 addresses or CIDR ranges may call the account (network ACL with default action Deny)."
+  type        = list(string)
+  default     = []
+}
+
+variable "deployment_name" {
+  description = "Name of the model deployment (MCV_AZURE_DEPLOYMENT)."
+  type        = string
+  default     = "gpt-4o-mini"
+}
+
+variable "model_name" {
+  description = "OpenAI model to deploy."
+  type        = string
+  default     = "gpt-4o-mini"
+}
+
+variable "model_version" {
+  description = "Version of the model to deploy."
+  type        = string
+  default     = "2024-07-18"
+}
+
+variable "deployment_sku" {
+  description = "Deployment type: Standard (regional, as the PoC), GlobalStandard or DataZoneStandard where Standard has no quota in the region."
+  type        = string
+  default     = "Standard"
+
+  validation {
+    condition     = contains(["Standard", "GlobalStandard", "DataZoneStandard"], var.deployment_sku)
+    error_message = "deployment_sku must be Standard, GlobalStandard or DataZoneStandard."
+  }
+}
+
+variable "deployment_capacity" {
+  description = "Capacity of the deployment in thousands of tokens per minute (1 = 1,000 TPM)."
+  type        = number
+  default     = 1
+}
+
+variable "version_upgrade_option" {
+  description = "When Azure may move the deployment to a newer model version: NoAutoUpgrade keeps var.model_version until it retires."
+  type        = string
+  default     = "NoAutoUpgrade"
+
+  validation {
+    condition     = contains(["OnceNewDefaultVersionAvailable", "OnceCurrentVersionExpired", "NoAutoUpgrade"], var.version_upgrade_option)
+    error_message = "version_upgrade_option must be OnceNewDefaultVersionAvailable, OnceCurrentVersionExpired or NoAutoUpgrade."
+  }
+}
+
+variable "openai_user_principal_ids" {
+  description = "Object ids of Entra ID users, groups or service principals given the Cognitive Services OpenAI User role on the account (to call it without a key)."
+  type        = list(string)
+  default     = []
+}
+
+variable "tags" {
+  description = "Tags for every resource."
+  type        = map(string)
+  default     = {}
+}
