@@ -23,6 +23,7 @@ from typing import Any
 from ..config import LOCAL_ACCOUNT_ID
 from .aws_server import MotoProcess
 from .emulator import Emulator, Fault
+from .lambda_runner import LambdaRunner
 from .provision import LocalStack, connect_events, provision, write_outputs
 from .state import (
     Connection,
@@ -82,6 +83,7 @@ class LocalCloud:
         self.moto = MotoProcess(ports["moto"], recording_path(self.data_dir), logs_dir(self.data_dir) / "moto.log")
         self.emulator: Emulator | None = None
         self.stack: LocalStack | None = None
+        self.lambda_runner: LambdaRunner | None = None
         self.admin = ThreadingHTTPServer(("127.0.0.1", ports["admin"]), _admin_handler(self))
         self.admin.daemon_threads = True
         emulator_port = ports["emulator"]
@@ -102,7 +104,7 @@ class LocalCloud:
     def start_moto(self) -> None:
         self.moto.start()
         self.moto.pause_recording()
-        self.stack = provision(self.conn, Path(self.args.model_tar))
+        self.stack = provision(self.conn, Path(self.args.model_tar), self.args.ttl_days)
         replayed = self.moto.replay()
         connect_events(self.conn, self.stack)
         self.moto.resume_recording()
@@ -128,9 +130,22 @@ class LocalCloud:
             self.emulator.stop()
             self.emulator = None
 
+    def start_lambda(self) -> None:
+        if self.lambda_runner is not None and self.lambda_runner.running():
+            return
+        assert self.stack is not None
+        self.lambda_runner = LambdaRunner(self.conn, self.stack)
+        self.lambda_runner.start()
+
+    def stop_lambda(self) -> None:
+        if self.lambda_runner is not None:
+            self.lambda_runner.stop()
+            self.lambda_runner = None
+
     def start(self) -> None:
         self.start_moto()
         self.start_emulator()
+        self.start_lambda()
         threading.Thread(target=self.admin.serve_forever, name="admin", daemon=True).start()
         assert self.stack is not None
         write_outputs(self.data_dir, self.conn, self.stack, self.args.azure_deployment)
@@ -140,6 +155,7 @@ class LocalCloud:
     def stop(self) -> None:
         connection_path(self.data_dir).unlink(missing_ok=True)
         self.admin.shutdown()
+        self.stop_lambda()
         self.stop_emulator()
         self.moto.stop()
         log.info("local cloud stopped")
@@ -152,6 +168,7 @@ class LocalCloud:
             "components": {
                 "moto": {"url": self.moto.url, "running": self.moto.alive()},
                 "emulator": self.emulator.status() if self.emulator else {"running": False},
+                "lambda": self.lambda_runner.status() if self.lambda_runner else {"running": False},
             },
         }
 
@@ -159,6 +176,8 @@ class LocalCloud:
         """Stop or start one component (fault injection: the cloud going away in the middle of a run)."""
         if name == "emulator":
             (self.stop_emulator if action == "stop" else self.start_emulator)()
+        elif name == "lambda":
+            (self.stop_lambda if action == "stop" else self.start_lambda)()
         elif name == "moto":
             if action == "stop":
                 self.moto.stop()
@@ -228,6 +247,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--region", required=True)
     parser.add_argument("--model-tar", required=True)
     parser.add_argument("--idle-s", type=float, default=120.0)
+    parser.add_argument("--ttl-days", type=int, default=90)
     parser.add_argument("--azure-deployment", default="gpt-4o-mini")
     parser.add_argument("--azure-model", default="gpt-4o-mini")
     args = parser.parse_args(argv)
