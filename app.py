@@ -10,5 +10,6 @@ st.navigation(
         st.Page("pages/compare.py", title="Compare", icon=":material/compare:", default=True),
         st.Page("pages/history.py", title="History", icon=":material/monitoring:"),
         st.Page("pages/benchmark.py", title="Benchmark", icon=":material/speed:"),
+        st.Page("pages/infrastructure.py", title="Infrastructure", icon=":material/dns:"),
     ]
 ).run()

@@ -62,7 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--json", action="store_true", help="print JSON")
 
     local = sub.add_parser("local", help="the embedded local cloud")
-    local.add_argument("action", choices=["up", "down", "status", "env"])
+    local.add_argument("action", choices=["up", "down", "status", "env", "provision"])
+    local.add_argument(
+        "--if-local", action="store_true", help="up: do nothing when MCV_MODE is cloud (what `make run` uses)"
+    )
+
+    health = sub.add_parser("health", help="the deployed resources' health: ok, warn or fail per check")
+    health.add_argument("--json", action="store_true", help="print JSON")
+    health.add_argument("--timeout", type=float, default=10.0, help="seconds each check may take (default 10)")
     local.add_argument("--json", action="store_true", help="status as JSON")
     return parser
 
@@ -72,7 +79,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         settings = Settings.load()
-        handler = {"compare": cmd_compare, "bench": cmd_bench, "history": cmd_history, "local": cmd_local}[args.command]
+        handler = {
+            "compare": cmd_compare,
+            "bench": cmd_bench,
+            "history": cmd_history,
+            "local": cmd_local,
+            "health": cmd_health,
+        }[args.command]
         return handler(args, settings)
     except UsageError as exc:
         print(f"error: {exc.user_text()}", file=sys.stderr)
@@ -394,9 +407,16 @@ def cmd_local(args: argparse.Namespace, settings: Settings) -> int:
     from .local import control
 
     if args.action == "up":
+        if args.if_local and not settings.is_local:
+            print("MCV_MODE is cloud: the local cloud is not started", file=sys.stderr)
+            return EXIT_OK
         conn = control.up(settings)
         print(f"local cloud running (pid {conn.pid}): AWS {conn.moto_url}, models {conn.emulator_url}", file=sys.stderr)
         print('use it from a shell with: eval "$(python -m mcv_core local env)"', file=sys.stderr)
+        return EXIT_OK
+    if args.action == "provision":
+        control.reprovision(settings)
+        print("local stack provisioned again: every resource exists with its settings", file=sys.stderr)
         return EXIT_OK
     if args.action == "down":
         stopped = control.down(settings)
@@ -434,3 +454,27 @@ def _format_status(state: dict[str, Any]) -> str:
             f"{endpoint['cold_starts']} cold starts, scales to zero after {endpoint['idle_s']:g} s idle"
         )
     return "\n".join(lines)
+
+
+# --- health -----------------------------------------------------------------------------------------------------
+
+
+def cmd_health(args: argparse.Namespace, settings: Settings) -> int:
+    from . import infra
+    from .workbench import Workbench
+
+    if args.timeout <= 0:
+        raise UsageError("--timeout must be positive")
+    bench = Workbench.open(settings, quiet=True)
+    results = infra.run_checks(bench, timeout=args.timeout)
+    failed = any(r.status == "fail" for r in results)
+    if args.json:
+        print(json.dumps({"mode": settings.mode, "ok": not failed, "checks": [r.to_json() for r in results]}, indent=2, default=str))
+    else:
+        marks = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
+        for r in results:
+            print(f"{marks[r.status]}  {r.title:<28} {r.detail}  ({r.duration_ms:.0f} ms)")
+            if r.fix and r.status != "ok":
+                print(f"      fix: {r.fix}")
+    return EXIT_FAILED if failed else EXIT_OK
+

@@ -81,7 +81,7 @@ def coffee_jpeg() -> bytes:
 
 # --- the local cloud -------------------------------------------------------------------------------------
 
-LOCAL_IDLE_S = 4.0
+LOCAL_IDLE_S = 8.0
 
 
 @pytest.fixture(scope="session")

@@ -68,6 +68,8 @@ def up(settings: Settings, timeout: float = 180.0, quiet: bool = False) -> Conne
         str(model_tar),
         "--idle-s",
         str(settings.local_idle_s),
+        "--ttl-days",
+        str(settings.result_ttl_days),
         "--azure-deployment",
         settings.azure_deployment,
         "--azure-model",
@@ -97,6 +99,17 @@ def up(settings: Settings, timeout: float = 180.0, quiet: bool = False) -> Conne
         time.sleep(0.2)
     proc.terminate()
     raise LocalCloudError(f"the local cloud did not start within {timeout:g} s", hint=f"see {log_path}")
+
+
+def reprovision(settings: Settings) -> None:
+    """Apply the stack's resources and settings again to the running local cloud (repairs drift; recorded,
+    so the repair survives a restart)."""
+    from .provision import connect_events, provision
+
+    conn = running(settings)
+    if conn is None:
+        raise LocalCloudError("the local cloud is not running", hint="start it with `python -m mcv_core local up`")
+    connect_events(conn, provision(conn, ensure_model(), settings.result_ttl_days))
 
 
 def down(settings: Settings, timeout: float = 30.0) -> bool:

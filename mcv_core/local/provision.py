@@ -15,6 +15,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from .. import stack
 from ..stack import StackNames
@@ -58,8 +59,35 @@ def _assume_role_policy(service: str) -> str:
     )
 
 
-def provision(conn: Connection, model_tar: Path) -> LocalStack:
-    """Create every resource; the notification that feeds the local Lambda runner comes later (see connect_events)."""
+# What each service answers when the resource is already there: provisioning again repairs drift in place.
+_ALREADY = {
+    "BucketAlreadyOwnedByYou",
+    "EntityAlreadyExists",
+    "ResourceInUseException",
+    "ResourceAlreadyExistsException",
+    "ResourceConflictException",
+}
+
+
+def _ensure(create: Any, **kwargs: Any) -> Any:
+    """Create a resource unless it exists; the settings applied after it are (re)applied either way."""
+    try:
+        return create(**kwargs)
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        if error.get("Code") in _ALREADY or "already exist" in str(error.get("Message", "")).lower():
+            return None
+        raise
+
+
+def _role(iam: Any, name: str, service: str) -> str:
+    created = _ensure(iam.create_role, RoleName=name, AssumeRolePolicyDocument=_assume_role_policy(service))
+    return created["Role"]["Arn"] if created else iam.get_role(RoleName=name)["Role"]["Arn"]
+
+
+def provision(conn: Connection, model_tar: Path, ttl_days: int = 90) -> LocalStack:
+    """Create every resource, or restore its settings when it exists (`local provision` repairs drift).
+    The notification that feeds the local Lambda runner comes later (see connect_events)."""
     names = StackNames.for_account(conn.account_id)
     region = conn.region
     account = conn.account_id
@@ -71,9 +99,7 @@ def provision(conn: Connection, model_tar: Path) -> LocalStack:
     artifacts_arn = f"arn:aws:s3:::{names.artifacts_bucket}"
 
     # IAM: each role only the actions and resources it uses (as terraform/aws/modules/iam).
-    lambda_role = iam.create_role(
-        RoleName=f"{stack.PROJECT}-lambda", AssumeRolePolicyDocument=_assume_role_policy("lambda.amazonaws.com")
-    )["Role"]["Arn"]
+    lambda_role = _role(iam, f"{stack.PROJECT}-lambda", "lambda.amazonaws.com")
     iam.put_role_policy(
         RoleName=f"{stack.PROJECT}-lambda",
         PolicyName="upload-handler",
@@ -92,9 +118,7 @@ def provision(conn: Connection, model_tar: Path) -> LocalStack:
             }
         ),
     )
-    sagemaker_role = iam.create_role(
-        RoleName=f"{stack.PROJECT}-sagemaker", AssumeRolePolicyDocument=_assume_role_policy("sagemaker.amazonaws.com")
-    )["Role"]["Arn"]
+    sagemaker_role = _role(iam, f"{stack.PROJECT}-sagemaker", "sagemaker.amazonaws.com")
     iam.put_role_policy(
         RoleName=f"{stack.PROJECT}-sagemaker",
         PolicyName="model-artifacts",
@@ -103,14 +127,30 @@ def provision(conn: Connection, model_tar: Path) -> LocalStack:
                 "Version": "2012-10-17",
                 "Statement": [
                     {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": f"{artifacts_arn}/{stack.MODEL_ARTIFACT_KEY}"},
+                    # GetAuthorizationToken takes no resource: AWS accepts only "*" for it.
+                    {"Effect": "Allow", "Action": ["ecr:GetAuthorizationToken"], "Resource": "*"},
+                    {
+                        "Effect": "Allow",
+                        "Action": ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                        "Resource": f"arn:aws:ecr:{region}:763104351884:repository/pytorch-inference",
+                    },
+                    {
+                        "Effect": "Allow",
+                        "Action": ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
+                        "Resource": f"arn:aws:logs:{region}:{account}:log-group:/aws/sagemaker/Endpoints/{names.sagemaker_endpoint}:*",
+                    },
                 ],
             }
         ),
     )
 
-    # S3: the upload bucket and the model artifacts bucket.
+    # S3: the upload bucket and the model artifacts bucket. terraform/aws also puts a TLS-only bucket policy;
+    # here every endpoint is plain HTTP on loopback, so that policy has no place.
     for bucket in (names.upload_bucket, names.artifacts_bucket):
-        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+        _ensure(s3.create_bucket, Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+        s3.put_bucket_ownership_controls(
+            Bucket=bucket, OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+        )
         s3.put_bucket_encryption(
             Bucket=bucket,
             ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
@@ -140,6 +180,20 @@ def provision(conn: Connection, model_tar: Path) -> LocalStack:
             ]
         },
     )
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=names.artifacts_bucket,
+        LifecycleConfiguration={
+            "Rules": [
+                {
+                    "ID": "expire-noncurrent",
+                    "Status": "Enabled",
+                    "Filter": {"Prefix": ""},
+                    "NoncurrentVersionExpiration": {"NoncurrentDays": stack.LIFECYCLE_DAYS},
+                    "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+                }
+            ]
+        },
+    )
     s3.put_bucket_cors(
         Bucket=names.upload_bucket,
         CORSConfiguration={
@@ -158,7 +212,8 @@ def provision(conn: Connection, model_tar: Path) -> LocalStack:
 
     # DynamoDB: on demand, TTL, point-in-time recovery, the two indexes history queries.
     attributes = {stack.TABLE_HASH_KEY, stack.TABLE_RANGE_KEY, *(k for pair in stack.INDEXES.values() for k in pair)}
-    ddb.create_table(
+    _ensure(
+        ddb.create_table,
         TableName=names.results_table,
         BillingMode="PAY_PER_REQUEST",
         AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in sorted(attributes)],
@@ -186,12 +241,13 @@ def provision(conn: Connection, model_tar: Path) -> LocalStack:
     )
 
     # CloudWatch Logs and the Lambda function.
-    logs.create_log_group(logGroupName=names.lambda_log_group)
+    _ensure(logs.create_log_group, logGroupName=names.lambda_log_group)
     logs.put_retention_policy(logGroupName=names.lambda_log_group, retentionInDays=stack.LOG_RETENTION_DAYS)
     endpoint_log_group = f"/aws/sagemaker/Endpoints/{names.sagemaker_endpoint}"
-    logs.create_log_group(logGroupName=endpoint_log_group)
+    _ensure(logs.create_log_group, logGroupName=endpoint_log_group)
     logs.put_retention_policy(logGroupName=endpoint_log_group, retentionInDays=stack.LOG_RETENTION_DAYS)
-    lam.create_function(
+    _ensure(
+        lam.create_function,
         FunctionName=names.lambda_function,
         Runtime=stack.LAMBDA_RUNTIME,
         Role=lambda_role,
@@ -203,13 +259,14 @@ def provision(conn: Connection, model_tar: Path) -> LocalStack:
             "Variables": {
                 "TABLE_NAME": names.results_table,
                 "UPLOAD_PREFIX": stack.UPLOAD_PREFIX,
-                "TTL_DAYS": "90",
+                "TTL_DAYS": str(ttl_days),
             }
         },
     )
 
     # SageMaker: model from the artifact in S3, serverless endpoint config, endpoint.
-    sm.create_model(
+    _ensure(
+        sm.create_model,
         ModelName=names.sagemaker_model,
         ExecutionRoleArn=sagemaker_role,
         PrimaryContainer={
@@ -222,7 +279,8 @@ def provision(conn: Connection, model_tar: Path) -> LocalStack:
             },
         },
     )
-    sm.create_endpoint_config(
+    _ensure(
+        sm.create_endpoint_config,
         EndpointConfigName=names.sagemaker_endpoint_config,
         ProductionVariants=[
             {
@@ -235,7 +293,7 @@ def provision(conn: Connection, model_tar: Path) -> LocalStack:
             }
         ],
     )
-    sm.create_endpoint(EndpointName=names.sagemaker_endpoint, EndpointConfigName=names.sagemaker_endpoint_config)
+    _ensure(sm.create_endpoint, EndpointName=names.sagemaker_endpoint, EndpointConfigName=names.sagemaker_endpoint_config)
 
     # Local only: S3 cannot invoke Lambda code here (no Docker), so uploads notify a queue the runner polls.
     queue_url = sqs.create_queue(QueueName=names.events_queue)["QueueUrl"]

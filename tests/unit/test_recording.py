@@ -268,3 +268,16 @@ def test_a_crash_while_writing_leaves_the_old_recording(tmp_path: Path, monkeypa
     # The next start compacts from the intact recording as if nothing had happened.
     assert compact_recording(path) == (len(KEEP), len(DROP))
     assert path.read_text() == "".join(f"{line}\n" for line in KEEP)
+
+
+def test_bucket_notification_is_not_replayed() -> None:
+    """Connected after every replay: replaying it would announce later replayed uploads again."""
+    entry = {
+        "method": "PUT",
+        "url": "http://127.0.0.1:5000/mc-vision-uploads-123456789012?notification",
+        "headers": {"Authorization": "AWS4-HMAC-SHA256 Credential=AKIA/20261125/ap-northeast-1/s3/aws4_request"},
+        "body": "",
+        "body_encoded": False,
+    }
+    assert is_worth_replaying(entry) is False
+    assert is_worth_replaying({**entry, "url": "http://127.0.0.1:5000/mc-vision-uploads-123456789012/uploads/a.jpg"}) is True

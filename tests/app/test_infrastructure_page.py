@@ -1,0 +1,91 @@
+"""The Infrastructure page through AppTest, against the session's local cloud."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from mcv_core.local import control
+
+APP = Path(__file__).resolve().parents[2] / "app.py"
+PAGE = "pages/infrastructure.py"
+
+
+@pytest.fixture
+def app(local_env: dict[str, str]) -> Iterator[AppTest]:
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.run()
+    yield at
+    st.cache_resource.clear()
+
+
+def open_page(at: AppTest) -> AppTest:
+    at.switch_page(PAGE).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def badges(at: AppTest) -> dict[str, str]:
+    """Check title -> badge text, read from the cards (a bold title followed by its badge)."""
+    values = [m.value for m in at.markdown]
+    found = {}
+    for title, badge in zip(values, values[1:]):
+        if title.startswith("**") and "-badge[" in badge:
+            found[title.strip("*")] = badge.rsplit(" ", 1)[-1].rstrip("]")
+    return found
+
+
+def test_outputs_and_every_check_ok(app: AppTest, local_settings: Any) -> None:
+    at = open_page(app)
+    outputs = at.dataframe[0].value
+    values = dict(zip(outputs["output"], outputs["value"]))
+    assert values["upload_bucket_name"] == local_settings.upload_bucket
+    assert values["results_table_name"] == local_settings.results_table
+    assert values["azure_openai_api_key"] == "(sensitive)"
+    found = badges(at)
+    assert len(found) == 9 and set(found.values()) == {"ok"}, found
+    assert "9 ok · 0 warn · 0 fail" in [c.value for c in at.caption]
+
+
+def test_a_fault_shows_fail_with_its_fix_after_check_again(app: AppTest, local_settings: Any, workbench: Any) -> None:
+    at = open_page(app)
+    workbench.clients.aws("dynamodb").update_time_to_live(
+        TableName=local_settings.results_table, TimeToLiveSpecification={"Enabled": False, "AttributeName": "expires_at"}
+    )
+    try:
+        at.button(key="infrastructure.recheck").click().run()
+        found = badges(at)
+        assert found["DynamoDB results table"] == "fail"
+        assert [title for title, status in found.items() if status == "fail"] == ["DynamoDB results table"]
+        assert any(c.value.startswith("Fix: restore the table's settings") for c in at.caption)
+    finally:
+        control.reprovision(local_settings)
+
+
+def test_an_upload_through_the_app_appears_in_the_lambda_events(app: AppTest, cat_jpeg: bytes, workbench: Any) -> None:
+    at = app
+    at.file_uploader(key="compare.files").set_value([("cat.jpg", cat_jpeg, "image/jpeg")])
+    at.run()
+    at.pills(key="compare.providers").set_value(["sagemaker"]).run()
+    at.button(key="compare.go").click().run()
+    assert not at.exception
+    key = next(c.value for c in at.caption if c.value.startswith("stored as s3://")).rsplit("/", 6)
+    image_key = "/".join(key[-5:])  # uploads/YYYY/MM/DD/<sha256>.jpg
+    assert image_key.startswith("uploads/")
+    deadline = time.monotonic() + 60
+    while True:
+        open_page(at)
+        events = at.dataframe[-1].value
+        if "key" in events and image_key in set(events["key"]):
+            break
+        assert time.monotonic() < deadline, "the upload did not show up in the Lambda's events"
+        time.sleep(1)
+    row = events[events["key"] == image_key].iloc[0]
+    assert row["outcome"] == "stored" and row["format"] == "JPEG" and (row["width"], row["height"]) == (451, 300)

@@ -1,0 +1,145 @@
+"""Health checks against the local cloud: all ok, and each injected fault turns exactly its own check to fail."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from mcv_core import infra
+from mcv_core.local import control
+
+pytestmark = pytest.mark.timeout(600)
+REPO = Path(__file__).resolve().parents[2]
+EXPECTED = ["local_aws", "local_emulator", "bucket", "table", "lambda", "sagemaker_endpoint", "log_groups", "bedrock", "azure_openai"]
+
+
+def statuses(workbench: Any) -> dict[str, infra.CheckResult]:
+    return {r.name: r for r in infra.run_checks(workbench)}
+
+
+@pytest.fixture
+def repaired(local_settings: Any) -> Iterator[None]:
+    """Whatever a test breaks, the local stack is provisioned again afterwards (recorded, like any repair)."""
+    yield
+    control.reprovision(local_settings)
+
+
+def test_every_check_is_ok_on_a_healthy_local_cloud(workbench: Any) -> None:
+    results = statuses(workbench)
+    assert list(results) == EXPECTED
+    assert {name: r.status for name, r in results.items()} == dict.fromkeys(EXPECTED, "ok"), {
+        name: r.detail for name, r in results.items() if r.status != "ok"
+    }
+    for result in results.values():
+        assert result.checked and result.detail and result.duration_ms >= 0 and result.fix is None
+    assert results["table"].facts["ttl"] == "ENABLED on expires_at"
+    assert results["sagemaker_endpoint"].facts["memory_mb"] == 1024
+
+
+def test_health_json_contract(local_env: dict[str, str]) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "mcv_core", "health", "--json"], cwd=REPO, env=dict(os.environ), capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["ok"] is True and doc["mode"] == "local"
+    assert [c["name"] for c in doc["checks"]] == EXPECTED
+    assert all(c["status"] in ("ok", "warn", "fail") for c in doc["checks"])
+    assert all(c["status"] == "ok" for c in doc["checks"])
+
+
+def _remove_ttl(workbench: Any) -> None:
+    workbench.clients.aws("dynamodb").update_time_to_live(
+        TableName=workbench.settings.results_table, TimeToLiveSpecification={"Enabled": False, "AttributeName": "expires_at"}
+    )
+
+
+def _delete_endpoint(workbench: Any) -> None:
+    workbench.clients.aws("sagemaker").delete_endpoint(EndpointName=workbench.settings.sagemaker_endpoint)
+
+
+def _remove_encryption(workbench: Any) -> None:
+    workbench.clients.aws("s3").delete_bucket_encryption(Bucket=workbench.settings.upload_bucket)
+
+
+@pytest.mark.parametrize(
+    "break_it, check, words",
+    [
+        (_remove_ttl, "table", "TTL"),
+        (_delete_endpoint, "sagemaker_endpoint", "is not there"),
+        (_remove_encryption, "bucket", "no default encryption"),
+    ],
+    ids=["ttl-removed", "endpoint-deleted", "bucket-encryption-removed"],
+)
+def test_a_fault_fails_exactly_its_own_check_with_its_fix(
+    workbench: Any, repaired: None, break_it: Callable[[Any], None], check: str, words: str
+) -> None:
+    break_it(workbench)
+    results = statuses(workbench)
+    failed = {name for name, r in results.items() if r.status == "fail"}
+    assert failed == {check}, {name: r.detail for name, r in results.items() if r.status != "ok"}
+    assert words in results[check].detail
+    assert "python -m mcv_core local provision" in (results[check].fix or "")
+    # The fix it names works.
+    control.reprovision(workbench.settings)
+    assert statuses(workbench)[check].status == "ok"
+
+
+def test_a_stopped_emulator_fails_its_check_and_the_model_checks_say_why(workbench: Any, local_settings: Any) -> None:
+    conn = control.running(local_settings)
+    control.admin(conn, "POST", "/components/emulator/stop")
+    try:
+        results = statuses(workbench)
+    finally:
+        control.admin(conn, "POST", "/components/emulator/start")
+    failed = {name for name, r in results.items() if r.status == "fail"}
+    assert failed == {"local_emulator"}, {name: r.detail for name, r in results.items() if r.status != "ok"}
+    assert "does not answer" in results["local_emulator"].detail and results["local_emulator"].fix
+    for dependent in ("bedrock", "azure_openai"):
+        assert results[dependent].status == "warn"
+        assert results[dependent].detail == "not checked: Local cloud: model APIs is down"
+    assert statuses(workbench)["local_emulator"].status == "ok"
+
+
+def test_health_exits_1_and_prints_the_fix_when_a_check_fails(workbench: Any, local_env: dict[str, str], repaired: None) -> None:
+    _remove_ttl(workbench)
+    done = subprocess.run(
+        [sys.executable, "-m", "mcv_core", "health"], cwd=REPO, env=dict(os.environ), capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 1
+    line = next(line for line in done.stdout.splitlines() if "DynamoDB results table" in line)
+    assert line.startswith("FAIL")
+    assert "fix: restore the table's settings" in done.stdout
+
+
+def test_outputs_read_from_the_local_cloud(local_settings: Any) -> None:
+    outputs = infra.read_outputs(local_settings)
+    assert outputs.source == "local cloud"
+    rows = {row["output"]: row["value"] for row in outputs.rows()}
+    assert rows["upload_bucket_name"] == local_settings.upload_bucket
+    assert rows["azure_openai_api_key"] == "(sensitive)"
+
+
+def test_an_upload_shows_up_in_the_lambda_events(workbench: Any, cat_jpeg: bytes) -> None:
+    import time
+
+    image = workbench.load_image(cat_jpeg, "cat.jpg")
+    run = workbench.compare(image, ["sagemaker"])
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        events = infra.lambda_events(workbench)
+        mine = [e for e in events if e.get("key") == run.image_key]
+        if mine:
+            break
+        time.sleep(0.5)
+    assert mine, "the upload never reached the Lambda's logs"
+    assert mine[0]["outcome"] == "stored" and mine[0]["format"] == "JPEG"
+    assert (mine[0]["width"], mine[0]["height"]) == (451, 300)
+    lambda_check = statuses(workbench)["lambda"]
+    assert lambda_check.status == "ok" and lambda_check.facts["invocations_24h"] >= 1
