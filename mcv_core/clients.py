@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import boto3
 from botocore.config import Config
@@ -20,6 +21,35 @@ from .errors import ConfigError
 
 # The boto3 service names used here, and the endpoint variables of the local cloud's `env`.
 AWS_SERVICES = ("s3", "dynamodb", "sqs", "sagemaker", "sagemaker-runtime", "bedrock-runtime", "logs", "lambda", "iam", "sts")
+
+
+class AttemptCount:
+    """HTTP attempts made by the SDK calls of one thread inside `counting_attempts()`, retries included."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+
+_current = threading.local()
+
+
+@contextmanager
+def counting_attempts() -> Iterator[AttemptCount]:
+    """Count every request the SDKs send from this thread meanwhile (each provider call runs in its own thread).
+    The SDKs retry by themselves; this is how a result knows how many attempts it took, failed ones included."""
+    count = AttemptCount()
+    previous = getattr(_current, "count", None)
+    _current.count = count
+    try:
+        yield count
+    finally:
+        _current.count = previous
+
+
+def _count_attempt(*args: Any, **kwargs: Any) -> None:
+    count = getattr(_current, "count", None)
+    if count is not None:
+        count.value += 1
 
 
 @dataclass(frozen=True)
@@ -75,12 +105,13 @@ class Clients:
                 if service in self.endpoints.aws:
                     kwargs["endpoint_url"] = self.endpoints.aws[service]
                 client = self._boto_session().client(service, **kwargs)
+                client.meta.events.register("before-send", _count_attempt)  # every attempt, retries included
                 self._cache[key] = client
             return client
 
     def azure_openai(self, *, timeout: float | None = None, max_attempts: int | None = None) -> Any:
         """An openai.AzureOpenAI client; the key comes from AZURE_OPENAI_API_KEY or Entra ID in cloud mode."""
-        from openai import AzureOpenAI
+        from openai import AzureOpenAI, DefaultHttpxClient
 
         key = ("azure_openai", timeout, max_attempts)
         with self._lock:
@@ -93,6 +124,7 @@ class Clients:
             kwargs: dict[str, Any] = {
                 "azure_endpoint": endpoint,
                 "api_version": self.settings.azure_api_version,
+                "http_client": DefaultHttpxClient(event_hooks={"request": [_count_attempt]}),
                 "timeout": timeout or self.settings.timeout_s,
                 # openai counts retries, botocore counts attempts: the same budget either way.
                 "max_retries": max(0, (max_attempts or self.settings.max_attempts) - 1),

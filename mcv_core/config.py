@@ -50,7 +50,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("MCV_AZURE_IMAGE_DETAIL", "azure_image_detail", "auto", "image detail sent to Azure OpenAI: auto, low or high"),
     Variable("MCV_PROMPT", "default_prompt", DEFAULT_PROMPT, "prompt used when none is given"),
     Variable("MCV_MAX_OUTPUT_TOKENS", "max_output_tokens", "300", "output token limit for Bedrock and Azure"),
-    Variable("MCV_TIMEOUT_S", "timeout_s", "60", "timeout of one provider call, seconds (per provider: MCV_TIMEOUT_S_SAGEMAKER, ...)"),
+    Variable("MCV_TIMEOUT_S", "timeout_s", "60", "timeout of one attempt of a provider call, seconds (per provider: MCV_TIMEOUT_S_SAGEMAKER, ...)"),
     Variable("MCV_MAX_ATTEMPTS", "max_attempts", "3", "attempts per call, first included, through the SDKs' retry settings"),
     Variable("MCV_MAX_IMAGE_MB", "max_image_mb", "20", "largest accepted upload, MB"),
     Variable("MCV_MAX_PIXELS", "max_pixels", "50000000", "largest accepted image, pixels (checked before decoding)"),
@@ -60,6 +60,12 @@ VARIABLES: tuple[Variable, ...] = (
 )
 _BY_FIELD = {v.field: v for v in VARIABLES}
 _TIMEOUT_PREFIX = "MCV_TIMEOUT_S_"  # + provider name in capitals: that provider's own timeout
+_CONCURRENCY_PREFIX = "MCV_CONCURRENCY_"  # + provider name in capitals: calls in flight at once, per process
+# What each provider allows at once by default: SageMaker Serverless answers MaxConcurrency requests at a time
+# (the endpoint's setting, 5 here) and throttles the rest; the token-priced services are limited by quotas
+# per minute rather than per call, so these are a courteous cap, raised with MCV_CONCURRENCY_<PROVIDER>.
+DEFAULT_CONCURRENCY = {"sagemaker": stack.SAGEMAKER_MAX_CONCURRENCY, "bedrock": 8, "azure_openai": 8}
+FALLBACK_CONCURRENCY = 4
 _INTS = ("max_output_tokens", "max_attempts", "max_pixels", "result_ttl_days", "sagemaker_memory_mb")
 _FLOATS = ("timeout_s", "max_image_mb", "local_idle_s")
 
@@ -84,6 +90,7 @@ class Settings:
     max_output_tokens: int = 300
     timeout_s: float = 60.0
     provider_timeouts: Mapping[str, float] = field(default_factory=dict)
+    provider_concurrency: Mapping[str, int] = field(default_factory=dict)
     max_attempts: int = 3
     max_image_mb: float = 20.0
     max_pixels: int = 50_000_000
@@ -101,6 +108,9 @@ class Settings:
 
     def timeout_for(self, provider: str) -> float:
         return self.provider_timeouts.get(provider, self.timeout_s)
+
+    def concurrency_for(self, provider: str) -> int:
+        return self.provider_concurrency.get(provider, DEFAULT_CONCURRENCY.get(provider, FALLBACK_CONCURRENCY))
 
     def require(self, field_name: str) -> str:
         """The value of a setting that must be set, or a ConfigError naming its variable."""
@@ -176,6 +186,16 @@ class Settings:
                 except ValueError:
                     raise ConfigError(f"{key}={raw_value!r} is not a number", hint=f"set {key} to seconds") from None
         values["provider_timeouts"] = timeouts
+        concurrency = {}
+        for key, raw_value in env.items():
+            if key.startswith(_CONCURRENCY_PREFIX) and raw_value:
+                try:
+                    concurrency[key[len(_CONCURRENCY_PREFIX) :].lower()] = int(raw_value)
+                except ValueError:
+                    raise ConfigError(f"{key}={raw_value!r} is not a whole number", hint=f"set {key} to calls at once") from None
+                if concurrency[key[len(_CONCURRENCY_PREFIX) :].lower()] < 1:
+                    raise ConfigError(f"{key} must be 1 or more", hint=f"set {key} to calls at once")
+        values["provider_concurrency"] = concurrency
         for name in ("timeout_s", "max_image_mb", "local_idle_s", "max_attempts", "max_pixels", "max_output_tokens"):
             if values[name] <= 0:  # type: ignore[operator]
                 var = _BY_FIELD[name]

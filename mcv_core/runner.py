@@ -12,18 +12,22 @@ import uuid
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from . import scoring
-from .errors import MCVError, ProviderError, ProviderTimeout
+from .clients import AttemptCount, counting_attempts
+from .errors import MCVError, ProviderError, ProviderTimeout, ThrottledError
 from .images import SourceImage, prepare
 from .providers.base import Provider, ProviderResult
 
+if TYPE_CHECKING:  # history imports this module
+    from .history import SaveOutcome
+
 log = logging.getLogger(__name__)
 
-# A provider's timeout bounds its whole call, retries included. The SDK's read timeout (per attempt) is the
-# same figure, so a hung attempt usually ends with the SDK's own error; this grace lets that error arrive
-# before the runner stops waiting. A thread still running after that is left to finish; its result is dropped.
+# Every call ends by itself: each attempt is bounded by the SDK's read timeout (MCV_TIMEOUT_S), the attempts by
+# MCV_MAX_ATTEMPTS. The runner's own deadline is a backstop beyond that; a thread still running after it is
+# left to finish and its result is dropped.
 WAIT_SLACK_S = 2.0
 
 
@@ -42,6 +46,12 @@ class Run:
     image_key: str | None = None  # S3 key, once uploaded
     results: list[ProviderResult] = field(default_factory=list)
     wall_ms: float | None = None
+    saved: SaveOutcome | None = None  # how history kept the results (set by Workbench.compare)
+
+    @property
+    def deferred(self) -> bool:
+        """True when the results wait in the local outbox: the table could not be written."""
+        return self.saved is not None and self.saved.deferred
 
     @classmethod
     def new(cls, image: SourceImage, prompt: str, providers: Sequence[str], **kwargs: object) -> "Run":
@@ -61,22 +71,38 @@ def new_run_id() -> str:
 
 
 def call_provider(provider: Provider, image: SourceImage, prompt: str) -> ProviderResult:
-    """Prepare the image for this provider, call it, and time it; never raises."""
+    """Prepare the image for this provider, wait for one of its slots, call it, and time it; never raises.
+
+    latency_ms is the call alone (all its attempts); the preparation and the wait for a slot are in `timings`.
+    `attempts` counts the HTTP requests the SDK sent, retries included.
+    """
     started = time.perf_counter()
     prepared = None
+    counted: AttemptCount | None = None
+    call_started: float | None = None
     try:
         prepared = prepare(image, provider.image_spec)
         prepare_ms = (time.perf_counter() - started) * 1000
-        call_started = time.perf_counter()
-        reply = provider.call(prepared, prompt)
-        latency_ms = (time.perf_counter() - call_started) * 1000
+        if not provider.slots.acquire(timeout=provider.deadline_s):
+            raise ThrottledError(
+                f"{provider.title}: all {provider.concurrency} slots stayed busy for {provider.deadline_s:g} s",
+                hint=f"the load is above what this provider takes at once: wait, or raise MCV_CONCURRENCY_{provider.name.upper()}",
+            )
+        try:
+            call_started = time.perf_counter()
+            queue_ms = (call_started - started) * 1000 - prepare_ms
+            with counting_attempts() as counted:
+                reply = provider.call(prepared, prompt)
+            latency_ms = (time.perf_counter() - call_started) * 1000
+        finally:
+            provider.slots.release()
     except ProviderError as exc:
-        return _error_result(provider, exc, started, prepared, attempts=exc.attempts)
+        return _error_result(provider, exc, call_started or started, prepared, _attempts(counted, exc.attempts))
     except MCVError as exc:  # a missing setting or an image the provider's preparation refused
-        return _error_result(provider, exc, started, prepared)
+        return _error_result(provider, exc, call_started or started, prepared, _attempts(counted, None))
     except Exception as exc:  # a bug in one provider must not take the comparison down; it is logged in full
         log.exception("provider %s failed unexpectedly", provider.name)
-        return _error_result(provider, exc, started, prepared)
+        return _error_result(provider, exc, call_started or started, prepared, _attempts(counted, None))
     try:
         cost = provider.cost(reply)
     except (LookupError, ValueError, ArithmeticError):
@@ -97,22 +123,29 @@ def call_provider(provider: Provider, image: SourceImage, prompt: str) -> Provid
         output_tokens=reply.output_tokens,
         image_tokens=reply.image_tokens,
         cost_usd=cost,
-        attempts=reply.attempts,
-        timings={"prepare_ms": round(prepare_ms, 2), **reply.timings},
+        attempts=_attempts(counted, reply.attempts),
+        timings={"prepare_ms": round(prepare_ms, 2), "queue_ms": round(queue_ms, 2), **reply.timings},
         image_width=prepared.width,
         image_height=prepared.height,
     )
 
 
-def _error_result(provider: Provider, exc: BaseException, started: float, prepared: object, attempts: int | None = None) -> ProviderResult:
+def _attempts(counted: AttemptCount | None, reported: int | None) -> int:
+    """The requests counted on the wire; what the SDK reported when nothing was counted (a test double)."""
+    if counted is not None and counted.value > 0:
+        return counted.value
+    return reported or 1
+
+
+def _error_result(provider: Provider, exc: BaseException, since: float, prepared: object, attempts: int) -> ProviderResult:
     kind = getattr(exc, "kind", None) or ("usage" if isinstance(exc, MCVError) else "internal")
     message = exc.user_text() if isinstance(exc, MCVError) else f"{type(exc).__name__}: {exc}"
     return ProviderResult(
         provider=provider.name,
         model=provider.model_id,
         status="error",
-        latency_ms=round((time.perf_counter() - started) * 1000, 2),
-        attempts=attempts or 1,
+        latency_ms=round((time.perf_counter() - since) * 1000, 2),
+        attempts=attempts,
         error_type=kind,
         error=message,
         image_width=getattr(prepared, "width", None),
@@ -131,7 +164,8 @@ def iter_results(
     futures: dict[Future[ProviderResult], Provider] = {
         pool.submit(call_provider, provider, image, prompt): provider for provider in providers
     }
-    deadlines = {future: started + provider.timeout_s + WAIT_SLACK_S for future, provider in futures.items()}
+    # A backstop: a call ends by itself within its deadline (SDK timeouts); waiting for a slot may take as long.
+    deadlines = {future: started + 2 * provider.deadline_s + WAIT_SLACK_S for future, provider in futures.items()}
     pending = set(futures)
     try:
         while pending:
@@ -143,7 +177,7 @@ def iter_results(
             for future in [f for f in pending if deadlines[f] <= now]:
                 pending.discard(future)
                 provider = futures[future]
-                exc = ProviderTimeout(f"{provider.title} gave no answer within {provider.timeout_s:g} s")
+                exc = ProviderTimeout(f"{provider.title} gave no answer in {now - started:.1f} s")
                 yield ProviderResult(
                     provider=provider.name,
                     model=provider.model_id,

@@ -78,6 +78,8 @@ class AzureOpenAIProvider(Provider):
             completion = raw.parse()
         except openai.OpenAIError as exc:
             raise errors.from_openai(exc) from exc
+        except ValueError as exc:  # a 200 whose body is not JSON: the SDK's json() raises before it can validate
+            raise MalformedResponseError(f"Azure OpenAI returned a body that is not JSON: {exc}") from exc
         return parse_response(completion, self.model_id, image, detail, attempts=raw.retries_taken + 1)
 
     def cost(self, reply: Reply) -> float | None:

@@ -8,6 +8,7 @@ runner turns every outcome into a `ProviderResult`.
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
@@ -15,6 +16,10 @@ from typing import Any, ClassVar
 from ..clients import Clients
 from ..config import Settings
 from ..images import ImageSpec, PreparedImage
+
+
+# botocore's standard mode and openai back off at most a few seconds between attempts at our attempt counts.
+RETRY_BACKOFF_ALLOWANCE_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -110,10 +115,20 @@ class Provider(ABC):
     def __init__(self, settings: Settings, clients: Clients) -> None:
         self.settings = settings
         self.clients = clients
+        # Calls in flight at once through this provider object (one per workbench, so per process): a burst of
+        # comparisons waits here instead of being throttled by the service.
+        self.concurrency = settings.concurrency_for(self.name)
+        self.slots = threading.BoundedSemaphore(self.concurrency)
 
     @property
     def timeout_s(self) -> float:
+        """Timeout of one attempt (the SDK's read timeout)."""
         return self.settings.timeout_for(self.name)
+
+    @property
+    def deadline_s(self) -> float:
+        """How long a whole call may take: every attempt at its timeout, plus the SDKs' backoff between them."""
+        return self.timeout_s * self.settings.max_attempts + RETRY_BACKOFF_ALLOWANCE_S
 
     @property
     @abstractmethod

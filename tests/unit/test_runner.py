@@ -9,8 +9,10 @@ by wall time.
 from __future__ import annotations
 
 import io
+import re
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Callable, ClassVar, Iterator
 
@@ -21,6 +23,7 @@ from PIL import Image
 from mcv_core import errors, runner
 from mcv_core.clients import Clients, Endpoints
 from mcv_core.config import Settings
+from mcv_core.errors import ConfigError
 from mcv_core.images import ImageSpec, PreparedImage, SourceImage, load_image
 from mcv_core.providers import registry
 from mcv_core.providers.base import Label, Provider, ProviderResult, Reply
@@ -217,7 +220,7 @@ def test_an_ok_result_carries_what_the_provider_replied(fakes, image: SourceImag
     fakes("fake_ok", sleeps(0.0))
     [result] = runner.compare(providers("fake_ok"), new_run(image, ["fake_ok"])).results
     assert isinstance(result.latency_ms, float)
-    assert set(result.timings) == {"prepare_ms", "model_ms"} and result.timings["model_ms"] == 3.5
+    assert set(result.timings) == {"prepare_ms", "queue_ms", "model_ms"} and result.timings["model_ms"] == 3.5
     result.latency_ms, result.timings = None, {}
     assert result == ProviderResult(
         provider="fake_ok",
@@ -315,13 +318,16 @@ def test_cost_is_rounded_to_12_decimals(fakes, image: SourceImage) -> None:  # n
 def test_a_hanging_provider_times_out_while_the_others_arrive(
     fakes, events: Events, release: threading.Event, image: SourceImage, monkeypatch: pytest.MonkeyPatch  # noqa: ANN001
 ) -> None:
-    # MCV_TIMEOUT_S_<NAME> exists for the built-in names, so the hanging fake stands in for "bedrock".
-    monkeypatch.setattr(runner, "WAIT_SLACK_S", 0.05)  # the SDK grace; nothing here has an SDK timeout
+    # A fake has no SDK timeout of its own: the runner's backstop (2 x the deadline + grace) ends the wait.
+    from mcv_core.providers import base
+
+    monkeypatch.setattr(runner, "WAIT_SLACK_S", 0.05)
+    monkeypatch.setattr(base, "RETRY_BACKOFF_ALLOWANCE_S", 0.0)
     fakes("fake_quick", sleeps(0.0))
     fakes("bedrock", waits_for(release), title="Fake Bedrock")
     fakes("fake_steady", sleeps(0.1))
-    chosen = providers("fake_quick,bedrock,fake_steady", {"MCV_TIMEOUT_S_BEDROCK": "0.3"})
-    assert [p.timeout_s for p in chosen] == [60.0, 0.3, 60.0]
+    chosen = providers("fake_quick,bedrock,fake_steady", {"MCV_TIMEOUT_S_BEDROCK": "0.15", "MCV_MAX_ATTEMPTS": "1"})
+    assert [p.timeout_s for p in chosen] == [60.0, 0.15, 60.0]
 
     received: list[tuple[ProviderResult, bool]] = []
     for result in runner.iter_results(chosen, image, PROMPT):
@@ -332,20 +338,25 @@ def test_a_hanging_provider_times_out_while_the_others_arrive(
     assert released_then is False  # the runner gave up on it; it did not wait for it to end
     assert "bedrock" in events.times("start") and "bedrock" not in events.times("end")
     assert (timed_out.error_type, timed_out.model, timed_out.attempts) == ("timeout", "bedrock-model-v1", 1)
-    assert timed_out.error == (
-        "Fake Bedrock gave no answer within 0.3 s (no answer within the provider's timeout: raise MCV_TIMEOUT_S or try again)"
-    )
+    assert re.fullmatch(
+        r"Fake Bedrock gave no answer in 0\.[3-9] s \(no answer within the provider's timeout: raise MCV_TIMEOUT_S or try again\)",
+        timed_out.error,
+    ), timed_out.error
     assert (timed_out.output, timed_out.image_width, timed_out.cost_usd) == ("", None, None)
 
 
 def test_compare_keeps_order_with_a_timed_out_provider(
     fakes, release: threading.Event, image: SourceImage, monkeypatch: pytest.MonkeyPatch  # noqa: ANN001
 ) -> None:
+    from mcv_core.providers import base
+
     monkeypatch.setattr(runner, "WAIT_SLACK_S", 0.05)
+    monkeypatch.setattr(base, "RETRY_BACKOFF_ALLOWANCE_S", 0.0)
     fakes("sagemaker", waits_for(release), title="Fake SageMaker")
     fakes("fake_quick", sleeps(0.0))
     run = runner.compare(
-        providers("sagemaker,fake_quick", {"MCV_TIMEOUT_S_SAGEMAKER": "0.2"}), new_run(image, ["sagemaker", "fake_quick"])
+        providers("sagemaker,fake_quick", {"MCV_TIMEOUT_S_SAGEMAKER": "0.1", "MCV_MAX_ATTEMPTS": "1"}),
+        new_run(image, ["sagemaker", "fake_quick"]),
     )
     assert [(r.provider, r.status, r.error_type) for r in run.results] == [
         ("sagemaker", "error", "timeout"),
@@ -397,3 +408,58 @@ def test_run_new_fills_identity_and_time(image: SourceImage) -> None:
     stamp, _, suffix = run.run_id.partition("-")
     assert len(stamp) == 15 and stamp[8] == "T" and len(suffix) == 10
     assert runner.new_run_id() != runner.new_run_id()
+
+
+# --- per-provider concurrency ----------------------------------------------------------------------------
+
+
+def test_a_burst_never_has_more_calls_in_flight_than_the_provider_allows(fakes, image: SourceImage) -> None:  # noqa: ANN001
+    """Eight comparisons at once through one provider object limited to 2: at most 2 calls in flight, the rest wait."""
+    in_flight = 0
+    peak = 0
+    lock = threading.Lock()
+
+    def counted(provider: FakeProvider, prepared: PreparedImage, prompt: str) -> Reply:
+        nonlocal in_flight, peak
+        with lock:
+            in_flight += 1
+            peak = max(peak, in_flight)
+        time.sleep(0.1)
+        with lock:
+            in_flight -= 1
+        return reply_for(provider, prepared, prompt)
+
+    fakes("fake_limited", counted)
+    [provider] = providers("fake_limited", {"MCV_CONCURRENCY_FAKE_LIMITED": "2"})
+    assert provider.concurrency == 2
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda _: runner.call_provider(provider, image, PROMPT), range(8)))
+    assert [r.status for r in results] == ["ok"] * 8
+    assert peak == 2
+    # Those that waited say so, apart from their latency.
+    assert max(r.timings["queue_ms"] for r in results) >= 100
+    assert all(r.latency_ms < r.timings["queue_ms"] + r.latency_ms for r in results if r.timings["queue_ms"] > 0)
+
+
+def test_a_provider_whose_slots_stay_busy_gives_a_throttled_result(fakes, image: SourceImage, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    from mcv_core.providers import base
+
+    monkeypatch.setattr(base, "RETRY_BACKOFF_ALLOWANCE_S", 0.0)  # deadline = 0.1 s x 1 attempt
+    fakes("fake_busy", sleeps(0.0))
+    [provider] = providers("fake_busy", {"MCV_CONCURRENCY_FAKE_BUSY": "1", "MCV_TIMEOUT_S": "0.1", "MCV_MAX_ATTEMPTS": "1"})
+    assert provider.deadline_s == pytest.approx(0.1)
+    assert provider.slots.acquire()  # someone else holds the only slot
+    try:
+        result = runner.call_provider(provider, image, PROMPT)
+    finally:
+        provider.slots.release()
+    assert result.status == "error" and result.error_type == "throttled"
+    assert "MCV_CONCURRENCY_FAKE_BUSY" in result.error
+
+
+def test_bad_concurrency_settings_are_clear_errors() -> None:
+    with pytest.raises(ConfigError, match="MCV_CONCURRENCY_BEDROCK"):
+        Settings.from_mapping({"MCV_CONCURRENCY_BEDROCK": "many"})
+    with pytest.raises(ConfigError, match="MCV_CONCURRENCY_BEDROCK must be 1 or more"):
+        Settings.from_mapping({"MCV_CONCURRENCY_BEDROCK": "0"})
+    assert Settings.from_mapping({}).concurrency_for("sagemaker") == 5
