@@ -5,7 +5,8 @@ Layout (table keys pk/sk; see docs/ARCHITECTURE.md):
   result  pk=RUN#<run_id>  sk=RESULT#<provider>
           gsi1pk=DAY#<YYYY-MM-DD>      gsi1sk=<created_at>#<run_id>#<provider>   (index by_time)
           gsi2pk=PROVIDER#<provider>   gsi2sk=<created_at>#<run_id>              (index by_provider)
-Writes are conditional on the item not existing, so writing the same run twice stores it once.
+Writes are conditional on the item not existing, so writing the same run twice stores it once. A run whose
+items cannot be written goes to the local outbox (outbox.py) and is written from there later.
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import logging
 import math
 import os
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
@@ -26,9 +30,12 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from . import stack
 from .clients import Clients
 from .config import Settings
-from .errors import UsageError
+from .errors import StorageError, UsageError
+from .outbox import FlushResult, Outbox
 from .runner import Run
 from .storage import storage_error
+
+log = logging.getLogger(__name__)
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -188,6 +195,17 @@ def run_items(run: Run, ttl_days: int) -> list[dict[str, Any]]:
     return [{k: v for k, v in item.items() if v is not None} for item in items]
 
 
+@dataclass(frozen=True)
+class SaveOutcome:
+    """How History.save kept a run: written to the table (`stored`), or kept in the local outbox (`deferred`)
+    because the table could not be written (`error` says why; `outbox_path` is the run's file)."""
+
+    stored: bool
+    deferred: bool
+    outbox_path: Path | None = None
+    error: str | None = None
+
+
 class DayCache:
     """Complete day partitions of the results table, kept on disk as gzipped JSON (one file per day and
     field list). Only days that are over are stored; a write into a stored day drops that day."""
@@ -235,14 +253,27 @@ class History:
         return self.settings.require("results_table")
 
     # --- writing -------------------------------------------------------------------------------------
-    def save(self, run: Run) -> None:
-        for item in run_items(run, self.settings.result_ttl_days):
-            self.put_once(item)
+    def save(self, run: Run) -> SaveOutcome:
+        """Write the run's items; when the table cannot be written (after the SDK's retries), keep them all in
+        the local outbox instead of raising: they are written later, once each (the writes are idempotent)."""
+        items = run_items(run, self.settings.result_ttl_days)
+        try:
+            for item in items:
+                self.put_once(item)
+        except StorageError as exc:
+            try:
+                path = self.outbox.add(items)
+            except OSError as disk:
+                raise StorageError(
+                    f"{exc.message}; keeping the results in the outbox failed too: {disk}",
+                    hint=f"free space or fix the permissions of {self.outbox.root}; {exc.hint}",
+                ) from exc
+            log.info("results of run %s kept in the outbox %s: %s", run.run_id, path, exc.user_text())
+            return SaveOutcome(stored=False, deferred=True, outbox_path=path, error=exc.user_text())
+        return SaveOutcome(stored=True, deferred=False)
 
     def put_once(self, item: dict[str, Any]) -> bool:
         """Write an item unless it is there already; True when this call wrote it."""
-        if "created_at" in item:
-            self.cache.drop(item["created_at"][:10])  # a late write (e.g. from an outbox) into a cached day
         try:
             self._ddb.put_item(
                 TableName=self.table,
@@ -251,11 +282,34 @@ class History:
             )
         except bce.ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                self._drop_cached_day(item)  # it may have been written by a flush that stopped before this
                 return False
             raise storage_error(exc, f"write to table {self.table}", "check the table name and that the local cloud or AWS is reachable") from exc
         except bce.BotoCoreError as exc:
             raise storage_error(exc, f"write to table {self.table}", "check that the local cloud or AWS is reachable") from exc
+        self._drop_cached_day(item)
         return True
+
+    def _drop_cached_day(self, item: dict[str, Any]) -> None:
+        # A late write (from the outbox) into a day already cached as complete. Dropped after the write, not
+        # before: a load that cached the day between a drop and the write would keep it without this item.
+        if isinstance(item.get("created_at"), str):
+            self.cache.drop(item["created_at"][:10])
+
+    # --- the outbox (runs whose results wait for the table) --------------------------------------------------
+    @cached_property
+    def outbox(self) -> Outbox:
+        return Outbox(self.settings.data_dir / "outbox" / self.table)
+
+    def outbox_waiting(self) -> bool:
+        """True when runs wait in the outbox (a directory listing). No table set: no outbox of it."""
+        return bool(self.settings.results_table) and self.outbox.has_pending()
+
+    def flush_outbox(self) -> FlushResult:
+        """Write the runs waiting in the outbox, oldest first; stops at the first storage failure."""
+        if not self.settings.results_table:  # the missing setting is reported where the table is needed
+            return FlushResult()
+        return self.outbox.flush(self.put_once)
 
     # --- reading -------------------------------------------------------------------------------------
     def results(

@@ -9,6 +9,7 @@ from . import images, providers, runner
 from .clients import Clients
 from .config import Settings
 from .history import History
+from .outbox import FlushResult, Flusher
 from .providers.base import Provider, ProviderResult
 from .runner import Run
 from .storage import ImageStore
@@ -20,6 +21,7 @@ class Workbench:
         self.clients = clients or Clients(settings)
         self.store = ImageStore(settings, self.clients)
         self.history = History(settings, self.clients)
+        self.flusher = Flusher(self.history.flush_outbox, self.history.outbox_waiting)  # runs kept in the outbox
         self._providers: dict[str, Provider] = {}
         self._lock = threading.Lock()  # benchmark threads ask for providers at once
 
@@ -53,8 +55,13 @@ class Workbench:
         expected: Sequence[str] = (),
         on_result: Callable[[ProviderResult], None] | None = None,
     ) -> Run:
-        """Store the image, run every provider on it at once, record the run; returns the run with its results."""
+        """Store the image, run every provider on it at once, record the run; returns the run with its results.
+
+        Results that cannot be written to the table are kept in the local outbox (`run.deferred`); runs waiting
+        there are written first, when the table is reachable.
+        """
         chosen = [self.provider(name) for name in provider_names]
+        self.flusher.maybe_flush()
         run = Run.new(
             image,
             prompt or self.settings.default_prompt,
@@ -65,5 +72,18 @@ class Workbench:
         )
         run.image_key = self.store.upload(image, run.created_at)
         runner.compare(chosen, run, on_result)
-        self.history.save(run)
+        run.saved = self.history.save(run)
         return run
+
+    # --- the outbox ----------------------------------------------------------------------------------------
+    def flush_outbox(self) -> FlushResult:
+        """Write the runs waiting in the local outbox now (the command line does this first)."""
+        return self.flusher.flush()
+
+    def start_flusher(self) -> None:
+        """For long-lived processes (the app): flush the outbox in the background while runs wait."""
+        self.flusher.start()
+
+    def close(self) -> None:
+        """Stop the background flusher, if one runs."""
+        self.flusher.stop()
