@@ -2,7 +2,8 @@
 
 `--json` prints one JSON document on stdout. Exit codes: 0 the command did its job (for compare: every
 provider answered; for bench: every result ok, not cancelled), 2 bad input or usage (one line on stderr, nothing
-stored), 1 anything else.
+stored), 1 anything else. Results that could not be written to the table are kept in the local outbox (a line on
+stderr says so; the exit code does not change); compare, bench and history write waiting ones first.
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         settings = Settings.load()
+        logging.getLogger().setLevel(settings.log_level)
         handler = {
             "compare": cmd_compare,
             "bench": cmd_bench,
@@ -130,7 +132,11 @@ def cmd_compare(args: argparse.Namespace, settings: Settings) -> int:
         for path in args.images
     ]
     bench = Workbench.open(settings, quiet=args.json)
+    flush_outbox(bench)
     runs = [bench.compare(image, names, args.prompt, source="cli") for image in loaded]
+    for run in runs:
+        if run.deferred:
+            print(outbox_note([run]), file=sys.stderr)
     if args.json:
         documents = [run_json(run) for run in runs]
         print(json.dumps(documents[0] if len(documents) == 1 else documents, indent=2))
@@ -182,6 +188,33 @@ def format_run(run: Run) -> str:
     return "\n".join(lines)
 
 
+# --- the outbox (results kept locally while the table could not be written) ----------------------------------
+
+
+def flush_outbox(workbench: Workbench) -> None:
+    """Write the runs an earlier command kept in the outbox; a line on stderr only when something happened (a
+    damaged file moved aside is logged as a warning by the flusher)."""
+    result = workbench.flush_outbox()
+    if result.runs:
+        print(f"outbox: {_count(result.runs, 'earlier run')} written to the results table", file=sys.stderr)
+    if result.failed:
+        print(
+            f"note: {_count(result.remaining, 'run')} still in the outbox ({result.error}); "
+            "they are written when the table is reachable",
+            file=sys.stderr,
+        )
+
+
+def outbox_note(runs: Sequence[Run]) -> str:
+    """One line for runs whose results went to the outbox (History.save deferred them)."""
+    last = runs[-1].saved
+    path = last.outbox_path if last is not None else None
+    what = f"run {runs[0].run_id}" if len(runs) == 1 else f"{len(runs)} runs"
+    where = path if len(runs) == 1 or path is None else path.parent
+    why = f": {last.error}" if last is not None and last.error else ""
+    return f"results of {what} kept in the outbox ({where}{why}); they are written when the table is reachable"
+
+
 # --- bench -----------------------------------------------------------------------------------------------------
 
 # The estimate's typical output tokens and SageMaker duration come from this much history.
@@ -208,6 +241,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     plan = benchmark.BenchPlan(tuple(found), tuple(names), args.repeat, args.concurrency, args.prompt)
 
     workbench = Workbench.open(settings, quiet=args.json)
+    flush_outbox(workbench)
     estimates = benchmark.estimate(plan, settings, history=_estimate_history(workbench, names))
     bench_id = benchmark.new_bench_id()
     print(format_estimate(bench_id, plan, estimates, settings), file=sys.stderr)
@@ -235,6 +269,9 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         if in_main:
             signal.signal(signal.SIGINT, previous)
         line.close()
+    deferred = [run for run in outcome.runs if run.deferred]
+    if deferred:
+        print(outbox_note(deferred), file=sys.stderr)
     if outcome.cancelled:
         print(
             f"cancelled after {len(outcome.runs) + len(outcome.failures)} of {outcome.planned} comparisons; "
@@ -384,6 +421,7 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
     since = parse_since(args.since)
     chosen = providers.parse_names(",".join(args.provider), ALL_PROVIDERS) if args.provider else None
     bench = Workbench.open(settings, quiet=True)
+    flush_outbox(bench)
     items = bench.history.results(since, datetime.now(timezone.utc), chosen)
     if args.json:
         print(json.dumps({"since": since.isoformat(), "count": len(items), "results": items}, indent=2, default=str))

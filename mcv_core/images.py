@@ -522,12 +522,29 @@ def _header_size(data: bytes, fmt: str) -> tuple[int, int] | None:
                 return None
             return struct.unpack(">II", data[16:24])
         if fmt == "GIF":
-            return struct.unpack("<HH", data[6:10])
+            return _gif_size(data)
         if fmt == "WEBP":
             return _webp_size(data)
         return _jpeg_size(data)
     except struct.error:
         return None
+
+
+def _gif_size(data: bytes) -> tuple[int, int]:
+    """The logical screen, grown to cover the first frame as Pillow grows it (GifImagePlugin): a 10 x 10 screen
+    whose first frame claims 20000 x 20000 px decodes as 20000 x 20000."""
+    width, height = struct.unpack("<HH", data[6:10])
+    flags = data[10]
+    at = 13 + (3 * (2 << (flags & 7)) if flags & 0x80 else 0)  # after the global colour table
+    while at < len(data) and data[at] == 0x21:  # extensions: introducer, label, sub-blocks up to an empty one
+        at += 2
+        while at < len(data) and data[at]:
+            at += data[at] + 1
+        at += 1
+    if at + 9 <= len(data) and data[at] == 0x2C:  # the first image descriptor: left, top, width, height
+        left, top, frame_w, frame_h = struct.unpack("<HHHH", data[at + 1 : at + 9])
+        width, height = max(width, left + frame_w), max(height, top + frame_h)
+    return width, height
 
 
 def _webp_size(data: bytes) -> tuple[int, int] | None:
@@ -553,8 +570,9 @@ _SOF_MARKERS = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 
 def _jpeg_size(data: bytes) -> tuple[int, int] | None:
     i, n = 2, len(data)
     while i + 4 <= n:
-        if data[i] != 0xFF:
-            return None
+        if data[i] != 0xFF:  # junk between segments: Pillow skips it, and so must this
+            i += 1
+            continue
         marker = data[i + 1]
         if marker == 0xFF:  # fill byte
             i += 1

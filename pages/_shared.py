@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import streamlit as st
 
 from mcv_core import providers
@@ -11,10 +13,13 @@ from mcv_core.providers.base import ProviderResult
 from mcv_core.workbench import Workbench
 
 
-@st.cache_resource(show_spinner="Connecting to the cloud…")
+@st.cache_resource(show_spinner="Connecting to the cloud…", on_release=Workbench.close)
 def workbench() -> Workbench:
-    # boto3 clients and the openai client are thread-safe: one workbench serves every session.
-    return Workbench.open(Settings.load(), quiet=True)
+    # boto3 clients and the openai client are thread-safe: one workbench serves every session. Its background
+    # flusher writes results kept in the outbox (table unreachable) once the table is back.
+    bench = Workbench.open(Settings.load(), quiet=True)
+    bench.start_flusher()
+    return bench
 
 
 def _through_the_router() -> None:
@@ -31,13 +36,24 @@ def _through_the_router() -> None:
         st.rerun()
 
 
+# Markdown (and Streamlit's own :color[...], :material/...: and $math$) in text that comes from users, files or
+# services: file names, error messages, run labels. Escaped so that it is shown as written, never formatted
+# (an underscore inside a word, as in MCV_MAX_PIXELS, formats nothing in CommonMark and is left as it is).
+_MARKDOWN = re.compile(r"([\\`*\[\]<>#|~$!{}]|:(?=[A-Za-z/])|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
+
+
+def plain(text: object) -> str:
+    """`text` for a markdown-rendering element (st.error, st.caption, st.markdown): shown as written, on one line."""
+    return _MARKDOWN.sub(r"\\\1", " ".join(str(text).split()))
+
+
 def get_workbench() -> Workbench:
     """The workbench, or a clear error on the page and a stop."""
     _through_the_router()
     try:
         return workbench()
     except MCVError as exc:
-        st.error(exc.user_text(), icon=":material/cloud_off:")
+        st.error(plain(exc.user_text()), icon=":material/cloud_off:")
         st.stop()
         raise  # st.stop() raises; this line is for type checkers
 
@@ -65,10 +81,10 @@ def render_result(result: ProviderResult) -> None:
         st.caption(result.model)
         if not result.ok:
             st.badge("error", icon=":material/error:", color="red")
-            st.error(f"{result.error_type}: {result.error}", icon=":material/error:")
+            st.error(plain(f"{result.error_type}: {result.error}"), icon=":material/error:")
             hint = hint_for(result.error_type)
             if hint and hint not in (result.error or ""):
-                st.caption(f"What to do: {hint}")
+                st.caption(f"What to do: {plain(hint)}")
             st.caption(f"after {result.latency_ms:,.0f} ms, {result.attempts} attempt(s)")
             return
         if result.cold_start:

@@ -10,7 +10,8 @@ import streamlit as st
 from mcv_core import bench as benchmark
 from mcv_core import providers, samples
 from mcv_core.errors import MCVError
-from pages._shared import get_workbench, mode_caption, money, provider_title
+from mcv_core.images import safe_name
+from pages._shared import get_workbench, mode_caption, money, plain, provider_title
 
 workbench = get_workbench()
 settings = workbench.settings
@@ -63,7 +64,7 @@ def plan_form() -> benchmark.BenchPlan | None:
         try:
             loaded = workbench.load_image(upload.getvalue(), upload.name)
         except MCVError as exc:
-            st.error(f"{upload.name}: {exc.user_text()}", icon=":material/broken_image:")
+            st.error(plain(f"{safe_name(upload.name)}: {exc.user_text()}"), icon=":material/broken_image:")
             return None
         images.append(benchmark.BenchImage(loaded.name, upload.getvalue(), (), width=loaded.width, height=loaded.height))
     if not images or not chosen:
@@ -72,7 +73,7 @@ def plan_form() -> benchmark.BenchPlan | None:
     try:
         return benchmark.BenchPlan(tuple(images), tuple(chosen), int(repeat), int(concurrency), prompt)
     except MCVError as exc:
-        st.error(exc.user_text())
+        st.error(plain(exc.user_text()))
         return None
 
 
@@ -130,13 +131,13 @@ def job_panel() -> None:
         eta = f", about {progress.eta_s:,.0f} s left" if progress.eta_s is not None else ""
         state = "cancelling: running comparisons finish" if progress.cancelling else f"{progress.done} of {progress.total} comparisons{eta}"
         st.progress(progress.done / max(progress.total, 1), text=f"{job.bench_id}: {state}")
-        st.caption(f"{progress.ok} answers, {progress.errors} errors so far · last: {progress.last_image or '–'}")
+        st.caption(f"{progress.ok} answers, {progress.errors} errors so far · last: {plain(progress.last_image or '–')}")
         if st.button("Cancel", icon=":material/stop_circle:", key="benchmark.cancel", disabled=progress.cancelling):
             job.cancel()
         return
     if job.error is not None:
         text = job.error.user_text() if isinstance(job.error, MCVError) else f"{type(job.error).__name__}: {job.error}"
-        st.error(f"The benchmark could not run: {text}", icon=":material/error:")
+        st.error(plain(f"The benchmark could not run: {text}"), icon=":material/error:")
         return
     outcome = job.outcome
     assert outcome is not None
@@ -146,7 +147,7 @@ def job_panel() -> None:
         icon=":material/check_circle:",
     )
     for failure in outcome.failures:
-        st.error(failure, icon=":material/error:")
+        st.error(plain(failure), icon=":material/error:")
     summary_table(outcome)
     st.page_link("pages/history.py", label="Open in History", icon=":material/monitoring:", query_params={"bench": outcome.bench_id})
 

@@ -6,10 +6,10 @@ import streamlit as st
 
 from mcv_core import providers
 from mcv_core.errors import MCVError
-from mcv_core.images import SourceImage
+from mcv_core.images import SourceImage, safe_name
 from mcv_core.providers.base import ProviderResult
 from mcv_core.runner import Run
-from pages._shared import get_workbench, mode_caption, provider_title, render_result
+from pages._shared import get_workbench, mode_caption, plain, provider_title, render_result
 
 bench = get_workbench()
 settings = bench.settings
@@ -51,15 +51,26 @@ with st.container(border=True):
 
 def show_image_header(image: SourceImage, run: Run | None) -> None:
     left, right = st.columns([1, 4])
-    left.image(image.data, width="stretch")
+    left.image(image.pixels, width="stretch")  # decoded, oriented RGB: any source mode shows (16-bit, CMYK)
     facts = [f"{image.width}×{image.height} {image.format}", f"{image.size_bytes / 1024:,.0f} KB"]
     if run is not None:
         facts.append(f"side by side in {run.wall_ms:,.0f} ms")
         facts.append(f"run {run.run_id}")
-    right.markdown(f"**{image.name}**")
+    right.markdown(f"**{plain(image.name)}**")
     right.caption(" · ".join(facts))
     if run is not None and run.image_key:
         right.caption(f"stored as s3://{settings.upload_bucket}/{run.image_key}")
+
+
+def show_save_notice(run: Run) -> None:
+    """Under a run whose results went to the local outbox: they are shown, kept, and not yet in History."""
+    if run.deferred and run.saved is not None:
+        st.warning(
+            f"These results are not in History yet: the results table could not be written ({plain(run.saved.error)}). "
+            "They are kept in the local outbox and written automatically, once each, when the table is reachable "
+            "again; nothing is lost.",
+            icon=":material/cloud_off:",
+        )
 
 
 def run_all() -> list[tuple[str, Run | str]]:
@@ -73,8 +84,9 @@ def run_all() -> list[tuple[str, Run | str]]:
         try:
             image = bench.load_image(upload.getvalue(), upload.name)
         except MCVError as exc:
-            outcomes.append((upload.name, exc.user_text()))
-            st.error(f"{upload.name}: {exc.user_text()}", icon=":material/broken_image:")
+            name = safe_name(upload.name)  # the browser's file name: path parts and control characters removed
+            outcomes.append((name, exc.user_text()))
+            st.error(plain(f"{name}: {exc.user_text()}"), icon=":material/broken_image:")
             done += len(names)
             progress.progress(done / total, text=f"{done} of {total} answers")
             continue
@@ -98,10 +110,11 @@ def run_all() -> list[tuple[str, Run | str]]:
             run = bench.compare(image, names, prompt, source="ui", on_result=on_result)
         except MCVError as exc:
             outcomes.append((image.name, exc.user_text()))
-            st.error(f"{image.name}: {exc.user_text()}", icon=":material/error:")
+            st.error(plain(f"{image.name}: {exc.user_text()}"), icon=":material/error:")
             continue
         with header.container():
             show_image_header(image, run)
+            show_save_notice(run)
         outcomes.append((image.name, run))
     progress.empty()
     return outcomes
@@ -115,9 +128,10 @@ if go:
 for name, outcome in st.session_state.get("compare.outcomes", []):
     st.divider()
     if isinstance(outcome, str):
-        st.error(f"{name}: {outcome}", icon=":material/broken_image:")
+        st.error(plain(f"{name}: {outcome}"), icon=":material/broken_image:")
         continue
     show_image_header(outcome.image, outcome)
+    show_save_notice(outcome)
     for column, result in zip(st.columns(len(outcome.results)), outcome.results):
         with column:
             render_result(result)

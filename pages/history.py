@@ -13,7 +13,7 @@ import streamlit as st
 
 from mcv_core import analytics, charts, providers, report
 from mcv_core.errors import MCVError
-from pages._shared import get_workbench, money, provider_title
+from pages._shared import get_workbench, money, plain, provider_title
 
 bench = get_workbench()
 
@@ -209,7 +209,7 @@ def outputs_grid(df: pd.DataFrame) -> None:
                     st.image(row["thumbnail_jpeg"], width="stretch")
                 else:
                     st.caption("image no longer stored (30-day lifecycle)")
-                st.caption(f"{row['image_name']} · run {row['run_id']}")
+                st.caption(plain(f"{row['image_name']} · run {row['run_id']}"))
             for col, provider in zip(cols[1:], columns):
                 with col:
                     st.markdown(f"**{provider_title(provider)}**")
@@ -220,7 +220,7 @@ def outputs_grid(df: pd.DataFrame) -> None:
                     if result.get("status") == "ok":
                         st.text(result.get("output", ""))  # model output: plain text, never markdown
                     else:
-                        st.error(f"{result.get('error_type')}: {result.get('error')}")
+                        st.error(plain(f"{result.get('error_type')}: {result.get('error')}"))
                     cold = {True: " · cold start", False: " · warm"}.get(result.get("cold_start"), "")
                     st.caption(f"{result.get('latency_ms', 0):,.0f} ms · {money(result.get('cost_usd'))}{cold}")
 
@@ -237,7 +237,7 @@ try:
         lambda done, days, n: progress.progress(done / days, text=f"Reading day {done} of {days} · {n:,} results"),
     )
 except MCVError as exc:
-    st.error(exc.user_text(), icon=":material/cloud_off:")
+    st.error(plain(exc.user_text()), icon=":material/cloud_off:")
     st.stop()
 progress.empty()
 

@@ -7,7 +7,7 @@ import streamlit as st
 
 from mcv_core import infra
 from mcv_core.errors import MCVError
-from pages._shared import get_workbench, mode_caption
+from pages._shared import get_workbench, mode_caption, plain
 
 workbench = get_workbench()
 settings = workbench.settings
@@ -64,7 +64,7 @@ def show_lambda_events() -> None:
     try:
         events = infra.lambda_events(workbench)
     except MCVError as exc:
-        st.warning(exc.user_text())
+        st.warning(plain(exc.user_text()))
         return
     if not events:
         st.info("No events yet: upload an image on the Compare page.", icon=":material/info:")

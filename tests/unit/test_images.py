@@ -233,6 +233,24 @@ def test_jpeg_and_gif_bombs_are_rejected_from_their_headers(monkeypatch: pytest.
     assert "is 65535 x 65535 px" in rejected(gif).message
 
 
+def test_gif_header_size_covers_the_first_frame_as_pillow_grows_it():
+    """A 10 x 10 screen whose first frame sits at (5, 7) and claims 300 x 200: Pillow decodes 305 x 207."""
+    small = encode(Image.new("P", (10, 10), 1), "GIF")
+    at = small.index(b"\x2c")  # the image descriptor (no extension in Pillow's plain GIF)
+    grown = small[: at + 1] + struct.pack("<HHHH", 5, 7, 300, 200) + small[at + 9 :]
+    with Image.open(io.BytesIO(grown)) as im:
+        assert im.size == (305, 207)
+    assert images._header_size(grown, "GIF") == (305, 207)
+    assert images._header_size(small, "GIF") == (10, 10)
+    assert images._header_size(small[:12], "GIF") == (10, 10)  # cut before the descriptor: the screen
+
+
+def test_jpeg_header_size_skips_junk_between_segments_as_pillow_does():
+    sof = b"\xff\xc0" + struct.pack(">HBHHB", 17, 8, 600, 800, 3) + b"\x01\x22\x00\x02\x11\x01\x03\x11\x01"
+    app0 = b"\xff\xe0" + struct.pack(">H", 16) + b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+    assert images._header_size(b"\xff\xd8" + app0 + b"\x00\x13" + sof, "JPEG") == (800, 600)
+
+
 def test_within_our_limit_pillows_bomb_warning_is_silenced(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1_000)  # 40 x 40 = 1600: Pillow would warn
     content = encode(Image.new("RGB", (40, 40), "red"), "PNG")
