@@ -100,6 +100,9 @@ class Clients:
                     read_timeout=timeout or 60.0,
                     max_pool_connections=32,
                     s3={"addressing_style": "path"} if self.settings.is_local else None,
+                    # SigV4 for S3 too, presigned URLs included (botocore still presigns SigV2 by default in some
+                    # regions; SigV2 is deprecated and refused by regions opened since 2014).
+                    signature_version="s3v4" if service == "s3" else None,
                 )
                 kwargs: dict[str, Any] = {"config": config}
                 if service in self.endpoints.aws:

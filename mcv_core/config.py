@@ -57,7 +57,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("MCV_RESULT_TTL_DAYS", "result_ttl_days", "90", "days a result is kept in DynamoDB; 0 keeps it forever"),
     Variable("MCV_SAGEMAKER_MEMORY_MB", "sagemaker_memory_mb", str(stack.SAGEMAKER_MEMORY_MB), "serverless memory size, for cost"),
     Variable("MCV_LOCAL_IDLE_S", "local_idle_s", "120", "local cloud: idle seconds before the SageMaker worker scales to zero"),
+    Variable("MCV_LOG_LEVEL", "log_level", "WARNING", "log level of the command line: DEBUG, INFO, WARNING or ERROR (no level logs credentials)"),
 )
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 _BY_FIELD = {v.field: v for v in VARIABLES}
 _TIMEOUT_PREFIX = "MCV_TIMEOUT_S_"  # + provider name in capitals: that provider's own timeout
 _CONCURRENCY_PREFIX = "MCV_CONCURRENCY_"  # + provider name in capitals: calls in flight at once, per process
@@ -97,6 +99,7 @@ class Settings:
     result_ttl_days: int = 90
     sagemaker_memory_mb: int = stack.SAGEMAKER_MEMORY_MB
     local_idle_s: float = 120.0
+    log_level: str = "WARNING"
 
     @property
     def is_local(self) -> bool:
@@ -176,6 +179,9 @@ class Settings:
                 hint=f"choose from {', '.join(known)}",
             )
         values["providers"] = providers
+        values["log_level"] = str(values["log_level"]).upper()
+        if values["log_level"] not in LOG_LEVELS:
+            raise ConfigError(f"MCV_LOG_LEVEL={raw['log_level']!r} is not a log level", hint=f"set MCV_LOG_LEVEL to one of {', '.join(LOG_LEVELS)}")
         if values["azure_image_detail"] not in ("auto", "low", "high"):
             raise ConfigError("MCV_AZURE_IMAGE_DETAIL must be auto, low or high", hint="set MCV_AZURE_IMAGE_DETAIL=auto")
         timeouts = {}

@@ -14,6 +14,7 @@ import binascii
 import json
 import logging
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -24,6 +25,8 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 
 from ..errors import LocalCloudError
+from .moto_guard import ADMIN_HEADER
+from .state import Credentials
 
 log = logging.getLogger(__name__)
 
@@ -94,13 +97,17 @@ def compact_recording(path: Path) -> tuple[int, int]:
 
 
 class MotoProcess:
-    """`python -m moto.server` on 127.0.0.1:port, recording into `recording`."""
+    """moto's server on 127.0.0.1:port behind the local cloud's credentials (moto_guard.py), recording into
+    `recording`. Its own API (recorder, state) takes the admin token made here for this process."""
 
-    def __init__(self, port: int, recording: Path, log_file: Path) -> None:
+    def __init__(self, port: int, recording: Path, log_file: Path, creds: Credentials, region: str) -> None:
         self.port = port
         self.recording = recording
         self.log_file = log_file
+        self.creds = creds
+        self.region = region
         self.url = f"http://127.0.0.1:{port}"
+        self._admin = {ADMIN_HEADER: secrets.token_urlsafe(24)}
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
@@ -113,12 +120,16 @@ class MotoProcess:
             MOTO_RECORDER_FILEPATH=str(self.recording),
             # moto must not reach the internet for anything (no docker, no AMI lookups).
             MOTO_DOCKER_NETWORK_MODE="none",
+            MCV_MOTO_ACCESS_KEY_ID=self.creds.access_key_id,
+            MCV_MOTO_SECRET_ACCESS_KEY=self.creds.secret_access_key,
+            MCV_MOTO_REGION=self.region,
+            MCV_MOTO_ADMIN_TOKEN=self._admin[ADMIN_HEADER],
         )
         for key in [k for k in env if k.startswith("AWS_ENDPOINT_URL")]:
             env.pop(key)
         self._log = self.log_file.open("ab")
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            [sys.executable, "-m", "mcv_core.local.moto_guard", "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env=env,
@@ -129,7 +140,7 @@ class MotoProcess:
             if self._proc.poll() is not None:
                 raise LocalCloudError(f"moto server exited with code {self._proc.returncode}", hint=f"see {self.log_file}")
             try:
-                requests.get(f"{self.url}/moto-api/data.json", timeout=2)
+                requests.get(f"{self.url}/moto-api/data.json", headers=self._admin, timeout=2).raise_for_status()
                 return
             except requests.ConnectionError:
                 time.sleep(0.1)
@@ -140,7 +151,7 @@ class MotoProcess:
         return self._proc is not None and self._proc.poll() is None
 
     def _post(self, path: str, timeout: float = 600.0) -> None:
-        response = requests.post(f"{self.url}/moto-api/recorder/{path}", timeout=timeout)
+        response = requests.post(f"{self.url}/moto-api/recorder/{path}", headers=self._admin, timeout=timeout)
         response.raise_for_status()
 
     def pause_recording(self) -> None:

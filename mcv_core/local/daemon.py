@@ -80,7 +80,9 @@ class LocalCloud:
         self.data_dir = Path(args.data_dir).resolve()
         self.creds = load_or_create_credentials(self.data_dir)
         ports = stable_ports(self.data_dir, ("moto", "emulator", "admin"))
-        self.moto = MotoProcess(ports["moto"], recording_path(self.data_dir), logs_dir(self.data_dir) / "moto.log")
+        self.moto = MotoProcess(
+            ports["moto"], recording_path(self.data_dir), logs_dir(self.data_dir) / "moto.log", self.creds, args.region
+        )
         self.emulator: Emulator | None = None
         self.stack: LocalStack | None = None
         self.lambda_runner: LambdaRunner | None = None
@@ -183,7 +185,7 @@ class LocalCloud:
                 self.moto.stop()
             else:
                 # Same port, same recording: the state comes back as after a restart.
-                self.moto = MotoProcess(self.moto.port, self.moto.recording, self.moto.log_file)
+                self.moto = MotoProcess(self.moto.port, self.moto.recording, self.moto.log_file, self.creds, self.moto.region)
                 self.start_moto()
         else:
             raise KeyError(name)

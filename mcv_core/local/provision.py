@@ -341,7 +341,7 @@ def _output(value: Any, sensitive: bool = False) -> dict[str, Any]:
 
 
 def write_outputs(data_dir: Path, conn: Connection, local: LocalStack, azure_deployment: str) -> None:
-    """outputs/aws.json and outputs/azure.json, as `terraform output -json` prints them."""
+    """outputs/aws.json and outputs/azure.json, as `terraform output -json` prints them (no secret values)."""
     names = local.names
     region, account = local.region, local.account_id
     aws = {
@@ -360,7 +360,9 @@ def write_outputs(data_dir: Path, conn: Connection, local: LocalStack, azure_dep
     azure = {
         "azure_openai_endpoint": _output(conn.azure_endpoint),
         "azure_openai_deployment": _output(azure_deployment),
-        "azure_openai_api_key": _output(conn.azure_api_key, sensitive=True),
+        # Named as terraform names it, but not copied here: the key stays in the local cloud's credentials file
+        # (local/credentials.json), the one file that holds it.
+        "azure_openai_api_key": _output("", sensitive=True),
     }
     out = outputs_dir(data_dir)
     write_json_atomic(out / "aws.json", aws)

@@ -373,3 +373,105 @@ def test_boto3_converse_with_a_wrong_secret_is_refused(verifying_server) -> None
         )
     assert info.value.response["Error"]["Code"] == "InvalidSignatureException"
     assert seen == [(CONVERSE_PATH, "InvalidSignatureException")]
+
+
+# --- as moto_guard.py uses it: any service, no clock, S3 payload markers, presigned URLs ----------------------
+
+
+def test_any_service_is_accepted_when_none_is_expected() -> None:
+    headers = sign("/", b"Action=ListQueues", service="sqs")
+    assert sigv4.verify("POST", "/", headers, b"Action=ListQueues", ACCESS_KEY, SECRET, HOST, None, REGION) is None
+    failure = sigv4.verify("POST", "/", headers, b"Action=ListQueues", ACCESS_KEY, SECRET, HOST, None, "us-east-1")
+    assert failure is not None and failure.code == "InvalidSignatureException"
+
+
+def test_an_old_signature_is_accepted_only_without_the_clock_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    signed_at(monkeypatch, datetime.now(timezone.utc) - timedelta(days=3))
+    headers = sign(INVOKE_PATH, INVOKE_BODY, service="sagemaker")
+    args = ("POST", INVOKE_PATH, headers, INVOKE_BODY, ACCESS_KEY, SECRET, HOST, "sagemaker", REGION)
+    assert sigv4.verify(*args) is not None
+    assert sigv4.verify(*args, check_clock=False) is None
+    wrong = sigv4.verify("POST", INVOKE_PATH, headers, INVOKE_BODY, ACCESS_KEY, "x" * 40, HOST, "sagemaker", REGION, check_clock=False)
+    assert wrong is not None and wrong.code == "InvalidSignatureException"
+
+
+@pytest.mark.parametrize("marker", sorted(sigv4.UNSIGNED_PAYLOADS))
+def test_s3_payload_markers_are_signed_values_only_when_allowed(marker: str) -> None:
+    headers = sign("/bucket/key.jpg", b"", service="s3", extra_headers={"X-Amz-Content-SHA256": marker})
+    args = ("POST", "/bucket/key.jpg", headers, b"any body", ACCESS_KEY, SECRET, HOST, "s3", REGION)
+    assert sigv4.verify(*args) is not None  # the emulator never accepts an unsigned body
+    assert sigv4.verify(*args, unsigned_payloads=True) is None
+    tampered = {**headers, "X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD" if marker != "UNSIGNED-PAYLOAD" else marker + "-X"}
+    assert sigv4.verify("POST", "/bucket/key.jpg", tampered, b"", ACCESS_KEY, SECRET, HOST, "s3", REGION, unsigned_payloads=True) is not None
+
+
+def presign(key: str = "uploads/2026/11/25/a b.jpg", expires: int = 300, secret: str = SECRET) -> str:
+    client = boto3.client(
+        "s3",
+        endpoint_url=f"http://{HOST}",
+        region_name=REGION,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=secret,
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+    )
+    url = client.generate_presigned_url("get_object", Params={"Bucket": "uploads", "Key": key}, ExpiresIn=expires)
+    return url.split(HOST, 1)[1]
+
+
+def check_presigned(raw_path: str) -> sigv4.AuthFailure | None:
+    return sigv4.verify_presigned("GET", raw_path, {"Host": HOST}, ACCESS_KEY, SECRET, HOST, REGION)
+
+
+def test_a_presigned_url_is_accepted_until_it_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert check_presigned(presign()) is None
+    signed_at(monkeypatch, datetime.now(timezone.utc) - timedelta(seconds=301))
+    old = presign()
+    failure = check_presigned(old)
+    assert failure is not None and (failure.code, failure.message) == ("AccessDenied", "Request has expired")
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["wrong secret", "another object", "longer life", "another key id"],
+)
+def test_a_presigned_url_signed_otherwise_or_altered_is_refused(case: str) -> None:
+    raw = presign()
+    altered = {
+        "wrong secret": presign(secret="x" * 40),
+        "another object": raw.replace("a%20b.jpg", "c.jpg"),
+        "longer life": raw.replace("X-Amz-Expires=300", "X-Amz-Expires=604800"),
+        "another key id": raw.replace(ACCESS_KEY, "AKIAMCVSOMEONEELSE01"),
+    }[case]
+    assert altered != raw
+    failure = check_presigned(altered)
+    assert failure is not None, case
+    assert failure.code == ("InvalidAccessKeyId" if case == "another key id" else "SignatureDoesNotMatch")
+
+
+@pytest.mark.parametrize("key", ["uploads/tests/a notes.txt", "uploads/猫 (1).jpg", "uploads/a+b=c&d.png"])
+def test_an_s3_request_for_a_key_that_needs_encoding_is_accepted(key: str) -> None:
+    client = boto3.client(
+        "s3",
+        endpoint_url=f"http://{HOST}",
+        region_name=REGION,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET,
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+    )
+    seen: dict[str, object] = {}
+
+    def capture(request: object, **kwargs: object) -> None:
+        seen["request"] = request
+        raise bce.EndpointConnectionError(endpoint_url=f"http://{HOST}")  # captured: nothing is sent
+
+    client.meta.events.register("before-send.s3.PutObject", capture)
+    with pytest.raises(bce.EndpointConnectionError):
+        client.put_object(Bucket="uploads", Key=key, Body=b"data")
+    request = seen["request"]
+    path = request.url.split(HOST, 1)[1]  # type: ignore[attr-defined]
+    headers = {"Host": HOST, **dict(request.headers.items())}  # type: ignore[attr-defined]
+    headers = {k: v.decode() if isinstance(v, bytes) else v for k, v in headers.items()}
+    body = request.body or b""  # type: ignore[attr-defined]
+    body = body if isinstance(body, bytes) else body.read()
+    assert "%" in path
+    assert sigv4.verify("PUT", path, headers, body, ACCESS_KEY, SECRET, HOST, None, REGION, unsigned_payloads=True) is None
