@@ -386,3 +386,28 @@ def test_traced_model_matches_eager_model(handler, model, cat_jpeg: bytes) -> No
     assert traced_out.shape == eager_out.shape == (1, 1000)
     assert torch.allclose(traced_out, eager_out, atol=1e-4, rtol=0)
     assert int(traced_out.argmax()) == int(eager_out.argmax()) in DOMESTIC_CATS
+
+
+def test_a_fuser_that_fails_on_the_graph_leaves_the_model_served_unfused(handler, model_dir, monkeypatch) -> None:  # noqa: ANN001
+    """A fused graph that raises on its first calls (as optimize_for_inference's does in torch 2.13): model_fn
+    loads the model again with fusion off and serves it."""
+    import torch
+
+    original = handler._load_and_warm
+    calls = []
+
+    def failing_then_original(directory: str):  # noqa: ANN202
+        calls.append(torch.jit.onednn_fusion_enabled())
+        if len(calls) == 1:
+            raise RuntimeError("vector::_M_range_check: __n (which is 0) >= this->size() (which is 0)")
+        return original(directory)
+
+    monkeypatch.setattr(handler, "_load_and_warm", failing_then_original)
+    was = torch.jit.onednn_fusion_enabled()
+    try:
+        model = handler.model_fn(str(model_dir))
+    finally:
+        torch.jit.enable_onednn_fusion(was)
+    assert calls == [True, False]
+    with torch.inference_mode():
+        assert model.module(torch.zeros(1, 3, 224, 224)).shape[-1] == len(model.labels) == 1000
