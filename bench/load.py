@@ -1,8 +1,8 @@
 """Load: many comparisons at once against the local cloud, with and without per-provider concurrency limits.
 
-    python -m bench.load [--comparisons 40] [--concurrency 16] [--data-dir DIR] [--json]
+    python -m bench.load [--quick] [--comparisons 40] [--concurrency 16] [--data-dir DIR] [--json]
 
-Runs on its own local cloud (loopback only; data folder `.mcv/bench-load` unless given, stopped at the end).
+Runs on its own local cloud (loopback only; a temporary data folder unless given, stopped at the end).
 Phase "unlimited" lets every call go at once (MCV_CONCURRENCY_<PROVIDER> raised to the burst), so SageMaker
 Serverless throttles past its MaxConcurrency; phase "limited" uses the default slots, so a burst waits for a
 slot instead. Each phase reports the load held (comparisons and calls per second), p50/p95 latency per provider,
@@ -17,6 +17,7 @@ import json
 import math
 import os
 import sys
+import tempfile
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -100,48 +101,87 @@ def run_phase(name: str, settings: Any, comparisons: int, concurrency: int) -> d
     }
 
 
+def run(quick: bool = False, comparisons: int | None = None, concurrency: int | None = None,
+        data_dir: Path | None = None, keep: bool = False) -> dict[str, Any]:
+    """Both phases on a local cloud of its own (a temporary data folder unless given), as a bench document."""
+    from bench import common
+
+    comparisons = comparisons or (12 if quick else 40)
+    concurrency = concurrency or (6 if quick else 16)
+    load_at_start = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="mcv-bench-load-") as tmp:
+        folder = data_dir or Path(tmp)
+        os.environ.update(MCV_MODE="local", MCV_DATA_DIR=str(folder), MCV_ENV_FILE=os.devnull)
+        from mcv_core.config import Settings
+        from mcv_core.local import control
+
+        base = Settings.load()
+        control.up(base, quiet=True)
+        try:
+            unlimited = base.with_(provider_concurrency={p: concurrency for p in PROVIDERS})
+            phases = [
+                run_phase("unlimited", unlimited, comparisons, concurrency),
+                run_phase("limited", base, comparisons, concurrency),
+            ]
+        finally:
+            if not keep or data_dir is None:
+                control.down(base)
+    free, limited = phases
+    lost = sum(phase["lost_results"] for phase in phases)
+    return {
+        "name": "load",
+        "target": (
+            "a burst of comparisons never exceeds what a provider allows (per-provider slots: no throttling, peak in "
+            "flight within the slots) and every result is written (0 lost); load held and p50/p95 reported"
+        ),
+        "baseline": {"phase": "unlimited", "comparisons_per_s": free["comparisons_per_s"],
+                     "throttled": sum(free["throttled"].values()), "lost": free["lost_results"]},
+        "ours": {"phase": "limited", "comparisons_per_s": limited["comparisons_per_s"],
+                 "throttled": sum(limited["throttled"].values()), "lost": limited["lost_results"],
+                 "written": limited["written_results"], "expected": limited["expected_results"]},
+        "ratio": round(limited["comparisons_per_s"] / free["comparisons_per_s"], 3) if free["comparisons_per_s"] else None,
+        "met": lost == 0
+        and not any(limited["throttled"].values())
+        and all(limited["peak_in_flight"].get(p, 0) <= limited["slots"][p] for p in PROVIDERS),
+        "details": {"figure_compared": "comparisons per second, limited / unlimited", "phases": phases},
+        "environment": common.environment(load_at_start),
+    }
+
+
+def render(result: dict[str, Any]) -> str:
+    from bench import common
+
+    lines = []
+    for phase in result["details"]["phases"]:
+        lines.append(f"{phase['phase']}: {phase['comparisons']} comparisons, {phase['comparisons_at_once']} at once, "
+                     f"{phase['wall_s']} s: {phase['comparisons_per_s']} comparisons/s, {phase['calls_per_s']} calls/s")
+        lines.append(f"  {'provider':<13} {'slots':>5} {'peak':>5} {'throttled':>9} {'errors':>6} {'p50 ms':>8} {'p95 ms':>8}")
+        for p in PROVIDERS:
+            lat = phase["latency"][p]
+            lines.append(f"  {p:<13} {phase['slots'][p]:>5} {phase['peak_in_flight'].get(p, 0):>5} {phase['throttled'][p]:>9} "
+                         f"{phase['errors'][p]:>6} {lat['p50_ms'] or '-':>8} {lat['p95_ms'] or '-':>8}")
+        lines.append(f"  results written {phase['written_results']} of {phase['expected_results']} expected: "
+                     f"{phase['lost_results']} lost")
+    lines.append(f"target {'met' if result['met'] else 'NOT met'}: {result['target']}")
+    lines.append(common.environment_line(result["environment"]))
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
+    from bench import common
+
     parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--comparisons", type=int, default=40)
-    parser.add_argument("--concurrency", type=int, default=16, help="comparisons at once (each calls 3 providers)")
-    parser.add_argument("--data-dir", type=Path, default=REPO / ".mcv" / "bench-load")
-    parser.add_argument("--keep", action="store_true", help="leave the local cloud running")
+    parser.add_argument("--quick", action="store_true", help="12 comparisons, 6 at once: a quick look")
+    parser.add_argument("--comparisons", type=int, help="comparisons per phase (default 40)")
+    parser.add_argument("--concurrency", type=int, help="comparisons at once, each calling 3 providers (default 16)")
+    parser.add_argument("--data-dir", type=Path, help="the local cloud's data folder (default: a temporary one)")
+    parser.add_argument("--keep", action="store_true", help="leave the local cloud of --data-dir running")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-
-    os.environ.update(MCV_MODE="local", MCV_DATA_DIR=str(args.data_dir), MCV_ENV_FILE=os.devnull)
-    from mcv_core.config import Settings
-    from mcv_core.local import control
-
-    base = Settings.load()
-    control.up(base, quiet=True)
-    try:
-        burst = args.concurrency
-        unlimited = base.with_(provider_concurrency={p: burst for p in PROVIDERS})
-        report = {
-            "phases": [
-                run_phase("unlimited", unlimited, args.comparisons, args.concurrency),
-                run_phase("limited", base, args.comparisons, args.concurrency),
-            ]
-        }
-    finally:
-        if not args.keep:
-            control.down(base)
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        for phase in report["phases"]:
-            print(f"\n{phase['phase']}: {phase['comparisons']} comparisons, {phase['comparisons_at_once']} at once, "
-                  f"{phase['wall_s']} s: {phase['comparisons_per_s']} comparisons/s, {phase['calls_per_s']} calls/s")
-            print(f"  {'provider':<13} {'slots':>5} {'peak':>5} {'throttled':>9} {'errors':>6} {'p50 ms':>8} {'p95 ms':>8}")
-            for p in PROVIDERS:
-                lat = phase["latency"][p]
-                print(f"  {p:<13} {phase['slots'][p]:>5} {phase['peak_in_flight'].get(p, 0):>5} {phase['throttled'][p]:>9} "
-                      f"{phase['errors'][p]:>6} {lat['p50_ms'] or '-':>8} {lat['p95_ms'] or '-':>8}")
-            print(f"  results written {phase['written_results']} of {phase['expected_results']} expected: "
-                  f"{phase['lost_results']} lost")
-    limited = report["phases"][1]
-    return 0 if limited["lost_results"] == 0 and not any(limited["throttled"].values()) else 1
+    result = run(args.quick, args.comparisons, args.concurrency, args.data_dir, args.keep)
+    path = common.write_result(result)
+    print(json.dumps(result, indent=2) if args.json else render(result) + f"\nwritten to {path}")
+    return 0
 
 
 if __name__ == "__main__":
