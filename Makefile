@@ -59,8 +59,9 @@ $(CHECKOV_STAMP): requirements-checkov.txt
 tf-check: $(STAMP) $(CHECKOV_STAMP)
 	$(PY) -m pytest tests/terraform
 
-bench: $(MODEL)
-	$(PY) -m bench
+# Every benchmark under bench/ (figures in docs/PERFORMANCE.md); `make bench QUICK=1` for a quick look.
+bench: $(MODEL) browser-deps
+	$(PY) -m bench $(if $(QUICK),--quick,)
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) sagemaker_model/build .pytest_cache
