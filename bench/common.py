@@ -33,6 +33,7 @@ import math
 import multiprocessing
 import os
 import platform
+import signal
 import statistics
 import threading
 from contextlib import contextmanager
@@ -151,6 +152,25 @@ def main(run: Callable[..., dict[str, Any]], render: Callable[[dict[str, Any]], 
         print((render or render_default)(result))
         print(f"written to {path}")
     return 0
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """A SIGTERM (e.g. from `python -m bench` being stopped) unwinds like Ctrl-C, so that the local clouds and
+    servers a script started are stopped by its `finally` blocks."""
+
+    def raise_interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, raise_interrupt)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 # ------------------------------------------------------------------------------------------------ fixtures

@@ -41,7 +41,6 @@ import math
 import os
 import pstats
 import shutil
-import signal
 import statistics
 import sys
 import tempfile
@@ -558,24 +557,6 @@ def measure_compute(frame: Any, selection: Any, repeats: int) -> dict[str, Any]:
 
 
 @contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """A SIGTERM (e.g. from `python -m bench` being stopped) unwinds like Ctrl-C, so the local cloud is stopped."""
-
-    def raise_interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    try:
-        previous = signal.signal(signal.SIGTERM, raise_interrupt)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-@contextmanager
 def local_cloud(data_dir: Path) -> Iterator[Any]:
     """A local cloud of its own in `data_dir` (loopback, free ports): the settings; stopped and the environment
     given back at the end, on error and on interrupt too."""
@@ -608,7 +589,7 @@ def run(quick: bool = False, results: int | None = None) -> dict[str, Any]:
     ANALYTIC_INDEX_ATTRIBUTES = _analytic_index_attributes()
     data_dir = Path(tempfile.mkdtemp(prefix="mcv-bench-history-"))
     try:
-        with sigterm_as_interrupt():
+        with common.sigterm_as_interrupt():
             doc = _measure(data_dir, results, quick)
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)

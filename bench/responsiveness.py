@@ -40,9 +40,9 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 from bench import common
@@ -162,24 +162,6 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 def _ms(text: str | None) -> float | None:
     match = re.search(r"([\d,]+(?:\.\d+)?)\s*ms", text or "")
     return float(match.group(1).replace(",", "")) if match else None
-
-
-@contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """A SIGTERM unwinds like Ctrl-C, so that the servers started here are stopped."""
-
-    def raise_interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    try:
-        previous = signal.signal(signal.SIGTERM, raise_interrupt)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def app_environment(data_dir: Path) -> dict[str, str]:
@@ -448,7 +430,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     reps: list[dict[str, Any]] = []
     app = App(data_dir)
     try:
-        with sigterm_as_interrupt(), ExitStack() as stack:
+        with common.sigterm_as_interrupt(), ExitStack() as stack:
             browser = Browser(stack)
             stack.callback(app.stop)
             # (a) cold start, timed from the first command's start
