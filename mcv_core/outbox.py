@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple, Sequence
 
 from .errors import MCVError, StorageError
+from .local.state import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +200,7 @@ class Outbox:
         damaged = []
         for path in self._entries():
             match = _TEMP.match(path.name)
-            if not match or _pid_alive(int(match["pid"])):
+            if not match or pid_alive(int(match["pid"])):
                 continue
             try:
                 if time.time() - path.stat().st_mtime < ABANDONED_AFTER_S:
@@ -335,12 +336,3 @@ def _fsync_dir(path: Path) -> None:
     finally:
         os.close(fd)
 
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
