@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import mimetypes
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from pages._shared import plain
 from tests.corpus import ACCEPTED, BY_ID, CASES, REJECTED, Accepted, Case, Rejected
 
-from .test_compare_page import APP, _exceptions, s3_keys
+from .test_compare_page import _exceptions, app, s3_keys  # noqa: F401 - app is a fixture
 
 COMPARE_TIMEOUT_S = 300
 
@@ -32,16 +31,14 @@ def media_type(case: Case) -> str:
 
 
 @pytest.fixture
-def page(local_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest]:
+def one_mb_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MCV_MAX_IMAGE_MB", "1")
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    at = AppTest.from_file(str(APP), default_timeout=60)
-    at.run()
-    assert not at.exception, _exceptions(at)
-    yield at
-    st.cache_resource.clear()
-    st.cache_data.clear()
+
+
+@pytest.fixture
+def page(one_mb_limit: None, app: AppTest) -> AppTest:
+    """test_compare_page's app, opened under the 1 MB limit (one_mb_limit is set up first)."""
+    return app
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import json
 import threading
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Iterator
+from typing import Any, Iterator
 
 import boto3
 import botocore.auth
@@ -314,14 +314,14 @@ def verifying_server() -> Iterator[tuple[str, list[tuple[str, str]]]]:
         thread.join(5)
 
 
-def _client(service: str, url: str, key: str = ACCESS_KEY, secret: str = SECRET):  # noqa: ANN202
+def _client(service: str, url: str, key: str = ACCESS_KEY, secret: str = SECRET, config: Config | None = None):  # noqa: ANN202
     return boto3.client(
         service,
         endpoint_url=url,
         region_name=REGION,
         aws_access_key_id=key,
         aws_secret_access_key=secret,
-        config=Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=10),
+        config=config or Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=10),
     )
 
 
@@ -405,15 +405,13 @@ def test_s3_payload_markers_are_signed_values_only_when_allowed(marker: str) -> 
     assert sigv4.verify("POST", "/bucket/key.jpg", tampered, b"", ACCESS_KEY, SECRET, HOST, "s3", REGION, unsigned_payloads=True) is not None
 
 
+def s3_client(secret: str = SECRET) -> Any:
+    """An S3 client as the product makes one (SigV4, path-style), for HOST."""
+    return _client("s3", f"http://{HOST}", secret=secret, config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
+
+
 def presign(key: str = "uploads/2026/11/25/a b.jpg", expires: int = 300, secret: str = SECRET) -> str:
-    client = boto3.client(
-        "s3",
-        endpoint_url=f"http://{HOST}",
-        region_name=REGION,
-        aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=secret,
-        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
-    )
+    client = s3_client(secret)
     url = client.generate_presigned_url("get_object", Params={"Bucket": "uploads", "Key": key}, ExpiresIn=expires)
     return url.split(HOST, 1)[1]
 
@@ -450,14 +448,7 @@ def test_a_presigned_url_signed_otherwise_or_altered_is_refused(case: str) -> No
 
 @pytest.mark.parametrize("key", ["uploads/tests/a notes.txt", "uploads/猫 (1).jpg", "uploads/a+b=c&d.png"])
 def test_an_s3_request_for_a_key_that_needs_encoding_is_accepted(key: str) -> None:
-    client = boto3.client(
-        "s3",
-        endpoint_url=f"http://{HOST}",
-        region_name=REGION,
-        aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET,
-        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
-    )
+    client = s3_client()
     seen: dict[str, object] = {}
 
     def capture(request: object, **kwargs: object) -> None:
