@@ -7,7 +7,7 @@ import ipaddress
 import os
 import socket
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
@@ -52,6 +52,26 @@ def _guarded_connect(self: socket.socket, address: object) -> object:
 def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     """Any connection to a non-loopback address fails loudly (pydantic-ai's guard, here for sockets)."""
     monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
+
+
+# --- AppTest ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def routed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """AppTest resets Streamlit's legacy `pages/` flag before each run, so every run after the first would start
+    in legacy mode; pages/_shared.py then reruns through the router (its deep-link fix), and that extra rerun
+    drops the run's button clicks. On a server the flag is cleared once, by the first st.navigation call: here
+    it is kept cleared, so each run is what a served app does. (The deep link itself: tests/browser.)"""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    original = PagesManager.__init__
+
+    def init(self: PagesManager, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init)
 
 
 # --- images ----------------------------------------------------------------------------------------------

@@ -285,20 +285,6 @@ def test_compare_and_bench_say_the_results_went_to_the_outbox_and_exit_as_usual(
 # --- the Compare page --------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def routed(monkeypatch: pytest.MonkeyPatch) -> None:
-    """As tests/app/conftest.py: every AppTest run goes through app.py's router, as on a served app."""
-    from streamlit.runtime.pages_manager import PagesManager
-
-    original = PagesManager.__init__
-
-    def init(self: PagesManager, *args: Any, **kwargs: Any) -> None:
-        original(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init)
-
-
 def test_the_compare_page_keeps_the_results_on_screen_and_says_they_wait_in_the_outbox(
     local_env: dict[str, str], local_settings: Any, moto: Moto, routed: None, monkeypatch: pytest.MonkeyPatch, cat_jpeg: bytes
 ) -> None:

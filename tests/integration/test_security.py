@@ -105,7 +105,12 @@ def page_text(at: Any) -> str:
 
 
 def test_recognisable_secrets_reach_no_log_history_report_outbox_or_page(
-    cloud: dict[str, Any], tmp_path: Path, cat_jpeg: bytes, coffee_jpeg: bytes, monkeypatch: pytest.MonkeyPatch
+    cloud: dict[str, Any],
+    tmp_path: Path,
+    cat_jpeg: bytes,
+    coffee_jpeg: bytes,
+    monkeypatch: pytest.MonkeyPatch,
+    routed: None,
 ) -> None:
     conn: Connection = cloud["conn"]
     settings: Settings = cloud["settings"]
@@ -216,20 +221,12 @@ def settings_table(workbench: Workbench) -> str:
 
 
 def app_pages(cloud: dict[str, Any], monkeypatch: pytest.MonkeyPatch, cat_jpeg: bytes) -> str:
-    """Compare (one comparison) and History, through AppTest on the module's local cloud."""
+    """Compare (one comparison) and History, through AppTest on the module's local cloud (runs `routed`)."""
     import streamlit as st
-    from streamlit.runtime.pages_manager import PagesManager
     from streamlit.testing.v1 import AppTest
 
     for key in ("MCV_MODE", "MCV_DATA_DIR", "MCV_LOCAL_IDLE_S"):
         monkeypatch.setenv(key, cloud["env"][key])
-    original = PagesManager.__init__
-
-    def init(self: PagesManager, *args: Any, **kwargs: Any) -> None:  # as tests/app/conftest.py: routed runs
-        original(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init)
     st.cache_resource.clear()
     st.cache_data.clear()
     try:
