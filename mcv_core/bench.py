@@ -1,8 +1,8 @@
-"""Benchmarks: the selected providers over a set of images, each image several times, a few comparisons at once.
+"""Benchmarks: the selected targets over a set of images, each image several times, a few comparisons at once.
 
 A benchmark is a list of ordinary comparisons (`Workbench.compare`) that share a bench id and carry the labels
 each image is known to show, so history keeps them like any other run (source "bench") and every view can
-pick them out. This module plans one (`collect_images`, `BenchPlan`), prices it before it runs (`estimate`),
+pick them out (`providers` in a plan are target ids). This module plans one (`collect_images`, `BenchPlan`), prices it before it runs (`estimate`),
 runs it (`run_bench`, or `BenchJob` in a background thread for a page to poll) and sums it up (`summary`,
 `bench_json`).
 
@@ -40,8 +40,9 @@ from . import images, pricing
 from .config import Settings
 from .errors import ImageError, MCVError, UsageError
 
-if TYPE_CHECKING:  # the runner pulls in every provider's SDK; a plan or an estimate needs none of them
-    from .runner import Run
+if TYPE_CHECKING:
+    from . import targets
+    from .records import Run
 
 log = logging.getLogger(__name__)
 
@@ -276,25 +277,35 @@ def prompt_tokens(prompt: str) -> int:
 
 
 def estimate(
-    plan: BenchPlan, settings: Settings, *, history: Iterable[Mapping[str, Any]] | None = None
+    plan: BenchPlan,
+    settings: Settings,
+    *,
+    history: Iterable[Mapping[str, Any]] | None = None,
+    catalogue: "targets.Catalogue | None" = None,
 ) -> list[Estimate]:
-    """Per provider of the plan, in its order: calls, tokens and cost, before anything runs. Pure.
+    """Per target of the plan, in its order: calls, tokens and cost, before anything runs. Pure.
 
-    `history`: result items as `History.results` returns them (`ESTIMATE_FIELDS` suffice). From it come the
-    typical output tokens (mean of ok results of that provider) and SageMaker's billed duration (median
-    provider_latency_ms of its ok results); without it, 60 output tokens and 100 ms are assumed.
+    Each target's model family gives its image size, image-token rule and billing; its prices come from the
+    target (genai-prices, else the catalogue). `history`: result items as `History.results` returns them
+    (`ESTIMATE_FIELDS` suffice). From it come the typical output tokens (mean of ok results of that target) and
+    the classifier's billed duration (median provider_latency_ms of its ok results); without it, 60 output tokens
+    and 100 ms are assumed. `catalogue`: default, the built-in targets.
     """
+    from . import targets
+
+    catalogue = catalogue or targets.defaults(settings)
     seen = _HistoryFigures.from_items(history or ())
     sizes = [_size(image, settings) for image in plan.images]
     prompt = plan.prompt or settings.default_prompt
     out = []
     for name in plan.providers:
-        estimator = _ESTIMATORS.get(name)
-        if estimator is None:
-            unknown = "no cost model for this provider"
-            out.append(Estimate(name, None, plan.comparisons, None, None, None, None, None, None, unknown))
+        target = catalogue.by_id.get(name)
+        if target is None:
+            out.append(Estimate(name, None, plan.comparisons, None, None, None, None, None, None, "not in the catalogue: no cost model"))
+        elif target.billing == "compute":
+            out.append(_compute_estimate(plan, settings, target, seen))
         else:
-            out.append(estimator(plan, settings, sizes, prompt, seen))
+            out.append(_token_estimate(plan, settings, target, sizes, prompt, seen))
     return out
 
 
@@ -329,42 +340,46 @@ def _size(image: BenchImage, settings: Settings) -> tuple[int, int]:
 
 
 def _token_estimate(
-    plan: BenchPlan,
-    settings: Settings,
-    *,
-    provider: str,
-    model: str,
-    cloud: str,
-    per_image_tokens: list[int],
-    image_rule: str,
-    prompt: str,
-    seen: _HistoryFigures,
+    plan: BenchPlan, settings: Settings, target: "targets.Target", sizes: list[tuple[int, int]], prompt: str, seen: _HistoryFigures
 ) -> Estimate:
     calls = plan.comparisons
+    max_output = target.max_output_tokens or settings.max_output_tokens
+    spec = target.image_spec
+    per_image = [target.image_tokens(*spec.target_size(w, h)) for w, h in sizes]
+    family = target.family
     text_tokens = prompt_tokens(prompt)
-    input_total = sum(per_image_tokens) * plan.repeat + calls * text_tokens
-    output_max = calls * settings.max_output_tokens
-    typical = seen.mean_output_tokens.get(provider)
+    output_max = calls * max_output
+    typical = seen.mean_output_tokens.get(target.id)
     typical_basis = f"mean of {typical:.1f} seen in history" if typical is not None else "assumed, no history"
     typical = TYPICAL_OUTPUT_TOKENS if typical is None else typical
     output_typical = round(calls * typical)
-    prices = pricing.token_prices(model, cloud)
+    if any(tokens is None for tokens in per_image):
+        rule = f"{target.model_ref} is not a model this app knows: its image tokens are unknown (usage will be as reported)"
+        input_total = image_tokens_per_call = None
+    else:
+        rule = f"image tokens: {family.rule} ({family.title}, {family.source})"
+        input_total = sum(per_image) * plan.repeat + calls * text_tokens  # type: ignore[arg-type]
+        image_tokens_per_call = statistics.fmean(per_image)  # type: ignore[arg-type]
+    prices = target.token_prices()
     basis = (
-        f"{image_rule}; prompt {text_tokens} tokens ({CHARS_PER_TOKEN} chars per token + {MESSAGE_OVERHEAD_TOKENS}); "
-        f"output at most {settings.max_output_tokens} per call (max), {typical:g} per call typical ({typical_basis})"
+        f"{rule}; prompt {text_tokens} tokens ({CHARS_PER_TOKEN} chars per token + {MESSAGE_OVERHEAD_TOKENS}); "
+        f"output at most {max_output} per call (max), {typical:g} per call typical ({typical_basis})"
     )
     if prices is None:
         cost_max = cost_typical = None
-        basis += f"; no price known for {model}"
+        basis += f"; price unknown for {target.model_ref} (set input_usd_per_mtok and output_usd_per_mtok in the catalogue)"
+    elif input_total is None:
+        cost_max = cost_typical = None
+        basis += f"; ${prices[0]:g} in / ${prices[1]:g} out per million tokens ({target.price_source})"
     else:
         cost_max = (input_total * prices[0] + output_max * prices[1]) / 1e6
         cost_typical = (input_total * prices[0] + output_typical * prices[1]) / 1e6
-        basis += f"; ${prices[0]:g} in / ${prices[1]:g} out per million tokens (genai-prices)"
+        basis += f"; ${prices[0]:g} in / ${prices[1]:g} out per million tokens ({target.price_source})"
     return Estimate(
-        provider=provider,
-        model=model,
+        provider=target.id,
+        model=target.model_ref,
         calls=calls,
-        image_tokens_per_call=statistics.fmean(per_image_tokens),
+        image_tokens_per_call=image_tokens_per_call,
         input_tokens_total=input_total,
         output_tokens_max=output_max,
         output_tokens_typical=output_typical,
@@ -374,54 +389,16 @@ def _token_estimate(
     )
 
 
-def _estimate_bedrock(
-    plan: BenchPlan, settings: Settings, sizes: list[tuple[int, int]], prompt: str, seen: _HistoryFigures
-) -> Estimate:
-    tokens = [images.claude_image_tokens(*images.CLAUDE.target_size(w, h)) for w, h in sizes]
-    return _token_estimate(
-        plan,
-        settings,
-        provider="bedrock",
-        model=settings.bedrock_model_id,
-        cloud="aws",
-        per_image_tokens=tokens,
-        image_rule="image tokens w*h/750 on the size sent (Anthropic)",
-        prompt=prompt,
-        seen=seen,
-    )
-
-
-def _estimate_azure(
-    plan: BenchPlan, settings: Settings, sizes: list[tuple[int, int]], prompt: str, seen: _HistoryFigures
-) -> Estimate:
-    detail = settings.azure_image_detail
-    spec = images.gpt4o_mini_spec(detail)
-    tokens = [images.gpt4o_mini_image_tokens(*spec.target_size(w, h), detail) for w, h in sizes]
-    return _token_estimate(
-        plan,
-        settings,
-        provider="azure_openai",
-        model=settings.azure_model,
-        cloud="azure",
-        per_image_tokens=tokens,
-        image_rule=f"image tokens 2833 + 5667 per 512-px tile on the size sent, detail {detail} (OpenAI)",
-        prompt=prompt,
-        seen=seen,
-    )
-
-
-def _estimate_sagemaker(
-    plan: BenchPlan, settings: Settings, sizes: list[tuple[int, int]], prompt: str, seen: _HistoryFigures
-) -> Estimate:
-    seen_ms = seen.median_provider_ms.get("sagemaker")
+def _compute_estimate(plan: BenchPlan, settings: Settings, target: "targets.Target", seen: _HistoryFigures) -> Estimate:
+    seen_ms = seen.median_provider_ms.get(target.id)
     billed_ms = SAGEMAKER_BILLED_MS if seen_ms is None else seen_ms
     where = "median provider latency in history" if seen_ms is not None else "assumed, no history"
     per_call = pricing.sagemaker_serverless_cost(billed_ms, settings.sagemaker_memory_mb, settings.region)
     price = pricing.sagemaker_price(settings.region)
     cost = None if per_call is None else plan.comparisons * per_call
     return Estimate(
-        provider="sagemaker",
-        model=settings.sagemaker_endpoint or None,
+        provider=target.id,
+        model=target.endpoint or settings.sagemaker_endpoint or None,
         calls=plan.comparisons,
         image_tokens_per_call=None,
         input_tokens_total=None,
@@ -436,13 +413,6 @@ def _estimate_sagemaker(
     )
 
 
-_ESTIMATORS: dict[str, Callable[[BenchPlan, Settings, list[tuple[int, int]], str, _HistoryFigures], Estimate]] = {
-    "sagemaker": _estimate_sagemaker,
-    "bedrock": _estimate_bedrock,
-    "azure_openai": _estimate_azure,
-}
-
-
 # ------------------------------------------------------------------------------------------------------ run
 
 
@@ -454,7 +424,7 @@ class Comparer(Protocol):
     def compare(
         self,
         image: images.SourceImage,
-        provider_names: Sequence[str],
+        target_ids: Sequence[str],
         prompt: str | None = None,
         *,
         source: str = ...,

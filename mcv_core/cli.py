@@ -1,7 +1,7 @@
 """python -m mcv_core: compare, bench, history and the local cloud from a shell.
 
 `--json` prints one JSON document on stdout. Exit codes: 0 the command did its job (for compare: every
-provider answered; for bench: every result ok, not cancelled), 2 bad input or usage (one line on stderr, nothing
+target answered; for bench: every result ok, not cancelled), 2 bad input or usage (one line on stderr, nothing
 stored), 1 anything else. Results that could not be written to the table are kept in the local outbox (a line on
 stderr says so; the exit code does not change); compare, bench and history write waiting ones first.
 """
@@ -19,11 +19,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from . import providers
-from .config import ALL_PROVIDERS, Settings
+from . import targets
+from .config import Settings
 from .errors import MCVError, UsageError
 from .history import parse_since
-from .runner import Run
+from .records import Run
 
 if TYPE_CHECKING:
     from .bench import BenchOutcome, BenchPlan, Estimate, Progress
@@ -41,16 +41,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m mcv_core", description="MC Vision: compare vision models across clouds.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    compare = sub.add_parser("compare", help="run providers side by side on images")
+    compare = sub.add_parser("compare", help="run targets side by side on images")
     compare.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
-    compare.add_argument("--providers", help=f"comma separated, from {','.join(ALL_PROVIDERS)} (default: MCV_PROVIDERS)")
+    _targets_option(compare)
     compare.add_argument("--prompt", help="question for the language models (default: MCV_PROMPT)")
     compare.add_argument("--json", action="store_true", help="print JSON")
 
-    bench = sub.add_parser("bench", help="run providers over a set of images, repeatedly: latency, cost, accuracy")
+    bench = sub.add_parser("bench", help="run targets over a set of images, repeatedly: latency, cost, accuracy")
     bench.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="image files or directories (see labels.json)")
     bench.add_argument("--samples", action="store_true", help="add the labelled sample set that ships with MC Vision")
-    bench.add_argument("--providers", help=f"comma separated, from {','.join(ALL_PROVIDERS)} (default: MCV_PROVIDERS)")
+    _targets_option(bench)
     bench.add_argument("--repeat", type=int, default=1, help="runs of each image (default 1)")
     bench.add_argument("--concurrency", type=int, default=2, help="comparisons at once, 1 to 16 (default 2)")
     bench.add_argument("--prompt", help="question for the language models (default: MCV_PROMPT)")
@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     history = sub.add_parser("history", help="results stored in DynamoDB")
     history.add_argument("--since", default="24h", help="a duration (30m, 24h, 7d, 2w) or an ISO date (default 24h)")
-    history.add_argument("--provider", action="append", help="only this provider (repeatable)")
+    history.add_argument("--provider", "--target", dest="provider", action="append", help="only this target id (repeatable)")
     history.add_argument("--json", action="store_true", help="print JSON")
 
     local = sub.add_parser("local", help="the embedded local cloud")
@@ -72,7 +72,26 @@ def build_parser() -> argparse.ArgumentParser:
     health.add_argument("--json", action="store_true", help="print JSON")
     health.add_argument("--timeout", type=float, default=10.0, help="seconds each check may take (default 10)")
     local.add_argument("--json", action="store_true", help="status as JSON")
+
+    listing = sub.add_parser("targets", help="the catalogue: every target with its service, model, image rule and prices")
+    listing.add_argument("--json", action="store_true", help="print JSON")
     return parser
+
+
+def _targets_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--targets",
+        "--providers",
+        dest="targets",
+        metavar="ID,...",
+        help="comma separated target ids from the catalogue (default: MCV_TARGETS, else every target; see `targets`)",
+    )
+
+
+def chosen_targets(text: str | None, settings: Settings) -> tuple[targets.Catalogue, list[str]]:
+    """The catalogue and the target ids a command runs: --targets, else the enabled ones. Bad ids: exit 2."""
+    catalogue = targets.load(settings)
+    return catalogue, catalogue.parse(text, catalogue.enabled(settings))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -87,6 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "history": cmd_history,
             "local": cmd_local,
             "health": cmd_health,
+            "targets": cmd_targets,
         }[args.command]
         return handler(args, settings)
     except UsageError as exc:
@@ -121,19 +141,20 @@ def _read(path: Path) -> bytes:
 def cmd_compare(args: argparse.Namespace, settings: Settings) -> int:
     from .workbench import Workbench
 
-    names = providers.parse_names(args.providers, settings.providers)
+    catalogue, names = chosen_targets(args.targets, settings)
     if args.prompt is not None and not args.prompt.strip():
         raise UsageError("--prompt is empty", hint="give a question or leave --prompt out")
     # Every image is checked before anything is stored or called: one bad file stops the command cleanly.
     from .images import load_image
 
+    specs = [catalogue.get(name).image_spec for name in names]
     loaded = [
-        load_image(_read(path), path.name, max_bytes=settings.max_image_bytes, max_pixels=settings.max_pixels)
+        load_image(_read(path), path.name, max_bytes=settings.max_image_bytes, max_pixels=settings.max_pixels, specs=specs)
         for path in args.images
     ]
-    bench = Workbench.open(settings, quiet=args.json)
-    flush_outbox(bench)
-    runs = [bench.compare(image, names, args.prompt, source="cli") for image in loaded]
+    workbench = Workbench.open(settings, quiet=args.json)
+    flush_outbox(workbench)
+    runs = [workbench.compare(image, names, args.prompt, source="cli") for image in loaded]
     for run in runs:
         if run.deferred:
             print(outbox_note([run]), file=sys.stderr)
@@ -172,9 +193,10 @@ def _num(value: float | int | None, fmt: str) -> str:
 
 def format_run(run: Run) -> str:
     image = run.image
+    width = max([13, *(len(r.provider) for r in run.results)])
     lines = [
         f"{image.name}  {image.width}x{image.height} {image.format}  run {run.run_id}  {run.wall_ms:.0f} ms side by side",
-        f"  {'provider':<13} {'status':<6} {'latency':>9} {'cold':>5} {'in/out/img tokens':>19} {'cost USD':>11}  output",
+        f"  {'target':<{width}} {'status':<6} {'latency':>9} {'cold':>5} {'in/out/img tokens':>19} {'cost USD':>11}  output",
     ]
     for r in run.results:
         cold = {True: "cold", False: "warm", None: "-"}[r.cold_start]
@@ -182,7 +204,7 @@ def format_run(run: Run) -> str:
         text = r.output if r.ok else f"{r.error_type}: {r.error}"
         text = " ".join(text.split())
         lines.append(
-            f"  {r.provider:<13} {r.status:<6} {_num(r.latency_ms, '.0f'):>6} ms {cold:>5} {tokens:>19} "
+            f"  {r.provider:<{width}} {r.status:<6} {_num(r.latency_ms, '.0f'):>6} ms {cold:>5} {tokens:>19} "
             f"{_num(r.cost_usd, '.6f'):>11}  {text[:100]}"
         )
     return "\n".join(lines)
@@ -225,7 +247,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     from . import bench as benchmark
     from .workbench import Workbench
 
-    names = providers.parse_names(args.providers, settings.providers)
+    catalogue, names = chosen_targets(args.targets, settings)
     if args.prompt is not None and not args.prompt.strip():
         raise UsageError("--prompt is empty", hint="give a question or leave --prompt out")
     if not args.paths and not args.samples:
@@ -242,7 +264,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
 
     workbench = Workbench.open(settings, quiet=args.json)
     flush_outbox(workbench)
-    estimates = benchmark.estimate(plan, settings, history=_estimate_history(workbench, names))
+    estimates = benchmark.estimate(plan, settings, history=_estimate_history(workbench, names), catalogue=catalogue)
     bench_id = benchmark.new_bench_id()
     print(format_estimate(bench_id, plan, estimates, settings), file=sys.stderr)
     if not settings.is_local and not args.yes and sys.stdin.isatty() and sys.stderr.isatty():
@@ -332,11 +354,11 @@ class _ProgressLine:
 
 def format_estimate(bench_id: str, plan: BenchPlan, estimates: Sequence[Estimate], settings: Settings) -> str:
     shape = " x ".join(
-        (_count(len(plan.images), "image"), _count(plan.repeat, "repeat"), _count(len(plan.providers), "provider"))
+        (_count(len(plan.images), "image"), _count(plan.repeat, "repeat"), _count(len(plan.providers), "target"))
     )
     lines = [
         f"bench {bench_id}: {shape} = {plan.calls} calls, {plan.concurrency} comparisons at once",
-        f"  {'provider':<13} {'calls':>6} {'img tok/call':>12} {'input tok':>11} {'output max':>11} "
+        f"  {'target':<13} {'calls':>6} {'img tok/call':>12} {'input tok':>11} {'output max':>11} "
         f"{'USD max':>10} {'USD typical':>11}",
     ]
     for e in estimates:
@@ -365,7 +387,7 @@ def format_bench(outcome: BenchOutcome) -> str:
     state = f", cancelled after {ended} of {outcome.planned}" if outcome.cancelled else ""
     lines = [
         f"bench {outcome.bench_id}: {len(outcome.runs)} comparisons in {outcome.wall_s:.1f} s{state}",
-        f"  {'provider':<13} {'n':>4} {'ok':>4} {'err':>4} {'p50/p95 ms':>13} {'cold p50/p95 ms':>16} "
+        f"  {'target':<13} {'n':>4} {'ok':>4} {'err':>4} {'p50/p95 ms':>13} {'cold p50/p95 ms':>16} "
         f"{'mean USD':>10}  accuracy",
     ]
     for row in summary(outcome):
@@ -382,7 +404,7 @@ def format_bench(outcome: BenchOutcome) -> str:
             f"  {row['provider']:<13} {row['n']:>4} {row['ok']:>4} {row['errors']:>4} {warm_text:>13} {cold_text:>16} "
             f"{_num(row['mean_cost_usd'], '.6f'):>10}  {accuracy}"
         )
-    lines.append("  latency: client wall time of ok calls; warm calls in p50/p95 where a provider reports cold starts")
+    lines.append("  latency: client wall time of ok calls; warm calls in p50/p95 where a target reports cold starts")
     lines.extend(_correct_by_image(outcome))
     lines.extend(f"  failed: {failure}" for failure in outcome.failures)
     return "\n".join(lines)
@@ -419,10 +441,10 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
     from .workbench import Workbench
 
     since = parse_since(args.since)
-    chosen = providers.parse_names(",".join(args.provider), ALL_PROVIDERS) if args.provider else None
-    bench = Workbench.open(settings, quiet=True)
-    flush_outbox(bench)
-    items = bench.history.results(since, datetime.now(timezone.utc), chosen)
+    chosen = _history_ids(args.provider) if args.provider else None
+    workbench = Workbench.open(settings, quiet=True)
+    flush_outbox(workbench)
+    items = workbench.history.results(since, datetime.now(timezone.utc), chosen)
     if args.json:
         print(json.dumps({"since": since.isoformat(), "count": len(items), "results": items}, indent=2, default=str))
         return EXIT_OK
@@ -435,6 +457,40 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
             f"{item.get('created_at', '')[:19]}  {item.get('run_id', '')}  {item.get('provider', ''):<13} "
             f"{item.get('status', ''):<6} {_num(item.get('latency_ms'), '.0f'):>6} ms {cold:>5}  {text[:80]}"
         )
+    return EXIT_OK
+
+
+def _history_ids(given: Sequence[str]) -> list[str]:
+    """Target ids for `history --provider`: any well-formed id, in the catalogue or not (old history keeps its ids)."""
+    ids = [part.strip() for text in given for part in text.split(",") if part.strip()]
+    bad = [i for i in ids if not targets.ID_PATTERN.fullmatch(i)]
+    if bad or not ids:
+        raise UsageError(f"--provider {', '.join(bad) or '(empty)'} is not a target id", hint="see `python -m mcv_core targets`")
+    return list(dict.fromkeys(ids))
+
+
+# --- targets -----------------------------------------------------------------------------------------------------
+
+
+def cmd_targets(args: argparse.Namespace, settings: Settings) -> int:
+    catalogue = targets.load(settings)
+    enabled = set(catalogue.enabled(settings))
+    rows = [{**t.describe(), "enabled": t.id in enabled} for t in catalogue.targets]
+    if args.json:
+        print(json.dumps({"source": catalogue.source_text, "targets": rows}, indent=2))
+        return EXIT_OK
+    print(f"{len(rows)} targets from {catalogue.source_text}")
+    width = max(len(r["id"]) for r in rows)
+    for r in rows:
+        if r["billing"] == "compute":
+            price = "per GB-second of compute"
+        elif r["input_usd_per_mtok"] is None:
+            price = "price unknown"
+        else:
+            price = f"${r['input_usd_per_mtok']:g} in / ${r['output_usd_per_mtok']:g} out per million tokens ({r['price_source']})"
+        state = "" if r["enabled"] else "  (not enabled: MCV_TARGETS)"
+        print(f"  {r['id']:<{width}}  {r['title']}{state}")
+        print(f"  {'':<{width}}  {r['service']}: {r['model']}; image: {r['image_rule']}; {price}")
     return EXIT_OK
 
 
@@ -503,8 +559,8 @@ def cmd_health(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.timeout <= 0:
         raise UsageError("--timeout must be positive")
-    bench = Workbench.open(settings, quiet=True)
-    results = infra.run_checks(bench, timeout=args.timeout)
+    workbench = Workbench.open(settings, quiet=True)
+    results = infra.run_checks(workbench, timeout=args.timeout)
     failed = any(r.status == "fail" for r in results)
     if args.json:
         print(json.dumps({"mode": settings.mode, "ok": not failed, "checks": [r.to_json() for r in results]}, indent=2, default=str))

@@ -61,6 +61,8 @@ class Endpoints:
     aws_secret_access_key: str | None = None
     azure_endpoint: str | None = None
     azure_api_key: str | None = None
+    openai_base_url: str | None = None  # the local cloud's OpenAI-compatible server
+    openai_api_key: str | None = None
 
 
 class Clients:
@@ -141,6 +143,39 @@ class Clients:
             return client
 
 
+    def openai_compatible(
+        self, *, base_url: str = "", api_key_env: str = "", timeout: float | None = None, max_attempts: int | None = None
+    ) -> Any:
+        """An openai.OpenAI client for an OpenAI-compatible server: the target's base_url, else OPENAI_BASE_URL
+        (the local cloud's server in local mode); the key from the target's api_key_env, else OPENAI_API_KEY."""
+        from openai import DefaultHttpxClient, OpenAI
+
+        key = ("openai", base_url, api_key_env, timeout, max_attempts)
+        with self._lock:
+            client = self._cache.get(key)
+            if client is not None:
+                return client
+            url = base_url or self.endpoints.openai_base_url or os.environ.get("OPENAI_BASE_URL") or None
+            variable = api_key_env or "OPENAI_API_KEY"
+            api_key = os.environ.get(variable)
+            if not base_url and not api_key_env and self.endpoints.openai_api_key:
+                api_key = self.endpoints.openai_api_key
+            if not api_key:
+                raise ConfigError(
+                    f"{variable} is not set",
+                    hint=f"set {variable} to the server's key (servers that take none, such as Ollama, accept any value)",
+                )
+            client = OpenAI(
+                base_url=url,
+                api_key=api_key,
+                http_client=DefaultHttpxClient(event_hooks={"request": [_count_attempt]}),
+                timeout=timeout or self.settings.timeout_s,
+                max_retries=max(0, (max_attempts or self.settings.max_attempts) - 1),
+            )
+            self._cache[key] = client
+            return client
+
+
 def _entra_token_provider() -> Any:
     try:
         from azure.identity import DefaultAzureCredential, get_bearer_token_provider
@@ -162,4 +197,6 @@ def _local_endpoints(settings: Settings) -> Endpoints:
         aws_secret_access_key=conn.secret_access_key,
         azure_endpoint=conn.azure_endpoint,
         azure_api_key=conn.azure_api_key,
+        openai_base_url=conn.openai_base_url,
+        openai_api_key=conn.azure_api_key,
     )

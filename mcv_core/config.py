@@ -19,7 +19,6 @@ from . import stack
 from .errors import ConfigError
 
 MODES = ("local", "cloud")
-ALL_PROVIDERS = ("sagemaker", "bedrock", "azure_openai")
 LOCAL_ACCOUNT_ID = "123456789012"  # moto's account: the local cloud's names are derived from it
 DEFAULT_PROMPT = "Describe this image in one or two sentences."
 
@@ -37,20 +36,21 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("MCV_MODE", "mode", "local", "`local` (embedded local cloud, no account) or `cloud` (real AWS and Azure)"),
     Variable("MCV_DATA_DIR", "data_dir", ".mcv", "local cloud state and logs, and the history cache"),
     Variable("AWS_REGION", "region", stack.DEFAULT_REGION, "AWS region (AWS_DEFAULT_REGION is honoured too)"),
-    Variable("MCV_PROVIDERS", "providers", ",".join(ALL_PROVIDERS), "providers enabled, comma separated"),
+    Variable("MCV_TARGETS_FILE", "targets_file", "", "the catalogue of targets (TOML); default targets.toml in the working directory, else the three built-in targets"),
+    Variable("MCV_TARGETS", "targets", "", "targets enabled, comma separated ids from the catalogue (default: all; MCV_PROVIDERS is read too)"),
     Variable("MCV_BUCKET", "upload_bucket", "", "S3 bucket for uploads (cloud mode)"),
     Variable("MCV_TABLE", "results_table", "", "DynamoDB results table (cloud mode)"),
     Variable("MCV_SAGEMAKER_ENDPOINT", "sagemaker_endpoint", "", "SageMaker endpoint name (cloud mode)"),
     Variable("MCV_LAMBDA_FUNCTION", "lambda_function", "", "S3 event Lambda function name (cloud mode, optional)"),
-    Variable("MCV_BEDROCK_MODEL_ID", "bedrock_model_id", stack.DEFAULT_BEDROCK_MODEL_ID, "Bedrock model id or inference profile"),
+    Variable("MCV_BEDROCK_MODEL_ID", "bedrock_model_id", stack.DEFAULT_BEDROCK_MODEL_ID, "Bedrock model id or inference profile of the built-in `bedrock` target"),
     Variable("AZURE_OPENAI_ENDPOINT", "azure_endpoint", "", "Azure OpenAI endpoint URL (cloud mode)"),
-    Variable("MCV_AZURE_DEPLOYMENT", "azure_deployment", stack.DEFAULT_AZURE_DEPLOYMENT, "Azure OpenAI deployment name"),
-    Variable("MCV_AZURE_MODEL", "azure_model", stack.DEFAULT_AZURE_MODEL, "model behind the deployment, for pricing and token accounting"),
+    Variable("MCV_AZURE_DEPLOYMENT", "azure_deployment", stack.DEFAULT_AZURE_DEPLOYMENT, "Azure OpenAI deployment of the built-in `azure_openai` target"),
+    Variable("MCV_AZURE_MODEL", "azure_model", stack.DEFAULT_AZURE_MODEL, "model behind that deployment, for pricing and token accounting"),
     Variable("OPENAI_API_VERSION", "azure_api_version", stack.DEFAULT_AZURE_API_VERSION, "Azure OpenAI API version"),
-    Variable("MCV_AZURE_IMAGE_DETAIL", "azure_image_detail", "auto", "image detail sent to Azure OpenAI: auto, low or high"),
+    Variable("MCV_AZURE_IMAGE_DETAIL", "azure_image_detail", "auto", "image detail of the built-in `azure_openai` target: auto, low or high"),
     Variable("MCV_PROMPT", "default_prompt", DEFAULT_PROMPT, "prompt used when none is given"),
-    Variable("MCV_MAX_OUTPUT_TOKENS", "max_output_tokens", "300", "output token limit for Bedrock and Azure"),
-    Variable("MCV_TIMEOUT_S", "timeout_s", "60", "timeout of one attempt of a provider call, seconds (per provider: MCV_TIMEOUT_S_SAGEMAKER, ...)"),
+    Variable("MCV_MAX_OUTPUT_TOKENS", "max_output_tokens", "300", "output token limit of a call (a target's max_output_tokens wins)"),
+    Variable("MCV_TIMEOUT_S", "timeout_s", "60", "timeout of one attempt of a provider call, seconds (per target: MCV_TIMEOUT_S_<TARGET ID>)"),
     Variable("MCV_MAX_ATTEMPTS", "max_attempts", "3", "attempts per call, first included, through the SDKs' retry settings"),
     Variable("MCV_MAX_IMAGE_MB", "max_image_mb", "20", "largest accepted upload, MB"),
     Variable("MCV_MAX_PIXELS", "max_pixels", "50000000", "largest accepted image, pixels (checked before decoding)"),
@@ -61,13 +61,8 @@ VARIABLES: tuple[Variable, ...] = (
 )
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 _BY_FIELD = {v.field: v for v in VARIABLES}
-_TIMEOUT_PREFIX = "MCV_TIMEOUT_S_"  # + provider name in capitals: that provider's own timeout
-_CONCURRENCY_PREFIX = "MCV_CONCURRENCY_"  # + provider name in capitals: calls in flight at once, per process
-# What each provider allows at once by default: SageMaker Serverless answers MaxConcurrency requests at a time
-# (the endpoint's setting, 5 here) and throttles the rest; the token-priced services are limited by quotas
-# per minute rather than per call, so these are a courteous cap, raised with MCV_CONCURRENCY_<PROVIDER>.
-DEFAULT_CONCURRENCY = {"sagemaker": stack.SAGEMAKER_MAX_CONCURRENCY, "bedrock": 8, "azure_openai": 8}
-FALLBACK_CONCURRENCY = 4
+_TIMEOUT_PREFIX = "MCV_TIMEOUT_S_"  # + target id in capitals (- as _): that target's own timeout
+_CONCURRENCY_PREFIX = "MCV_CONCURRENCY_"  # + target id in capitals (- as _): calls in flight at once, per process
 _INTS = ("max_output_tokens", "max_attempts", "max_pixels", "result_ttl_days", "sagemaker_memory_mb")
 _FLOATS = ("timeout_s", "max_image_mb", "local_idle_s")
 
@@ -77,7 +72,8 @@ class Settings:
     mode: str = "local"
     data_dir: Path = Path(".mcv")
     region: str = stack.DEFAULT_REGION
-    providers: tuple[str, ...] = ALL_PROVIDERS
+    targets_file: str = ""
+    targets: tuple[str, ...] = ()  # enabled target ids; empty: every target of the catalogue
     upload_bucket: str = ""
     results_table: str = ""
     sagemaker_endpoint: str = ""
@@ -109,11 +105,12 @@ class Settings:
     def max_image_bytes(self) -> int:
         return int(self.max_image_mb * 1024 * 1024)
 
-    def timeout_for(self, provider: str) -> float:
-        return self.provider_timeouts.get(provider, self.timeout_s)
+    def timeout_for(self, target_id: str) -> float:
+        return self.provider_timeouts.get(env_suffix(target_id), self.timeout_s)
 
-    def concurrency_for(self, provider: str) -> int:
-        return self.provider_concurrency.get(provider, DEFAULT_CONCURRENCY.get(provider, FALLBACK_CONCURRENCY))
+    def concurrency_for(self, target_id: str, default: int) -> int:
+        """MCV_CONCURRENCY_<TARGET> when set, else the service's default (`default`)."""
+        return self.provider_concurrency.get(env_suffix(target_id), default)
 
     def require(self, field_name: str) -> str:
         """The value of a setting that must be set, or a ConfigError naming its variable."""
@@ -170,15 +167,11 @@ class Settings:
         if mode not in MODES:
             raise ConfigError(f"MCV_MODE={mode!r} is not a mode", hint="set MCV_MODE to local or cloud")
         values["mode"] = mode
-        providers = tuple(p.strip() for p in str(values["providers"]).split(",") if p.strip())
-        known = _registered_providers()
-        unknown = [p for p in providers if p not in known]
-        if unknown or not providers:
-            raise ConfigError(
-                f"MCV_PROVIDERS names unknown providers: {', '.join(unknown) or '(none)'}",
-                hint=f"choose from {', '.join(known)}",
-            )
-        values["providers"] = providers
+        enabled = str(values["targets"]) or env.get("MCV_PROVIDERS", "")
+        if enabled.strip() and not enabled.replace(",", "").strip():
+            raise ConfigError("MCV_TARGETS names no target", hint="give target ids separated by commas, or leave it unset")
+        # Checked against the catalogue where it is loaded (targets.Catalogue.enabled).
+        values["targets"] = tuple(dict.fromkeys(p.strip() for p in enabled.split(",") if p.strip()))
         values["log_level"] = str(values["log_level"]).upper()
         if values["log_level"] not in LOG_LEVELS:
             raise ConfigError(f"MCV_LOG_LEVEL={raw['log_level']!r} is not a log level", hint=f"set MCV_LOG_LEVEL to one of {', '.join(LOG_LEVELS)}")
@@ -188,7 +181,7 @@ class Settings:
         for key, raw_value in env.items():
             if key.startswith(_TIMEOUT_PREFIX) and raw_value:
                 try:
-                    timeouts[key[len(_TIMEOUT_PREFIX) :].lower()] = float(raw_value)
+                    timeouts[env_suffix(key[len(_TIMEOUT_PREFIX) :])] = float(raw_value)
                 except ValueError:
                     raise ConfigError(f"{key}={raw_value!r} is not a number", hint=f"set {key} to seconds") from None
         values["provider_timeouts"] = timeouts
@@ -196,10 +189,10 @@ class Settings:
         for key, raw_value in env.items():
             if key.startswith(_CONCURRENCY_PREFIX) and raw_value:
                 try:
-                    concurrency[key[len(_CONCURRENCY_PREFIX) :].lower()] = int(raw_value)
+                    concurrency[env_suffix(key[len(_CONCURRENCY_PREFIX) :])] = int(raw_value)
                 except ValueError:
                     raise ConfigError(f"{key}={raw_value!r} is not a whole number", hint=f"set {key} to calls at once") from None
-                if concurrency[key[len(_CONCURRENCY_PREFIX) :].lower()] < 1:
+                if concurrency[env_suffix(key[len(_CONCURRENCY_PREFIX) :])] < 1:
                     raise ConfigError(f"{key} must be 1 or more", hint=f"set {key} to calls at once")
         values["provider_concurrency"] = concurrency
         for name in ("timeout_s", "max_image_mb", "local_idle_s", "max_attempts", "max_pixels", "max_output_tokens"):
@@ -227,9 +220,6 @@ class Settings:
         return {f.name: (str(v) if isinstance(v := getattr(self, f.name), Path) else v) for f in fields(self)}
 
 
-def _registered_providers() -> list[str]:
-    # The registry is the one list of providers (a new one is one module); imported here, not at the top,
-    # because providers import this module.
-    from .providers import names
-
-    return names()
+def env_suffix(target_id: str) -> str:
+    """The per-target variable suffix, lower-cased as stored: `claude-3-haiku` -> `claude_3_haiku`."""
+    return target_id.replace("-", "_").lower()

@@ -147,3 +147,12 @@ def hint_for(kind: str | None) -> str:
     """What to do about a stored error type (history keeps only the kind and the message)."""
     cls = ERROR_KINDS.get(kind or "")
     return cls.hint if cls else ""
+
+
+class CheckFailed(MCVError):
+    """A health check found something wrong: the message is what, `fix` how to repair it, `status` "fail" or
+    "warn"."""
+
+    def __init__(self, detail: str, fix: str | None = None, status: str = "fail") -> None:
+        super().__init__(detail, hint=fix)
+        self.detail, self.fix, self.status = detail, fix, status

@@ -1,8 +1,8 @@
-"""DynamoDB history: one run item and one item per provider result, read back through Query on two indexes.
+"""DynamoDB history: one run item and one item per target's result, read back through Query on two indexes.
 
 Layout (table keys pk/sk; see docs/ARCHITECTURE.md):
   run     pk=RUN#<run_id>  sk=RUN
-  result  pk=RUN#<run_id>  sk=RESULT#<provider>
+  result  pk=RUN#<run_id>  sk=RESULT#<provider>     (provider: the target id; service and model on every item)
           gsi1pk=DAY#<YYYY-MM-DD>      gsi1sk=<created_at>#<run_id>#<provider>   (index by_time)
           gsi2pk=PROVIDER#<provider>   gsi2sk=<created_at>#<run_id>              (index by_provider)
 Writes are conditional on the item not existing, so writing the same run twice stores it once. A run whose
@@ -32,7 +32,7 @@ from .clients import Clients
 from .config import Settings
 from .errors import StorageError, UsageError
 from .outbox import FlushResult, Outbox
-from .runner import Run
+from .records import Run, SaveOutcome
 from .storage import storage_error
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,8 @@ RESULT_FIELDS = (
     "run_id",
     "created_at",
     "provider",
+    "service",
+    "title",
     "model",
     "status",
     "output",
@@ -80,6 +82,8 @@ ANALYTIC_FIELDS = (
     "run_id",
     "created_at",
     "provider",
+    "service",
+    "title",
     "model",
     "status",
     "latency_ms",
@@ -193,17 +197,6 @@ def run_items(run: Run, ttl_days: int) -> list[dict[str, Any]]:
             }
         )
     return [{k: v for k, v in item.items() if v is not None} for item in items]
-
-
-@dataclass(frozen=True)
-class SaveOutcome:
-    """How History.save kept a run: written to the table (`stored`), or kept in the local outbox (`deferred`)
-    because the table could not be written (`error` says why; `outbox_path` is the run's file)."""
-
-    stored: bool
-    deferred: bool
-    outbox_path: Path | None = None
-    error: str | None = None
 
 
 class DayCache:

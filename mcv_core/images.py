@@ -1,15 +1,16 @@
-"""Uploaded images: validation, normalisation, per-provider resizing, encoding, hashing, image-token accounting.
+"""Uploaded images: validation, normalisation, resizing to what each model wants, encoding, hashing.
 
 `load_image` turns untrusted bytes into a `SourceImage` or raises `ImageError` with what is wrong and what to
 do. The format comes from the content, never from the file name; the pixel limit is checked on the header
 before anything is decoded; the data is then really decoded, so a truncated upload is caught here and not
-by a provider. `prepare` makes the JPEG one provider receives, sized as that service wants it (`ImageSpec`).
+by a service. `prepare` makes the JPEG one target receives, sized as its model wants it (`ImageSpec`; each
+model family's specs live in models.py).
 
-Speed: a phone photo is never decoded at full size. No provider wants more than ~1.6 MP, so the JPEG decoder
+Speed: a phone photo is never decoded at full size. No model wants more than a few MP, so the JPEG decoder
 is asked for the smallest DCT scale (1/2, 1/4, 1/8) that still covers the largest size any spec needs for this
 image (`Image.draft`), and the decoded image is resampled once to that "working size" (LANCZOS), which becomes
 `SourceImage.pixels`. `prepare` starts from there: the largest spec is encoded as is, the others are small
-LANCZOS steps down, so every upload costs one reduced decode and one large resample whatever the providers.
+LANCZOS steps down, so every upload costs one reduced decode and one large resample whatever the targets.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class SourceImage:
 
     `data` is the upload byte for byte (what is stored and hashed). `width`/`height` are the full-resolution
     size after EXIF orientation. `pixels` is RGB, oriented, and possibly smaller than `width` x `height`:
-    it is the "working size", the smallest that still covers what every spec in `SPECS` needs, so that
+    it is the "working size", the smallest that still covers what every spec given to `load_image` needs, so that
     `prepare` never resamples more than it has to. Shared by every `prepare` (threads too): read it, never
     change it.
     """
@@ -158,68 +159,9 @@ class ImageSpec:
         return min(self.crop[0], rw), min(self.crop[1], rh)
 
 
-# SageMaker classifier (EfficientNet-Lite0): shorter side to 224, then the centre 224 x 224 (the usual
-# ImageNet evaluation transform, Resize(224) + CenterCrop(224)).
-CLASSIFIER = ImageSpec("classifier", short_edge=224, crop=(224, 224))
-# Claude on Bedrock: Anthropic recommends at most 1.15 MP and 1568 px on the long edge; larger images are
-# scaled down by the service anyway, costing latency and nothing else.
-CLAUDE = ImageSpec("claude", max_long_edge=1568, max_area=1_150_000)
-# gpt-4o-mini, detail high (and auto, sized as high): the service fits the image in 2048 x 2048, then scales
-# the shorter side to 768. Sending it that size already saves upload time and changes nothing else.
-GPT4O_MINI = ImageSpec("gpt4o_mini", max_long_edge=2048, max_short_edge=768, detail="auto")
-# detail low: the model sees a 512 x 512 version.
-_GPT4O_MINI_LOW = ImageSpec("gpt4o_mini_low", max_long_edge=512, detail="low")
-SPECS: tuple[ImageSpec, ...] = (CLASSIFIER, CLAUDE, GPT4O_MINI)
-
-
-def gpt4o_mini_spec(detail: str = "auto") -> ImageSpec:
-    """The gpt-4o-mini spec for an OpenAI image detail (MCV_AZURE_IMAGE_DETAIL): auto, high or low."""
-    if detail == "auto":
-        return GPT4O_MINI
-    if detail == "high":
-        return replace(GPT4O_MINI, name="gpt4o_mini_high", detail="high")
-    if detail == "low":
-        return _GPT4O_MINI_LOW
-    raise ValueError(f"detail must be auto, high or low, not {detail!r}")
-
-
-# ------------------------------------------------------------------------------------------ token accounting
-# Each service counts image tokens on the image it actually looks at, after its own downscaling.
-#
-# Anthropic (docs.anthropic.com/en/docs/build-with-claude/vision, "Evaluate image size" and "Calculate image
-# costs"): tokens = width * height / 750. An image whose long edge is over 1568 px or that is over ~1,600
-# tokens (1,600 x 750 = 1.2 MP) is first scaled down, keeping its aspect ratio; the docs' table of largest
-# unscaled sizes has 1092 x 1092 at ~1590 tokens. CLAUDE sends at most 1.15 MP (the recommendation), so
-# what we send is never rescaled; the 1.2 MP here is only for sizes that did not go through CLAUDE.
-#
-# OpenAI (platform.openai.com/docs/guides/images-vision, "Calculating costs"; openai.com/api/pricing for
-# gpt-4o-mini's numbers): detail low costs the base tokens whatever the size. high (and auto, counted as
-# high here): fit within 2048 x 2048, scale so the shorter side is 768 (down only), count 512 px tiles;
-# tokens = base + per-tile * tiles. gpt-4o-mini: base 2833, per tile 5667 (gpt-4o: 85 and 170).
-
-CLAUDE_PIXELS_PER_TOKEN = 750
-_CLAUDE_SERVICE = ImageSpec("claude_service", max_long_edge=1568, max_area=1600 * CLAUDE_PIXELS_PER_TOKEN)
-GPT4O_MINI_BASE_TOKENS = 2833
-GPT4O_MINI_TILE_TOKENS = 5667
-OPENAI_TILE_PX = 512
-
-
-def claude_image_tokens(width: int, height: int) -> int:
-    """Image tokens Claude counts for an image of this size (what CLAUDE prepares is counted as sent)."""
-    w, h = _CLAUDE_SERVICE.resize_size(width, height)
-    return math.ceil(w * h / CLAUDE_PIXELS_PER_TOKEN)
-
-
-def gpt4o_mini_image_tokens(width: int, height: int, detail: str = "auto") -> int:
-    """Image tokens gpt-4o-mini counts for an image of this size at this detail."""
-    _check_size_args(width, height)
-    if detail == "low":
-        return GPT4O_MINI_BASE_TOKENS
-    if detail not in ("high", "auto"):
-        raise ValueError(f"detail must be auto, high or low, not {detail!r}")
-    w, h = GPT4O_MINI.resize_size(width, height)
-    tiles = math.ceil(w / OPENAI_TILE_PX) * math.ceil(h / OPENAI_TILE_PX)
-    return GPT4O_MINI_BASE_TOKENS + GPT4O_MINI_TILE_TOKENS * tiles
+# The working size when the caller names no specs: large enough for what any model family here wants
+# (models.py), so `prepare` rarely has to decode again. The workbench passes its catalogue's own specs.
+DEFAULT_WORKING = ImageSpec("working", max_long_edge=2048, max_area=2048 * 1536)
 
 
 def _check_size_args(width: int, height: int) -> None:
@@ -266,6 +208,7 @@ def load_image(
     *,
     max_bytes: int,
     max_pixels: int,
+    specs: Iterable[ImageSpec] = (DEFAULT_WORKING,),
 ) -> SourceImage:
     """Validate an upload and decode it once; raises `ImageError` saying what is wrong and what to do."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
@@ -309,7 +252,7 @@ def load_image(
                 n_frames = 1 if fmt == "JPEG" else int(getattr(im, "n_frames", 1))
                 if n_frames > 1:
                     im.seek(0)
-                pixels, width, height = _decode(im, fmt, SPECS)
+                pixels, width, height = _decode(im, fmt, tuple(specs))
             except Image.DecompressionBombError as exc:
                 raise _too_large_for_pillow(subject, header) from exc
             except _DECODE_ERRORS as exc:
@@ -456,7 +399,7 @@ def prepare(src: SourceImage, spec: ImageSpec) -> PreparedImage:
     width, height = spec.target_size(src.width, src.height)
     pixels = src.pixels
     if _needs_more_pixels(src, spec):
-        # A spec beyond SPECS that wants more than the working size: decode again at its own size.
+        # A spec that wants more than the working size: decode again at its own size.
         with _our_pixel_limit((src.width, src.height)), Image.open(io.BytesIO(src.data), formats=[src.format]) as im:
             pixels, _, _ = _decode(im, src.format, [spec])
     out = _resample(pixels, spec, src.width, src.height)
@@ -466,7 +409,7 @@ def prepare(src: SourceImage, spec: ImageSpec) -> PreparedImage:
     return PreparedImage(data=buf.getvalue(), media_type="image/jpeg", format="jpeg", width=width, height=height)
 
 
-def prepare_all(src: SourceImage, specs: Iterable[ImageSpec] = SPECS) -> dict[str, PreparedImage]:
+def prepare_all(src: SourceImage, specs: Iterable[ImageSpec]) -> dict[str, PreparedImage]:
     """`prepare` for each spec, keyed by spec name."""
     out: dict[str, PreparedImage] = {}
     for spec in specs:

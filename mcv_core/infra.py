@@ -8,6 +8,7 @@ each with its own timeout; each says what it checked, what it found, how long it
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import subprocess
 import time
@@ -18,19 +19,20 @@ from pathlib import Path
 from typing import Any, Callable
 
 import botocore.exceptions as bce
-import openai
 
 from . import stack
 from .config import Settings
+from .errors import CheckFailed as Failed
 from .errors import MCVError
 from .local.state import outputs_dir
 from .workbench import Workbench
+
+log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[1]
 TERRAFORM_DIRS = {"aws": REPO / "terraform" / "aws", "azure": REPO / "terraform" / "azure"}
 CHECK_TIMEOUT_S = 10.0
 STATUSES = ("ok", "warn", "fail")
-HEALTH_PROMPT = "ping"  # the model checks send this with a one-token answer: the cheapest real call
 
 
 # --- outputs -------------------------------------------------------------------------------------------------
@@ -124,14 +126,6 @@ class CheckResult:
         return asdict(self)
 
 
-class Failed(Exception):
-    """A check found something wrong: the message is what, `fix` how to repair it."""
-
-    def __init__(self, detail: str, fix: str | None = None, status: str = "fail") -> None:
-        super().__init__(detail)
-        self.detail, self.fix, self.status = detail, fix, status
-
-
 @dataclass(frozen=True)
 class Check:
     name: str
@@ -144,16 +138,16 @@ class Check:
 
 @dataclass
 class Context:
-    bench: Workbench
+    workbench: Workbench
     timeout: float
 
     @property
     def settings(self) -> Settings:
-        return self.bench.settings
+        return self.workbench.settings
 
     def aws(self, service: str) -> Any:
         # One attempt: a health check reports what it sees now, it does not retry it away.
-        return self.bench.clients.aws(service, timeout=self.timeout, max_attempts=1)
+        return self.workbench.clients.aws(service, timeout=self.timeout, max_attempts=1)
 
     def reapply(self, what: str) -> str:
         if self.settings.is_local:
@@ -314,32 +308,10 @@ def _structured(event: dict[str, Any]) -> dict[str, Any] | None:
     return record
 
 
-def check_endpoint(ctx: Context) -> tuple[str, dict[str, Any]]:
-    sm, name = ctx.aws("sagemaker"), ctx.settings.require("sagemaker_endpoint")
-    try:
-        endpoint = sm.describe_endpoint(EndpointName=name)
-    except bce.ClientError as exc:
-        raise Failed(
-            f"endpoint {name} is not there ({_code(exc)}): SageMaker calls fail with not_found",
-            ctx.reapply("the endpoint"),
-        ) from exc
-    status = endpoint["EndpointStatus"]
-    facts: dict[str, Any] = {"endpoint": name, "status": status, "config": endpoint.get("EndpointConfigName")}
-    if status in ("Creating", "Updating", "SystemUpdating", "RollingBack"):
-        raise Failed(f"endpoint {name} is {status}", "wait: it takes a few minutes", status="warn")
-    if status != "InService":
-        raise Failed(f"endpoint {name} is {status}: {endpoint.get('FailureReason', '')}", ctx.reapply("the endpoint"))
-    variants = sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])["ProductionVariants"]
-    serverless = variants[0].get("ServerlessConfig")
-    if not serverless:
-        raise Failed(f"endpoint {name} is InService but not serverless", ctx.reapply("the serverless endpoint config"), status="warn")
-    facts.update(memory_mb=serverless["MemorySizeInMB"], max_concurrency=serverless["MaxConcurrency"])
-    return f"{name}: InService, serverless {facts['memory_mb']} MB, max concurrency {facts['max_concurrency']}", facts
-
-
 def check_log_groups(ctx: Context) -> tuple[str, dict[str, Any]]:
     logs = ctx.aws("logs")
-    wanted = [f"/aws/lambda/{ctx.settings.require('lambda_function')}", f"/aws/sagemaker/Endpoints/{ctx.settings.require('sagemaker_endpoint')}"]
+    endpoints = [ctx.workbench.target(t).model_id for t in ctx.workbench.enabled if ctx.workbench.catalogue.get(t).service == "sagemaker"]
+    wanted = [f"/aws/lambda/{ctx.settings.require('lambda_function')}", *(f"/aws/sagemaker/Endpoints/{e}" for e in dict.fromkeys(endpoints))]
     found = {}
     for group in wanted:
         page = logs.describe_log_groups(logGroupNamePrefix=group)
@@ -356,43 +328,13 @@ def check_log_groups(ctx: Context) -> tuple[str, dict[str, Any]]:
     return detail, facts
 
 
-def check_bedrock(ctx: Context) -> tuple[str, dict[str, Any]]:
-    model = ctx.settings.bedrock_model_id
-    client = ctx.aws("bedrock-runtime")
-    try:
-        response = client.converse(
-            modelId=model,
-            messages=[{"role": "user", "content": [{"text": HEALTH_PROMPT}]}],
-            inferenceConfig={"maxTokens": 1},
-        )
-    except (bce.BotoCoreError, bce.ClientError) as exc:
-        code = _code(exc)
-        fix = {
-            "AccessDeniedException": "request access to the model in the Bedrock console (Model access) for this region",
-            "ValidationException": "check MCV_BEDROCK_MODEL_ID: the model id or inference profile is not valid in this region",
-        }.get(code, "check the region, the credentials and that Bedrock is reachable")
-        raise Failed(f"{model} did not answer: {code}: {exc}", fix) from exc
-    usage = response.get("usage", {})
-    return f"{model} answered a one-token request ({usage.get('inputTokens')} tokens in)", {"model": model, "usage": usage}
+def target_check(target_id: str) -> Callable[["Context"], tuple[str, dict[str, Any]]]:
+    """A target's health check: its service's probe (the cheapest real request), one attempt within the timeout."""
 
+    def run(ctx: Context) -> tuple[str, dict[str, Any]]:
+        return ctx.workbench.target(target_id).probe(ctx.timeout)
 
-def check_azure(ctx: Context) -> tuple[str, dict[str, Any]]:
-    deployment = ctx.settings.azure_deployment
-    try:
-        client = ctx.bench.clients.azure_openai(timeout=ctx.timeout, max_attempts=1)
-        completion = client.chat.completions.create(
-            model=deployment, messages=[{"role": "user", "content": HEALTH_PROMPT}], max_tokens=1
-        )
-    except MCVError as exc:
-        raise Failed(exc.message, exc.hint) from exc
-    except openai.OpenAIError as exc:
-        status = getattr(exc, "status_code", None)
-        fix = {
-            401: "check AZURE_OPENAI_API_KEY (or the Entra ID role on the account)",
-            404: "check MCV_AZURE_DEPLOYMENT, AZURE_OPENAI_ENDPOINT and OPENAI_API_VERSION: the deployment is not found",
-        }.get(status or 0, "check AZURE_OPENAI_ENDPOINT and that the account is reachable")
-        raise Failed(f"deployment {deployment} did not answer: {type(exc).__name__}: {exc}", fix) from exc
-    return f"deployment {deployment} ({completion.model}) answered a one-token request", {"deployment": deployment, "model": completion.model}
+    return run
 
 
 def check_local_aws(ctx: Context) -> tuple[str, dict[str, Any]]:
@@ -423,7 +365,10 @@ def check_local_emulator(ctx: Context) -> tuple[str, dict[str, Any]]:
             f"the AI emulator at {conn.emulator_url} does not answer ({type(exc).__name__})",
             "restart the local cloud: `python -m mcv_core local down && python -m mcv_core local up`",
         ) from exc
-    return f"model APIs (SageMaker runtime, Bedrock, Azure OpenAI) answer at {conn.emulator_url}", {"url": conn.emulator_url}
+    return (
+        f"model APIs (SageMaker runtime, Bedrock, Azure OpenAI, OpenAI-compatible) answer at {conn.emulator_url}",
+        {"url": conn.emulator_url},
+    )
 
 
 CHECKS: tuple[Check, ...] = (
@@ -432,11 +377,27 @@ CHECKS: tuple[Check, ...] = (
     Check("bucket", "S3 upload bucket", "exists, default encryption, versioning, lifecycle, CORS", check_bucket, ("local_aws",)),
     Check("table", "DynamoDB results table", "ACTIVE, indexes, TTL, point-in-time recovery", check_table, ("local_aws",)),
     Check("lambda", "S3 event Lambda", "Active, last invocation and errors in its logs (24 h)", check_lambda, ("local_aws",)),
-    Check("sagemaker_endpoint", "SageMaker endpoint", "InService, serverless memory and concurrency", check_endpoint, ("local_aws",)),
     Check("log_groups", "CloudWatch log groups", "exist with a retention", check_log_groups, ("local_aws",)),
-    Check("bedrock", "Bedrock model", "answers a one-token request", check_bedrock, ("local_emulator",)),
-    Check("azure_openai", "Azure OpenAI deployment", "answers a one-token request", check_azure, ("local_emulator",)),
 )
+# What each service's probe looks at, and which local part it needs.
+_PROBES = {
+    "sagemaker": ("InService, serverless memory and concurrency", ("local_aws",)),
+    "bedrock": ("answers a one-token request", ("local_emulator",)),
+    "azure_openai": ("answers a one-token request", ("local_emulator",)),
+    "openai": ("answers a one-token request", ("local_emulator",)),
+}
+
+
+def checks_for(workbench: Workbench) -> list[Check]:
+    """The stack's checks, then one per enabled target (named by its id), in catalogue order."""
+    checks = [c for c in CHECKS if workbench.settings.is_local or not c.local_only]
+    for target_id in workbench.enabled:
+        target = workbench.catalogue.get(target_id)
+        checked, needs = _PROBES.get(target.service, ("answers a one-token request", ()))
+        if target.service == "openai" and target.base_url:
+            needs = ()  # a server of the user's own, not the local cloud's
+        checks.append(Check(target_id, target.title, checked, target_check(target_id), needs))
+    return checks
 
 
 def _run_one(check: Check, ctx: Context) -> CheckResult:
@@ -450,15 +411,18 @@ def _run_one(check: Check, ctx: Context) -> CheckResult:
         detail, facts, status, fix = exc.message, {}, "fail", exc.hint
     except (bce.BotoCoreError, bce.ClientError, OSError) as exc:
         detail, facts, status, fix = f"{type(exc).__name__}: {exc}", {}, "fail", "check that the service is reachable"
+    except Exception as exc:  # a check's own bug fails that check alone, never the others; logged in full
+        log.exception("health check %s failed unexpectedly", check.name)
+        detail, facts, status, fix = f"the check itself failed: {type(exc).__name__}: {exc}", {}, "fail", "report this; the other checks are unaffected"
     return CheckResult(
         check.name, check.title, status, check.checked, detail, fix, round((time.perf_counter() - started) * 1000, 1), facts
     )
 
 
-def run_checks(bench: Workbench, timeout: float = CHECK_TIMEOUT_S) -> list[CheckResult]:
+def run_checks(workbench: Workbench, timeout: float = CHECK_TIMEOUT_S) -> list[CheckResult]:
     """Every check at once, each within `timeout`; a check whose prerequisite failed is reported, not run."""
-    ctx = Context(bench, timeout)
-    checks = [c for c in CHECKS if bench.settings.is_local or not c.local_only]
+    ctx = Context(workbench, timeout)
+    checks = checks_for(workbench)
     present = {c.name for c in checks}
     results: dict[str, CheckResult] = {}
     pool = ThreadPoolExecutor(max_workers=len(checks), thread_name_prefix="mcv-health")
@@ -488,10 +452,10 @@ def run_checks(bench: Workbench, timeout: float = CHECK_TIMEOUT_S) -> list[Check
     return [results[c.name] for c in checks]
 
 
-def lambda_events(bench: Workbench, hours: float = 24, limit: int = 100) -> list[dict[str, Any]]:
+def lambda_events(workbench: Workbench, hours: float = 24, limit: int = 100) -> list[dict[str, Any]]:
     """The S3 event Lambda's structured log lines (one per S3 record), newest first."""
-    ctx = Context(bench, CHECK_TIMEOUT_S)
-    group = f"/aws/lambda/{bench.settings.require('lambda_function')}"
+    ctx = Context(workbench, CHECK_TIMEOUT_S)
+    group = f"/aws/lambda/{workbench.settings.require('lambda_function')}"
     try:
         events = _recent_log_events(ctx, group, hours)
     except bce.ClientError as exc:

@@ -1,7 +1,9 @@
 """Cost of one result in USD.
 
-Token-priced models (Bedrock, Azure OpenAI) use genai-prices and its bundled price snapshot (no network).
-SageMaker Serverless is billed by memory x compute duration; its list price is in the small dated table below.
+Token-priced models use genai-prices and its bundled price snapshot (no network), looked up by the model's id
+and genai-prices' id for the service (aws, azure, openai); targets.Target falls back to the catalogue's own
+price. SageMaker Serverless is billed by memory x compute duration; its list price is in the small dated table
+below.
 """
 
 from __future__ import annotations
@@ -13,9 +15,6 @@ from datetime import date
 from functools import lru_cache
 
 from genai_prices import Usage, calc_price
-
-# genai-prices' provider ids for our clouds.
-PRICE_PROVIDERS = {"aws": "aws", "azure": "azure"}
 
 
 @dataclass(frozen=True)
@@ -50,36 +49,26 @@ def sagemaker_serverless_cost(billed_ms: float | None, memory_mb: int, region: s
     return sagemaker_price(region).usd_per_gb_second * (memory_mb / 1024.0) * seconds
 
 
-@lru_cache(maxsize=64)
-def _token_prices(model_ref: str, cloud: str) -> tuple[float, float] | None:
+@lru_cache(maxsize=256)
+def _token_prices(model_ref: str, provider_id: str) -> tuple[float, float] | None:
     """USD per input and per output token, from genai-prices; None when the model is unknown there."""
     try:
-        calc = calc_price(Usage(input_tokens=1_000_000, output_tokens=0), model_ref, provider_id=PRICE_PROVIDERS[cloud])
-        out = calc_price(Usage(input_tokens=0, output_tokens=1_000_000), model_ref, provider_id=PRICE_PROVIDERS[cloud])
+        calc = calc_price(Usage(input_tokens=1_000_000, output_tokens=0), model_ref, provider_id=provider_id)
+        out = calc_price(Usage(input_tokens=0, output_tokens=1_000_000), model_ref, provider_id=provider_id)
     except LookupError:
         return None
     return float(calc.total_price) / 1e6, float(out.total_price) / 1e6
 
 
-def token_cost(model_ref: str, cloud: str, input_tokens: int | None, output_tokens: int | None) -> float | None:
-    """Cost of a token-priced call, or None when the tokens or the model's prices are unknown."""
-    if input_tokens is None or output_tokens is None:
-        return None
-    prices = _token_prices(_price_ref(model_ref), cloud)
-    if prices is None:
-        return None
-    return input_tokens * prices[0] + output_tokens * prices[1]
-
-
 def _price_ref(model_ref: str) -> str:
     # Bedrock cross-region inference profiles ("us.anthropic...", "apac.anthropic...") price as the model.
     head, _, rest = model_ref.partition(".")
-    if head in ("us", "eu", "apac", "jp", "au", "global") and rest:
+    if head in ("us", "eu", "apac", "jp", "au", "ca", "global") and rest:
         return rest
     return model_ref
 
 
-def token_prices(model_ref: str, cloud: str) -> tuple[float, float] | None:
-    """USD per million input and output tokens, for display and estimates."""
-    prices = _token_prices(_price_ref(model_ref), cloud)
+def token_prices(model_ref: str, provider_id: str) -> tuple[float, float] | None:
+    """USD per million input and output tokens as genai-prices has them, or None for a model it does not know."""
+    prices = _token_prices(_price_ref(model_ref), provider_id)
     return (prices[0] * 1e6, prices[1] * 1e6) if prices else None

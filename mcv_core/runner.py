@@ -1,27 +1,23 @@
-"""Side by side: every selected provider on the same image at once, one thread each.
+"""Side by side: every selected target on the same image at once, one thread each.
 
-A provider that fails, hangs or is slow never blocks or breaks the others: each runs in its own thread with its
-own timeout, every exception becomes an error result, and results are yielded as each provider finishes.
+A target that fails, hangs or is slow never blocks or breaks the others: each runs in its own thread with its
+own timeout, every exception becomes an error result, and results are yielded as each target finishes.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-import uuid
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Callable, Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 from . import scoring
 from .clients import AttemptCount, counting_attempts
+from .config import env_suffix
 from .errors import MCVError, ProviderError, ProviderTimeout, ThrottledError
 from .images import SourceImage, prepare
-from .providers.base import Provider, ProviderResult
-
-if TYPE_CHECKING:  # history imports this module
-    from .history import SaveOutcome
+from .records import ProviderResult, Run
+from .services.base import Service
 
 log = logging.getLogger(__name__)
 
@@ -31,46 +27,7 @@ log = logging.getLogger(__name__)
 WAIT_SLACK_S = 2.0
 
 
-@dataclass
-class Run:
-    """One comparison: one image, several providers."""
-
-    run_id: str
-    created_at: datetime
-    image: SourceImage
-    prompt: str
-    providers: list[str]
-    source: str = "cli"  # ui, cli or bench
-    bench_id: str | None = None
-    expected: tuple[str, ...] = ()  # labels the image is known to show (labelled benchmark sets)
-    image_key: str | None = None  # S3 key, once uploaded
-    results: list[ProviderResult] = field(default_factory=list)
-    wall_ms: float | None = None
-    saved: SaveOutcome | None = None  # how history kept the results (set by Workbench.compare)
-
-    @property
-    def deferred(self) -> bool:
-        """True when the results wait in the local outbox: the table could not be written."""
-        return self.saved is not None and self.saved.deferred
-
-    @classmethod
-    def new(cls, image: SourceImage, prompt: str, providers: Sequence[str], **kwargs: object) -> "Run":
-        return cls(
-            run_id=new_run_id(),
-            created_at=datetime.now(timezone.utc),
-            image=image,
-            prompt=prompt,
-            providers=list(providers),
-            **kwargs,  # type: ignore[arg-type]
-        )
-
-
-def new_run_id() -> str:
-    # Time-ordered and unique: sorts by creation in listings, no coordination needed.
-    return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:10]}"
-
-
-def call_provider(provider: Provider, image: SourceImage, prompt: str) -> ProviderResult:
+def call_provider(provider: Service, image: SourceImage, prompt: str) -> ProviderResult:
     """Prepare the image for this provider, wait for one of its slots, call it, and time it; never raises.
 
     latency_ms is the call alone (all its attempts); the preparation and the wait for a slot are in `timings`.
@@ -86,7 +43,7 @@ def call_provider(provider: Provider, image: SourceImage, prompt: str) -> Provid
         if not provider.slots.acquire(timeout=provider.deadline_s):
             raise ThrottledError(
                 f"{provider.title}: all {provider.concurrency} slots stayed busy for {provider.deadline_s:g} s",
-                hint=f"the load is above what this provider takes at once: wait, or raise MCV_CONCURRENCY_{provider.name.upper()}",
+                hint=f"the load is above what this target takes at once: wait, or raise MCV_CONCURRENCY_{env_suffix(provider.name).upper()}",
             )
         try:
             call_started = time.perf_counter()
@@ -114,6 +71,8 @@ def call_provider(provider: Provider, image: SourceImage, prompt: str) -> Provid
         provider=provider.name,
         model=reply.model,
         status="ok",
+        service=provider.target.service,
+        title=provider.title,
         output=reply.output,
         labels=list(reply.labels),
         latency_ms=round(latency_ms, 2),
@@ -137,13 +96,15 @@ def _attempts(counted: AttemptCount | None, reported: int | None) -> int:
     return reported or 1
 
 
-def _error_result(provider: Provider, exc: BaseException, since: float, prepared: object, attempts: int) -> ProviderResult:
+def _error_result(provider: Service, exc: BaseException, since: float, prepared: object, attempts: int) -> ProviderResult:
     kind = getattr(exc, "kind", None) or ("usage" if isinstance(exc, MCVError) else "internal")
     message = exc.user_text() if isinstance(exc, MCVError) else f"{type(exc).__name__}: {exc}"
     return ProviderResult(
         provider=provider.name,
         model=provider.model_id,
         status="error",
+        service=provider.target.service,
+        title=provider.title,
         latency_ms=round((time.perf_counter() - since) * 1000, 2),
         attempts=attempts,
         error_type=kind,
@@ -154,14 +115,14 @@ def _error_result(provider: Provider, exc: BaseException, since: float, prepared
 
 
 def iter_results(
-    providers: Sequence[Provider], image: SourceImage, prompt: str, *, clock: Callable[[], float] = time.monotonic
+    providers: Sequence[Service], image: SourceImage, prompt: str, *, clock: Callable[[], float] = time.monotonic
 ) -> Iterator[ProviderResult]:
     """Yield one result per provider, in the order they finish. All calls start at once."""
     if not providers:
         return
     pool = ThreadPoolExecutor(max_workers=len(providers), thread_name_prefix="mcv-provider")
     started = clock()
-    futures: dict[Future[ProviderResult], Provider] = {
+    futures: dict[Future[ProviderResult], Service] = {
         pool.submit(call_provider, provider, image, prompt): provider for provider in providers
     }
     # A backstop: a call ends by itself within its deadline (SDK timeouts); waiting for a slot may take as long.
@@ -182,6 +143,8 @@ def iter_results(
                     provider=provider.name,
                     model=provider.model_id,
                     status="error",
+                    service=provider.target.service,
+                    title=provider.title,
                     latency_ms=round((now - started) * 1000, 2),
                     error_type=exc.kind,
                     error=exc.user_text(),
@@ -192,7 +155,7 @@ def iter_results(
 
 
 def compare(
-    providers: Sequence[Provider], run: Run, on_result: Callable[[ProviderResult], None] | None = None
+    providers: Sequence[Service], run: Run, on_result: Callable[[ProviderResult], None] | None = None
 ) -> Run:
     """Run every provider on run.image; results keep the order of `providers`."""
     started = time.perf_counter()

@@ -1,53 +1,65 @@
-"""The one object the pages and the command line work through: settings, clients, providers, S3, history."""
+"""The one object the pages and the command line work through: settings, the catalogue of targets, clients,
+S3 and history."""
 
 from __future__ import annotations
 
 import threading
 from typing import Callable, Sequence
 
-from . import images, providers, runner
+from . import images, runner, services, targets
 from .clients import Clients
 from .config import Settings
 from .history import History
 from .outbox import FlushResult, Flusher
-from .providers.base import Provider, ProviderResult
-from .runner import Run
+from .records import ProviderResult, Run
+from .services.base import Service
 from .storage import ImageStore
 
 
 class Workbench:
-    def __init__(self, settings: Settings, clients: Clients | None = None) -> None:
+    def __init__(self, settings: Settings, clients: Clients | None = None, catalogue: targets.Catalogue | None = None) -> None:
         self.settings = settings
+        self.catalogue = catalogue or targets.load(settings)
+        self.enabled = self.catalogue.enabled(settings)  # a name MCV_TARGETS gives that is not there: an error now
         self.clients = clients or Clients(settings)
         self.store = ImageStore(settings, self.clients)
         self.history = History(settings, self.clients)
         self.flusher = Flusher(self.history.flush_outbox, self.history.outbox_waiting)  # runs kept in the outbox
-        self._providers: dict[str, Provider] = {}
-        self._lock = threading.Lock()  # benchmark threads ask for providers at once
+        self._bound: dict[str, Service] = {}
+        self._lock = threading.Lock()  # benchmark threads ask for targets at once
+        # The working size of a decoded upload covers what every target of the catalogue wants, no more.
+        self._specs = tuple({t.image_spec.name: t.image_spec for t in self.catalogue.targets}.values())
 
     @classmethod
     def open(cls, settings: Settings | None = None, *, start_local: bool = True, quiet: bool = False) -> "Workbench":
-        """A workbench for `settings` (default: from the environment); in local mode the local cloud is started if needed."""
+        """A workbench for `settings` (default: from the environment); in local mode the local cloud is started
+        if needed, and told the catalogue's Azure deployments (as Terraform creates them in Azure)."""
         settings = settings or Settings.load()
+        catalogue = targets.load(settings)
+        catalogue.enabled(settings)
         if settings.is_local and start_local:
-            from .local.control import up
+            from .local.control import deploy_catalogue, up
 
             up(settings, quiet=quiet)
-        return cls(settings)
+            deploy_catalogue(settings, catalogue)
+        return cls(settings, catalogue=catalogue)
 
-    def provider(self, name: str) -> Provider:
+    def target(self, target_id: str) -> Service:
+        """The service bound to this target (one per workbench: its concurrency slots are shared)."""
         with self._lock:
-            if name not in self._providers:
-                self._providers[name] = providers.create(name, self.settings, self.clients)
-            return self._providers[name]
+            if target_id not in self._bound:
+                self._bound[target_id] = services.bind(self.catalogue.get(target_id), self.settings, self.clients)
+            return self._bound[target_id]
 
     def load_image(self, data: bytes, name: str = "") -> images.SourceImage:
-        return images.load_image(data, name, max_bytes=self.settings.max_image_bytes, max_pixels=self.settings.max_pixels)
+        return images.load_image(
+            data, name, max_bytes=self.settings.max_image_bytes, max_pixels=self.settings.max_pixels, specs=self._specs
+        )
 
     def compare(
         self,
         image: images.SourceImage,
-        provider_names: Sequence[str],
+        target_ids: Sequence[str],
         prompt: str | None = None,
         *,
         source: str = "cli",
@@ -55,17 +67,17 @@ class Workbench:
         expected: Sequence[str] = (),
         on_result: Callable[[ProviderResult], None] | None = None,
     ) -> Run:
-        """Store the image, run every provider on it at once, record the run; returns the run with its results.
+        """Store the image, run every target on it at once, record the run; returns the run with its results.
 
         Results that cannot be written to the table are kept in the local outbox (`run.deferred`); runs waiting
         there are written first, when the table is reachable.
         """
-        chosen = [self.provider(name) for name in provider_names]
+        chosen = [self.target(name) for name in target_ids]
         self.flusher.maybe_flush()
         run = Run.new(
             image,
             prompt or self.settings.default_prompt,
-            provider_names,
+            target_ids,
             source=source,
             bench_id=bench_id,
             expected=tuple(expected),

@@ -107,6 +107,11 @@ class Connection:
     def azure_endpoint(self) -> str:
         return self.emulator_url
 
+    @property
+    def openai_base_url(self) -> str:
+        """The local OpenAI-compatible server (its key is the local cloud's api key)."""
+        return f"{self.emulator_url}/v1"
+
 
 def write_connection(data_dir: Path, conn: Connection) -> None:
     write_json_atomic(connection_path(data_dir), asdict(conn), mode=0o600)

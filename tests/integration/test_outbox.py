@@ -27,7 +27,7 @@ from mcv_core.history import SaveOutcome, run_items
 from mcv_core.images import SourceImage
 from mcv_core.local import control
 from mcv_core.outbox import FlushResult, Outbox
-from mcv_core.providers.base import ProviderResult
+from mcv_core.records import ProviderResult
 from mcv_core.runner import Run
 from mcv_core.workbench import Workbench
 

@@ -23,7 +23,7 @@ from mcv_core.bench import BenchImage, BenchOutcome, BenchPlan, Progress, Slot
 from mcv_core.config import Settings
 from mcv_core.errors import ImageError, StorageError, UsageError
 from mcv_core.images import SourceImage, load_image
-from mcv_core.providers.base import Label, ProviderResult
+from mcv_core.records import Label, ProviderResult
 from mcv_core.runner import Run
 
 SETTINGS = Settings.from_mapping({})

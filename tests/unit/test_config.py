@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from mcv_core.config import ALL_PROVIDERS, VARIABLES, Settings
+from mcv_core.config import VARIABLES, Settings
 from mcv_core.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -13,7 +13,7 @@ def test_defaults_are_local_with_local_names():
     s = Settings.from_mapping({})
     assert s.mode == "local"
     assert s.region == "ap-northeast-1"
-    assert s.providers == ALL_PROVIDERS
+    assert s.targets == () and s.targets_file == ""  # every target of the catalogue
     assert s.upload_bucket == "mc-vision-uploads-123456789012"
     assert s.results_table == "mc-vision-results"
     assert s.sagemaker_endpoint == "mc-vision-classifier"
@@ -25,7 +25,9 @@ def test_cloud_mode_reads_names_and_standard_region():
     s = Settings.from_mapping(
         {"MCV_MODE": "cloud", "AWS_DEFAULT_REGION": "us-east-1", "MCV_BUCKET": "b", "MCV_TABLE": "t", "MCV_PROVIDERS": "bedrock"}
     )
-    assert (s.mode, s.region, s.upload_bucket, s.results_table, s.providers) == ("cloud", "us-east-1", "b", "t", ("bedrock",))
+    assert (s.mode, s.region, s.upload_bucket, s.results_table, s.targets) == ("cloud", "us-east-1", "b", "t", ("bedrock",))
+    # MCV_TARGETS is the name now; MCV_PROVIDERS is still read, and MCV_TARGETS wins.
+    assert Settings.from_mapping({"MCV_TARGETS": "a, b,a", "MCV_PROVIDERS": "c"}).targets == ("a", "b")
     # AWS_REGION wins over AWS_DEFAULT_REGION, as in the SDKs.
     assert Settings.from_mapping({"AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "us-east-1"}).region == "eu-west-1"
 
@@ -43,8 +45,8 @@ def test_missing_cloud_setting_names_the_variable():
     "env, message",
     [
         ({"MCV_MODE": "staging"}, "MCV_MODE"),
-        ({"MCV_PROVIDERS": "sagemaker,rekognition"}, "rekognition"),
-        ({"MCV_PROVIDERS": " , "}, "MCV_PROVIDERS"),
+        ({"MCV_TARGETS": " , "}, "MCV_TARGETS names no target"),
+        ({"MCV_PROVIDERS": " , "}, "MCV_TARGETS names no target"),
         ({"MCV_TIMEOUT_S": "soon"}, "MCV_TIMEOUT_S"),
         ({"MCV_TIMEOUT_S": "0"}, "MCV_TIMEOUT_S must be positive"),
         ({"MCV_RESULT_TTL_DAYS": "-1"}, "MCV_RESULT_TTL_DAYS"),
@@ -57,9 +59,14 @@ def test_bad_values_are_clear_errors(env, message):
         Settings.from_mapping(env)
 
 
-def test_per_provider_timeout():
-    s = Settings.from_mapping({"MCV_TIMEOUT_S": "30", "MCV_TIMEOUT_S_SAGEMAKER": "90"})
+def test_per_target_timeout_and_concurrency():
+    s = Settings.from_mapping(
+        {"MCV_TIMEOUT_S": "30", "MCV_TIMEOUT_S_SAGEMAKER": "90", "MCV_TIMEOUT_S_CLAUDE_35_SONNET": "45", "MCV_CONCURRENCY_GPT_4O": "2"}
+    )
     assert s.timeout_for("sagemaker") == 90 and s.timeout_for("bedrock") == 30
+    # A target id's "-" is "_" in the variable's name.
+    assert s.timeout_for("claude-35-sonnet") == 45 and s.timeout_for("claude_35_sonnet") == 45
+    assert s.concurrency_for("gpt-4o", 8) == 2 and s.concurrency_for("gpt-4o-mini", 8) == 8
 
 
 def test_settings_are_frozen():

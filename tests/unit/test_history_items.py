@@ -15,7 +15,7 @@ from mcv_core import stack
 from mcv_core.errors import UsageError
 from mcv_core.history import _marshal, _unmarshal, parse_since, run_items
 from mcv_core.images import SourceImage, load_image
-from mcv_core.providers.base import Label, ProviderResult
+from mcv_core.records import Label, ProviderResult
 from mcv_core.runner import Run
 
 CREATED = datetime(2026, 11, 24, 23, 59, 59, 123456, tzinfo=timezone.utc)

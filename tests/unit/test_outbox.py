@@ -30,7 +30,7 @@ from mcv_core.errors import StorageError
 from mcv_core.history import ANALYTIC_FIELDS, History, SaveOutcome, _marshal, run_items
 from mcv_core.images import SourceImage, load_image
 from mcv_core.outbox import ABANDONED_AFTER_S, FlushResult, Flusher, Outbox
-from mcv_core.providers.base import Label, ProviderResult
+from mcv_core.records import Label, ProviderResult
 from mcv_core.runner import Run
 
 REPO = Path(__file__).resolve().parents[2]

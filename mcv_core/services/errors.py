@@ -1,4 +1,5 @@
-"""SDK exceptions -> ProviderError subclasses, in one place (botocore for AWS, openai for Azure)."""
+"""SDK exceptions -> ProviderError subclasses, in one place (botocore for AWS, openai for Azure OpenAI and
+OpenAI-compatible servers). Hints that name a service's own settings are passed in by that service."""
 
 from __future__ import annotations
 
@@ -84,8 +85,8 @@ def _from_client_error(exc: bce.ClientError) -> e.ProviderError:
     return e.ProviderError(text, **kwargs)
 
 
-def from_openai(exc: Exception) -> e.ProviderError:
-    """Translate any openai exception raised by a call."""
+def from_openai(exc: Exception, *, auth_hint: str | None = None, not_found_hint: str | None = None) -> e.ProviderError:
+    """Translate any openai exception raised by a call; the hints say what to check on this service."""
     import openai
 
     if isinstance(exc, openai.APITimeoutError):
@@ -103,9 +104,9 @@ def from_openai(exc: Exception) -> e.ProviderError:
         if status == 429:
             return e.ThrottledError(message, **kwargs)
         if status in (401, 403):
-            return e.AuthError(message, **kwargs, hint="check AZURE_OPENAI_API_KEY or the Entra ID role on the resource")
+            return e.AuthError(message, **kwargs, hint=auth_hint)
         if status == 404:
-            return e.NotFoundError(message, **kwargs, hint="check MCV_AZURE_DEPLOYMENT, AZURE_OPENAI_ENDPOINT and OPENAI_API_VERSION")
+            return e.NotFoundError(message, **kwargs, hint=not_found_hint)
         if status >= 500:
             return e.ServiceUnavailable(message, **kwargs)
         return e.InvalidRequestError(message, **kwargs)

@@ -9,11 +9,12 @@ from typing import Any
 
 import botocore.exceptions as bce
 
-from .. import pricing
-from ..errors import MalformedResponseError
-from ..images import CLASSIFIER, ImageSpec, PreparedImage
+from .. import pricing, stack
+from ..errors import CheckFailed, MalformedResponseError
+from ..images import PreparedImage
+from ..records import Label, Reply
 from . import errors
-from .base import Label, Provider, Reply
+from .base import Service
 from .registry import register
 
 TOP_K = 5
@@ -54,22 +55,26 @@ def parse_response(body: bytes, endpoint: str) -> Reply:
 
 
 @register
-class SageMakerProvider(Provider):
-    name = "sagemaker"
-    title = "SageMaker Serverless"
+class SageMaker(Service):
+    service = "sagemaker"
+    service_title = "SageMaker Serverless"
     cloud = "aws"
+    # SageMaker Serverless answers MaxConcurrency requests at a time (the endpoint's setting) and throttles the rest.
+    default_concurrency = stack.SAGEMAKER_MAX_CONCURRENCY
+    required_fields = ()
+    field_help = {"endpoint": "set endpoint to the SageMaker endpoint name (default MCV_SAGEMAKER_ENDPOINT)"}
+
+    @property
+    def endpoint(self) -> str:
+        return self.target.endpoint or self.settings.require("sagemaker_endpoint")
 
     @property
     def model_id(self) -> str:
-        return self.settings.sagemaker_endpoint or "(MCV_SAGEMAKER_ENDPOINT not set)"
-
-    @property
-    def image_spec(self) -> ImageSpec:
-        return CLASSIFIER
+        return self.target.endpoint or self.settings.sagemaker_endpoint or "(MCV_SAGEMAKER_ENDPOINT not set)"
 
     def call(self, image: PreparedImage, prompt: str) -> Reply:
         # The classifier takes no prompt: it always answers with its top ImageNet labels.
-        endpoint = self.settings.require("sagemaker_endpoint")
+        endpoint = self.endpoint
         client = self.clients.aws("sagemaker-runtime", timeout=self.timeout_s)
         try:
             response = client.invoke_endpoint(EndpointName=endpoint, **build_request(image))
@@ -85,3 +90,28 @@ class SageMakerProvider(Provider):
             billed_ms=reply.provider_latency_ms, memory_mb=self.settings.sagemaker_memory_mb, region=self.settings.region
         )
 
+    def probe(self, timeout: float) -> tuple[str, dict[str, Any]]:
+        name = self.endpoint
+        sm = self.clients.aws("sagemaker", timeout=timeout, max_attempts=1)
+        reapply = (
+            "`python -m mcv_core local provision` re-applies the local stack"
+            if self.settings.is_local
+            else "`terraform -chdir=terraform/aws apply` re-applies the stack"
+        )
+        try:
+            endpoint = sm.describe_endpoint(EndpointName=name)
+        except bce.ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            raise CheckFailed(f"endpoint {name} is not there ({code}): calls fail with not_found", f"restore the endpoint: {reapply}") from exc
+        status = endpoint["EndpointStatus"]
+        facts: dict[str, Any] = {"endpoint": name, "status": status, "config": endpoint.get("EndpointConfigName")}
+        if status in ("Creating", "Updating", "SystemUpdating", "RollingBack"):
+            raise CheckFailed(f"endpoint {name} is {status}", "wait: it takes a few minutes", status="warn")
+        if status != "InService":
+            raise CheckFailed(f"endpoint {name} is {status}: {endpoint.get('FailureReason', '')}", f"restore the endpoint: {reapply}")
+        variants = sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])["ProductionVariants"]
+        serverless = variants[0].get("ServerlessConfig")
+        if not serverless:
+            raise CheckFailed(f"endpoint {name} is InService but not serverless", f"restore the serverless endpoint config: {reapply}", status="warn")
+        facts.update(memory_mb=serverless["MemorySizeInMB"], max_concurrency=serverless["MaxConcurrency"])
+        return f"{name}: InService, serverless {facts['memory_mb']} MB, max concurrency {facts['max_concurrency']}", facts

@@ -1,25 +1,18 @@
-"""The provider contract.
+"""The records the core passes around: a call's reply, a target's result, a comparison (run), how it was saved.
 
-A provider is one small class: what it is (`name`, `title`, `cloud`), which image it wants (`image_spec`), how
-to call it (`call`), and what a call costs (`cost`). Request building and response parsing are pure functions
-in each provider's module, tested offline. Providers raise `ProviderError` subclasses (mcv_core.errors); the
-runner turns every outcome into a `ProviderResult`.
+They live here, apart from the modules that make them (services, runner, history), so that none of those has
+to import another to name them.
 """
 
 from __future__ import annotations
 
-import threading
-from abc import ABC, abstractmethod
+import uuid
 from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence
 
-from ..clients import Clients
-from ..config import Settings
-from ..images import ImageSpec, PreparedImage
-
-
-# botocore's standard mode and openai back off at most a few seconds between attempts at our attempt counts.
-RETRY_BACKOFF_ALLOWANCE_S = 10.0
+from .images import SourceImage
 
 
 @dataclass(frozen=True)
@@ -30,7 +23,7 @@ class Label:
 
 @dataclass(frozen=True)
 class Reply:
-    """What one successful call returned, in the provider's own terms."""
+    """What one successful call returned, in the service's own terms."""
 
     output: str
     model: str
@@ -46,11 +39,16 @@ class Reply:
 
 @dataclass
 class ProviderResult:
-    """One provider's outcome on one image: what history stores and every view shows."""
+    """One target's outcome on one image: what history stores and every view shows.
+
+    `provider` is the target id (the name the command line and history have always used for it); `service`
+    and `title` are stored with it, so a target that has left the catalogue still shows as it was."""
 
     provider: str
     model: str
     status: str  # "ok" or "error"
+    service: str | None = None
+    title: str | None = None
     output: str = ""
     labels: list[Label] = field(default_factory=list)
     latency_ms: float | None = None  # client wall time of the call, retries included
@@ -64,7 +62,7 @@ class ProviderResult:
     error_type: str | None = None
     error: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
-    image_width: int | None = None  # the size the provider was sent
+    image_width: int | None = None  # the size the target was sent
     image_height: int | None = None
     correct: bool | None = None  # on a labelled image: did the answer name what it shows
 
@@ -76,6 +74,9 @@ class ProviderResult:
         """The result as the command line prints it (`compare --json`, `bench --json`)."""
         return {
             "provider": self.provider,
+            "target": self.provider,
+            "service": self.service,
+            "title": self.title,
             "model": self.model,
             "status": self.status,
             "output": self.output,
@@ -105,45 +106,51 @@ class ProviderResult:
         return cls(**known)
 
 
-class Provider(ABC):
-    """Base of every provider. Subclasses register themselves with `@register`."""
+@dataclass(frozen=True)
+class SaveOutcome:
+    """How History.save kept a run: written to the table (`stored`), or kept in the local outbox (`deferred`)
+    because the table could not be written (`error` says why; `outbox_path` is the run's file)."""
 
-    name: ClassVar[str]  # registry key, as used in --providers and history
-    title: ClassVar[str]  # shown in the UI
-    cloud: ClassVar[str]  # "aws" or "azure"
+    stored: bool
+    deferred: bool
+    outbox_path: Path | None = None
+    error: str | None = None
 
-    def __init__(self, settings: Settings, clients: Clients) -> None:
-        self.settings = settings
-        self.clients = clients
-        # Calls in flight at once through this provider object (one per workbench, so per process): a burst of
-        # comparisons waits here instead of being throttled by the service.
-        self.concurrency = settings.concurrency_for(self.name)
-        self.slots = threading.BoundedSemaphore(self.concurrency)
 
-    @property
-    def timeout_s(self) -> float:
-        """Timeout of one attempt (the SDK's read timeout)."""
-        return self.settings.timeout_for(self.name)
+@dataclass
+class Run:
+    """One comparison: one image, several targets (`providers` holds their ids)."""
 
-    @property
-    def deadline_s(self) -> float:
-        """How long a whole call may take: every attempt at its timeout, plus the SDKs' backoff between them."""
-        return self.timeout_s * self.settings.max_attempts + RETRY_BACKOFF_ALLOWANCE_S
-
-    @property
-    @abstractmethod
-    def model_id(self) -> str:
-        """The model as configured (endpoint name, model id, deployment)."""
+    run_id: str
+    created_at: datetime
+    image: SourceImage
+    prompt: str
+    providers: list[str]
+    source: str = "cli"  # ui, cli or bench
+    bench_id: str | None = None
+    expected: tuple[str, ...] = ()  # labels the image is known to show (labelled benchmark sets)
+    image_key: str | None = None  # S3 key, once uploaded
+    results: list[ProviderResult] = field(default_factory=list)
+    wall_ms: float | None = None
+    saved: SaveOutcome | None = None  # how history kept the results (set by Workbench.compare)
 
     @property
-    @abstractmethod
-    def image_spec(self) -> ImageSpec:
-        """The image this provider wants; the runner prepares it in the provider's own thread."""
+    def deferred(self) -> bool:
+        """True when the results wait in the local outbox: the table could not be written."""
+        return self.saved is not None and self.saved.deferred
 
-    @abstractmethod
-    def call(self, image: PreparedImage, prompt: str) -> Reply:
-        """One call; raises a ProviderError subclass on failure."""
+    @classmethod
+    def new(cls, image: SourceImage, prompt: str, providers: Sequence[str], **kwargs: object) -> "Run":
+        return cls(
+            run_id=new_run_id(),
+            created_at=datetime.now(timezone.utc),
+            image=image,
+            prompt=prompt,
+            providers=list(providers),
+            **kwargs,  # type: ignore[arg-type]
+        )
 
-    @abstractmethod
-    def cost(self, reply: Reply) -> float | None:
-        """What the call cost in USD, or None when it cannot be known."""
+
+def new_run_id() -> str:
+    # Time-ordered and unique: sorts by creation in listings, no coordination needed.
+    return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:10]}"

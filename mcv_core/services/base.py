@@ -1,0 +1,102 @@
+"""The service contract.
+
+A service is how we reach models: its SDK client, authentication, request and response conversion (pure
+functions in its module, tested offline) and error mapping. One class per service, registered by its name
+(`@register`); it is bound to one *target* (targets.py: a model on that service, with an id) per object:
+
+    service = registry.bind(target, settings, clients)
+    reply = service.call(prepared_image, prompt)      # raises ProviderError subclasses (mcv_core.errors)
+
+What a model needs (its image, its image tokens, its price) comes from the target's model family; what a
+service knows of itself (its catalogue fields, its default concurrency, genai-prices' name for it, its health
+probe) lives on its class. The runner turns every outcome into a `ProviderResult` (records.py).
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ..clients import Clients
+from ..config import Settings
+from ..images import ImageSpec, PreparedImage
+from ..records import Reply
+
+if TYPE_CHECKING:
+    from ..targets import Target
+
+# botocore's standard mode and openai back off at most a few seconds between attempts at our attempt counts.
+RETRY_BACKOFF_ALLOWANCE_S = 10.0
+HEALTH_PROMPT = "ping"  # a probe sends this with a one-token answer: the cheapest real call
+
+
+class Service(ABC):
+    """Base of every service. Subclasses register themselves with `@register`; one object per target."""
+
+    service: ClassVar[str]  # registry key, the catalogue's `service`
+    service_title: ClassVar[str]  # shown in the UI
+    cloud: ClassVar[str]  # "aws", "azure" or "openai"
+    price_provider: ClassVar[str | None] = None  # genai-prices' provider id; None: not priced per token
+    default_concurrency: ClassVar[int] = 8  # calls in flight at once per process (MCV_CONCURRENCY_<TARGET>)
+    required_fields: ClassVar[tuple[str, ...]] = ("model",)  # catalogue fields a target of this service needs
+    field_help: ClassVar[dict[str, str]] = {}  # what to write for each of them
+
+    def __init__(self, target: "Target", settings: Settings, clients: Clients) -> None:
+        self.target = target
+        self.settings = settings
+        self.clients = clients
+        # Calls in flight at once through this target (one object per workbench, so per process): a burst of
+        # comparisons waits here instead of being throttled by the service.
+        self.concurrency = settings.concurrency_for(target.id, self.default_concurrency)
+        self.slots = threading.BoundedSemaphore(self.concurrency)
+
+    @property
+    def name(self) -> str:
+        """The target id: the key in history, on the command line and in settings."""
+        return self.target.id
+
+    @property
+    def title(self) -> str:
+        return self.target.title
+
+    @property
+    def timeout_s(self) -> float:
+        """Timeout of one attempt (the SDK's read timeout)."""
+        return self.settings.timeout_for(self.name)
+
+    @property
+    def deadline_s(self) -> float:
+        """How long a whole call may take: every attempt at its timeout, plus the SDKs' backoff between them."""
+        return self.timeout_s * self.settings.max_attempts + RETRY_BACKOFF_ALLOWANCE_S
+
+    @property
+    def image_spec(self) -> ImageSpec:
+        """The image this target's model wants; the runner prepares it in the target's own thread."""
+        return self.target.image_spec
+
+    @property
+    def max_output_tokens(self) -> int:
+        return self.target.max_output_tokens or self.settings.max_output_tokens
+
+    @property
+    def temperature(self) -> float:
+        return 0.0 if self.target.temperature is None else self.target.temperature
+
+    @property
+    @abstractmethod
+    def model_id(self) -> str:
+        """The model as the service is asked for it (endpoint name, model id, deployment, model name)."""
+
+    @abstractmethod
+    def call(self, image: PreparedImage, prompt: str) -> Reply:
+        """One call; raises a ProviderError subclass on failure."""
+
+    def cost(self, reply: Reply) -> float | None:
+        """What the call cost in USD, or None when it cannot be known (a model without a price)."""
+        return self.target.token_cost(reply.input_tokens, reply.output_tokens)
+
+    @abstractmethod
+    def probe(self, timeout: float) -> tuple[str, dict[str, Any]]:
+        """The health check: the cheapest real request, one attempt within `timeout`. Returns (what was found,
+        facts); raises errors.CheckFailed with the fix when it fails."""
