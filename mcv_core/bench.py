@@ -662,7 +662,8 @@ def _percentile(values: Sequence[float], q: float) -> float | None:
 
 
 def summary(outcome: BenchOutcome) -> list[dict[str, Any]]:
-    """Per provider, in the order they ran: counts, latency percentiles, cost and accuracy.
+    """Per target (`provider` and `target`: its id), in the order they ran: counts, latency percentiles, cost and
+    accuracy.
 
     Latency (client wall time, ms) of ok results only. For a provider that reports cold starts, warm and
     cold calls are kept apart (p50_warm_ms, p95_warm_ms, p50_cold_ms, p95_cold_ms) and p50_ms/p95_ms are None;
@@ -687,6 +688,7 @@ def summary(outcome: BenchOutcome) -> list[dict[str, Any]]:
         rows.append(
             {
                 "provider": provider,
+                "target": provider,
                 "model": Counter(models).most_common(1)[0][0] if models else None,
                 "n": len(results),
                 "ok": len(ok),

@@ -88,6 +88,8 @@ class ProviderResult:
             "output_tokens": self.output_tokens,
             "image_tokens": self.image_tokens,
             "cost_usd": self.cost_usd,
+            "sent_width": self.image_width,
+            "sent_height": self.image_height,
             "attempts": self.attempts,
             "correct": self.correct,
             "error_type": self.error_type,

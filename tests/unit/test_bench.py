@@ -18,13 +18,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mcv_core import bench, images, samples, scoring
+from mcv_core import bench, images, models, samples, scoring, targets
 from mcv_core.bench import BenchImage, BenchOutcome, BenchPlan, Progress, Slot
 from mcv_core.config import Settings
 from mcv_core.errors import ImageError, StorageError, UsageError
 from mcv_core.images import SourceImage, load_image
 from mcv_core.records import Label, ProviderResult
-from mcv_core.runner import Run
+from mcv_core.records import Run
 
 SETTINGS = Settings.from_mapping({})
 PROMPT = "Describe this image in one or two sentences."  # 44 characters: 11 + 7 = 18 prompt tokens
@@ -306,13 +306,54 @@ def test_estimate_measures_images_without_sizes_and_uses_the_default_prompt(no_p
 def test_a_claude_image_over_its_size_is_counted_as_sent():
     # 3000 x 2000 is sent as 1313 x 875 (1.15 MP): 1313 * 875 / 750 -> 1532 tokens.
     (bedrock,) = bench.estimate(BenchPlan((BenchImage("photo.jpg", b"", (), 3000, 2000),), ("bedrock",)), SETTINGS)
-    assert images.CLAUDE.target_size(3000, 2000) == (1313, 875)
+    assert models.CLAUDE.target_size(3000, 2000) == (1313, 875)
     assert bedrock.image_tokens_per_call == 1532
 
 
 def test_a_provider_without_a_cost_model_is_listed_without_numbers():
     (other,) = bench.estimate(BenchPlan((BIG,), ("fake_vision",), repeat=3), SETTINGS)
     assert other.calls == 3 and other.cost_usd_max is None and "no cost model" in other.basis
+
+
+CATALOGUE = targets.parse(
+    """
+[targets.nova]
+service = "bedrock"
+model = "apac.amazon.nova-lite-v1:0"
+max_output_tokens = 50
+
+[targets.mine]
+service = "openai"
+model = "my-own-vision-model"
+input_usd_per_mtok = 1.0
+output_usd_per_mtok = 2.0
+
+[targets.unpriced]
+service = "openai"
+model = "llama3.2-vision"
+""",
+    SETTINGS,
+)
+
+
+def test_each_target_is_estimated_by_its_own_family_and_price():
+    plan = BenchPlan((BIG, SMALL), ("nova", "mine", "unpriced"), repeat=1, prompt=PROMPT)
+    nova, mine, unpriced = bench.estimate(plan, SETTINGS, catalogue=CATALOGUE)
+    # Nova: 1000 x 1000 is sent as 1000 x 1000 (within 1300 x 1300) and counts as the 1:1 entry closest in area,
+    # 900 x 900 -> 1300; 200 x 100 (2:1) -> 900 x 450 -> 800. Its own max_output_tokens: 50.
+    assert nova.image_tokens_per_call == (1300 + 800) / 2
+    assert nova.input_tokens_total == 1300 + 800 + 2 * 18
+    assert nova.output_tokens_max == 2 * 50
+    # Nova Lite through an inference profile: $0.06 in, $0.24 out per million tokens (genai-prices).
+    assert nova.cost_usd_max == pytest.approx((2136 * 0.06 + 100 * 0.24) / 1e6, rel=1e-12)
+    assert "Amazon Nova" in nova.basis and "genai-prices" in nova.basis
+    # A model the app does not know: no image-token rule, so no input total and no cost, said plainly.
+    assert mine.image_tokens_per_call is None and mine.input_tokens_total is None and mine.cost_usd_max is None
+    assert "not a model this app knows" in mine.basis and "catalogue" in mine.basis
+    # Llama 3.2 Vision on Ollama: a rule, but no price anywhere -> price unknown, never $0.
+    # 1000 x 1000 -> fits a 2 x 2 canvas of 560-px tiles -> 4 x 1601; 200 x 100 -> one tile -> 1601.
+    assert unpriced.image_tokens_per_call == (4 * 1601 + 1601) / 2
+    assert unpriced.cost_usd_max is None and "price unknown" in unpriced.basis
 
 
 # --- the runner ----------------------------------------------------------------------------------------------
@@ -603,6 +644,7 @@ def test_summary_numbers(source: SourceImage):
     # numpy linear interpolation on the raw values: warm [10, 20, 30, 40] -> p50 25, p95 30 + 0.85 x 10.
     assert sagemaker == {
         "provider": "sagemaker",
+        "target": "sagemaker",
         "model": "sagemaker-model",
         "n": 6,
         "ok": 6,
