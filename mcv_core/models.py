@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from typing import Callable
 
 from .images import ImageSpec
@@ -104,12 +105,16 @@ def openai_patches(width: int, height: int) -> int:
     shrink = math.sqrt(PATCH_PX * PATCH_PX * MAX_PATCHES / (width * height))
     w, h = width * shrink, height * shrink
     shrink *= min(math.floor(w / PATCH_PX) / (w / PATCH_PX), math.floor(h / PATCH_PX) / (h / PATCH_PX))
-    return min(MAX_PATCHES, math.ceil(width * shrink / PATCH_PX) * math.ceil(height * shrink / PATCH_PX))
+    # Rounded before the ceiling: one side is now a whole number of patches, which float error must not push up.
+    columns, rows = (math.ceil(round(side * shrink / PATCH_PX, 6)) for side in (width, height))
+    return min(MAX_PATCHES, columns * rows)
 
 
 def _patch_tokens(multiplier: float) -> Callable[[int, int, str], int]:
+    exact = Fraction(str(multiplier))  # 150 x 1.62 is 243, not 243.00000000000003 rounded up to 244
+
     def tokens(width: int, height: int, detail: str = "auto") -> int:
-        return math.ceil(openai_patches(width, height) * multiplier)
+        return math.ceil(openai_patches(width, height) * exact)
 
     return tokens
 
@@ -277,7 +282,7 @@ class Standin:
 @dataclass(frozen=True)
 class Model:
     """One known model. `pattern` matches its ids (Bedrock ids without region prefix or ARN; OpenAI names with
-    or without a date); `price_ref` is the name genai-prices knows it by (None: the id itself)."""
+    or without a date). genai-prices prices it by the target's own id (it knows the region prefixes)."""
 
     key: str  # canonical id, as the local cloud serves it
     title: str

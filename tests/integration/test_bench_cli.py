@@ -123,7 +123,7 @@ def _stored_counts(local_settings) -> tuple[int, int]:  # noqa: ANN001
         ([], "bench needs images"),
         (["--samples", "--repeat", "0"], "repeat must be 1 to 1000"),
         (["--samples", "--concurrency", "17"], "concurrency must be 1 to 16"),
-        (["--samples", "--providers", "sagemaker,rekognition"], "unknown provider 'rekognition'"),
+        (["--samples", "--providers", "sagemaker,rekognition"], "unknown target 'rekognition'"),
         (["{dir}/missing.jpg"], "no such file or directory"),
     ],
 )

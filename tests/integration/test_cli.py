@@ -95,7 +95,7 @@ def _object_count(settings) -> int:  # noqa: ANN001
     [
         (["compare", "{text}"], "is not an image"),
         (["compare", "{missing}"], "no such file"),
-        (["compare", "{cat}", "--providers", "sagemaker,rekognition"], "unknown provider 'rekognition'"),
+        (["compare", "{cat}", "--providers", "sagemaker,rekognition"], "unknown target 'rekognition'"),
         (["compare", "{cat}", "{text}"], "is not an image"),
         (["compare", "{cat}", "--prompt", "  "], "--prompt is empty"),
         (["history", "--since", "yesterday-ish"], "neither a duration nor a date"),

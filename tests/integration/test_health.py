@@ -16,7 +16,8 @@ from mcv_core.local import control
 
 pytestmark = pytest.mark.timeout(600)
 REPO = Path(__file__).resolve().parents[2]
-EXPECTED = ["local_aws", "local_emulator", "bucket", "table", "lambda", "sagemaker_endpoint", "log_groups", "bedrock", "azure_openai"]
+# The stack's checks, then one per enabled target, named by its id.
+EXPECTED = ["local_aws", "local_emulator", "bucket", "table", "lambda", "log_groups", "sagemaker", "bedrock", "azure_openai"]
 
 
 def statuses(workbench: Any) -> dict[str, infra.CheckResult]:
@@ -39,7 +40,7 @@ def test_every_check_is_ok_on_a_healthy_local_cloud(workbench: Any) -> None:
     for result in results.values():
         assert result.checked and result.detail and result.duration_ms >= 0 and result.fix is None
     assert results["table"].facts["ttl"] == "ENABLED on expires_at"
-    assert results["sagemaker_endpoint"].facts["memory_mb"] == 1024
+    assert results["sagemaker"].facts["memory_mb"] == 1024
 
 
 def test_health_json_contract(local_env: dict[str, str]) -> None:
@@ -72,7 +73,7 @@ def _remove_encryption(workbench: Any) -> None:
     "break_it, check, words",
     [
         (_remove_ttl, "table", "TTL"),
-        (_delete_endpoint, "sagemaker_endpoint", "is not there"),
+        (_delete_endpoint, "sagemaker", "is not there"),
         (_remove_encryption, "bucket", "no default encryption"),
     ],
     ids=["ttl-removed", "endpoint-deleted", "bucket-encryption-removed"],
@@ -105,6 +106,50 @@ def test_a_stopped_emulator_fails_its_check_and_the_model_checks_say_why(workben
         assert results[dependent].status == "warn"
         assert results[dependent].detail == "not checked: Local cloud: model APIs is down"
     assert statuses(workbench)["local_emulator"].status == "ok"
+
+
+def test_only_enabled_targets_are_probed(local_settings: Any) -> None:
+    from mcv_core.workbench import Workbench
+
+    workbench = Workbench(local_settings.with_(targets=("bedrock",)))
+    names = [check.name for check in infra.checks_for(workbench)]
+    assert names == ["local_aws", "local_emulator", "bucket", "table", "lambda", "log_groups", "bedrock"]
+
+
+def test_a_check_that_crashes_fails_alone(local_settings: Any) -> None:
+    """A bug in one check (here a probe raising an unexpected exception) is that check's failure; the others run."""
+    from mcv_core import targets
+    from mcv_core.services import registry
+    from mcv_core.services.base import Service
+    from mcv_core.workbench import Workbench
+
+    class Broken(Service):
+        service = "broken_for_test"
+        service_title = "Broken"
+        cloud = "aws"
+        required_fields = ()
+
+        @property
+        def model_id(self) -> str:
+            return "broken"
+
+        def call(self, image: Any, prompt: str) -> Any:
+            raise AssertionError("not called")
+
+        def probe(self, timeout: float) -> Any:
+            raise RuntimeError("a bug in the probe")
+
+    registry.register(Broken)
+    try:
+        catalogue = targets.Catalogue(
+            (targets.Target(id="broken", service="broken_for_test", title="Broken target"), *targets.defaults(local_settings).targets)
+        )
+        results = {r.name: r for r in infra.run_checks(Workbench(local_settings, catalogue=catalogue))}
+    finally:
+        registry.unregister("broken_for_test")
+    assert results["broken"].status == "fail" and "RuntimeError: a bug in the probe" in results["broken"].detail
+    others = {name: r.status for name, r in results.items() if name != "broken"}
+    assert set(others.values()) == {"ok"}, {name: r.detail for name, r in results.items() if r.status != "ok"}
 
 
 def test_health_exits_1_and_prints_the_fix_when_a_check_fails(workbench: Any, local_env: dict[str, str], repaired: None) -> None:

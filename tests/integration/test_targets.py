@@ -97,7 +97,8 @@ def test_seven_targets_answer_each_priced_and_counted_by_its_own_model(seven: di
         "nova-lite": models.nova_image_tokens,
         "gpt-4o-mini": models.gpt4o_mini_image_tokens,
         "gpt-4o": models.gpt4o_image_tokens,
-        "gpt-41-mini": lambda w, h: math.ceil(models.openai_patches(w, h) * 1.62),
+        # 32-px patches x 1.62, exactly (test_models checks the rule against hand-computed figures).
+        "gpt-41-mini": models.resolve("openai", "gpt-4.1-mini").family.image_tokens,
     }
     model_refs = {
         "claude-3-haiku": "anthropic.claude-3-haiku-20240307-v1:0",

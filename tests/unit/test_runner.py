@@ -1,9 +1,9 @@
-"""The runner: every provider at once, results as they finish, failures and hangs isolated.
+"""The runner: every target at once, results as they finish, failures and hangs isolated.
 
-Fake providers are registered through the same registry the app uses (mcv_core.providers.registry) and
-removed after each test; one that takes the name of a built-in provider gives the built-in back afterwards.
-Concurrency is shown by evidence (a barrier every provider must reach together, start and end stamps), never
-by wall time.
+Fake services are registered through the same registry the app uses (mcv_core.services.registry), reached
+through a Target of their own and bound with `registry.bind`, and removed after each test; one that takes the
+name of a built-in service gives the built-in back afterwards. Concurrency is shown by evidence (a barrier
+every target must reach together, start and end stamps), never by wall time.
 """
 
 from __future__ import annotations
@@ -20,17 +20,19 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mcv_core import errors, runner
+from mcv_core import errors, records, runner, targets
 from mcv_core.clients import Clients, Endpoints
 from mcv_core.config import Settings
 from mcv_core.errors import ConfigError
 from mcv_core.images import ImageSpec, PreparedImage, SourceImage, load_image
-from mcv_core.providers import registry
-from mcv_core.providers.base import Label, Provider, ProviderResult, Reply
+from mcv_core.records import Label, ProviderResult, Reply
+from mcv_core.services import base, registry
+from mcv_core.services.base import Service
+from mcv_core.targets import Target
 
 SPEC = ImageSpec("fake", max_long_edge=32)
 PROMPT = "What is in this image?"
-Behaviour = Callable[["FakeProvider", PreparedImage, str], Reply]
+Behaviour = Callable[["FakeService", PreparedImage, str], Reply]
 
 
 class Events:
@@ -49,14 +51,16 @@ class Events:
             return {name: at for name, event, at in self.log if event == what}
 
 
-class FakeProvider(Provider):
+class FakeService(Service):
+    """A service of its own per test name; its one target has the same id and the model `<name>-model-v1`."""
+
     cloud = "aws"
     behaviour: ClassVar[Behaviour]
     events: ClassVar[Events]
 
     @property
     def model_id(self) -> str:
-        return f"{self.name}-model-v1"
+        return self.target.model
 
     @property
     def image_spec(self) -> ImageSpec:
@@ -72,8 +76,11 @@ class FakeProvider(Provider):
     def cost(self, reply: Reply) -> float | None:
         return (reply.input_tokens or 0) * 1e-6
 
+    def probe(self, timeout: float) -> tuple[str, dict]:
+        raise AssertionError("the runner never probes")
 
-def reply_for(provider: FakeProvider, image: PreparedImage, prompt: str) -> Reply:
+
+def reply_for(provider: FakeService, image: PreparedImage, prompt: str) -> Reply:
     return Reply(
         output=f"{provider.name} saw {image.width}x{image.height}: {prompt}",
         model=provider.model_id,
@@ -89,7 +96,7 @@ def reply_for(provider: FakeProvider, image: PreparedImage, prompt: str) -> Repl
 
 
 def sleeps(seconds: float) -> Behaviour:
-    def behaviour(provider: FakeProvider, image: PreparedImage, prompt: str) -> Reply:
+    def behaviour(provider: FakeService, image: PreparedImage, prompt: str) -> Reply:
         time.sleep(seconds)
         return reply_for(provider, image, prompt)
 
@@ -97,14 +104,14 @@ def sleeps(seconds: float) -> Behaviour:
 
 
 def raises(exc: BaseException) -> Behaviour:
-    def behaviour(provider: FakeProvider, image: PreparedImage, prompt: str) -> Reply:
+    def behaviour(provider: FakeService, image: PreparedImage, prompt: str) -> Reply:
         raise exc
 
     return behaviour
 
 
 def waits_for(gate: threading.Event) -> Behaviour:
-    def behaviour(provider: FakeProvider, image: PreparedImage, prompt: str) -> Reply:
+    def behaviour(provider: FakeService, image: PreparedImage, prompt: str) -> Reply:
         if not gate.wait(timeout=10):
             raise AssertionError(f"{provider.name} was never released")
         return reply_for(provider, image, prompt)
@@ -126,28 +133,32 @@ def release() -> Iterator[threading.Event]:
 
 
 @pytest.fixture
-def fakes(events: Events) -> Iterator[Callable[..., type[FakeProvider]]]:
-    """Registers fake providers under the given names; unregisters them (and restores built-ins) afterwards."""
+def fakes(events: Events) -> Iterator[Callable[..., type[FakeService]]]:
+    """Registers fake services under the given names; unregisters them (and restores built-ins) afterwards."""
+    before = {name: registry.get(name) for name in registry.names()}
     added: list[str] = []
-    displaced: dict[str, type[Provider]] = {}
 
-    def make(name: str, behaviour: Behaviour, title: str | None = None) -> type[FakeProvider]:
-        if name in registry.names():
-            displaced[name] = registry.get(name)
-            registry.unregister(name)
+    def make(name: str, behaviour: Behaviour, title: str | None = None) -> type[FakeService]:
+        registry.unregister(name)
         cls = type(
             f"Fake_{name}",
-            (FakeProvider,),
-            {"name": name, "title": title or f"Fake {name}", "behaviour": staticmethod(behaviour), "events": events},
+            (FakeService,),
+            {
+                "service": name,
+                "service_title": title or f"Fake {name}",
+                "behaviour": staticmethod(behaviour),
+                "events": events,
+            },
         )
         registry.register(cls)
         added.append(name)
         return cls
 
     yield make
-    for name in added:
+    # Back as they were, in their order (the order services are listed in).
+    for name in [*added, *before]:
         registry.unregister(name)
-    for cls in displaced.values():
+    for cls in before.values():
         registry.register(cls)
 
 
@@ -160,14 +171,20 @@ def image() -> SourceImage:
     return load_image(buffer.getvalue(), "gradient.jpg", max_bytes=1 << 20, max_pixels=1 << 20)
 
 
-def providers(names: str, env: dict[str, str] | None = None) -> list[Provider]:
+def target(name: str) -> Target:
+    """The one target of fake service `name`: the same id, its model, the title the fake was made with."""
+    return Target(id=name, service=name, model=f"{name}-model-v1", title=registry.get(name).service_title)
+
+
+def providers(names: str, env: dict[str, str] | None = None) -> list[Service]:
+    """Each named fake's target bound to its service, as the workbench binds a catalogue's targets."""
     settings = Settings.from_mapping(env or {})
     clients = Clients(settings, Endpoints(aws={}))
-    return [registry.create(name, settings, clients) for name in registry.parse_names(names, ())]
+    return [registry.bind(target(name), settings, clients) for name in names.split(",")]
 
 
-def new_run(image: SourceImage, names: list[str]) -> runner.Run:
-    return runner.Run.new(image, PROMPT, names, source="cli")
+def new_run(image: SourceImage, names: list[str]) -> records.Run:
+    return records.Run.new(image, PROMPT, names, source="cli")
 
 
 # --- order ---------------------------------------------------------------------------------------------
@@ -226,6 +243,8 @@ def test_an_ok_result_carries_what_the_provider_replied(fakes, image: SourceImag
         provider="fake_ok",
         model="fake_ok-model-v1",
         status="ok",
+        service="fake_ok",
+        title="Fake fake_ok",
         output=f"fake_ok saw 32x24: {PROMPT}",
         labels=[Label("tabby", 0.5), Label("Egyptian cat", 0.25)],
         provider_latency_ms=12.5,
@@ -297,7 +316,7 @@ def test_a_usage_error_from_a_provider_is_kind_usage(fakes, image: SourceImage) 
 def test_a_failing_cost_leaves_the_result_ok_without_cost(fakes, image: SourceImage) -> None:  # noqa: ANN001
     cls = fakes("fake_unpriced", sleeps(0.0))
 
-    def no_price(self: FakeProvider, reply: Reply) -> float | None:
+    def no_price(self: FakeService, reply: Reply) -> float | None:
         raise LookupError("no price for fake_unpriced-model-v1")
 
     cls.cost = no_price  # type: ignore[method-assign]
@@ -319,8 +338,6 @@ def test_a_hanging_provider_times_out_while_the_others_arrive(
     fakes, events: Events, release: threading.Event, image: SourceImage, monkeypatch: pytest.MonkeyPatch  # noqa: ANN001
 ) -> None:
     # A fake has no SDK timeout of its own: the runner's backstop (2 x the deadline + grace) ends the wait.
-    from mcv_core.providers import base
-
     monkeypatch.setattr(runner, "WAIT_SLACK_S", 0.05)
     monkeypatch.setattr(base, "RETRY_BACKOFF_ALLOWANCE_S", 0.0)
     fakes("fake_quick", sleeps(0.0))
@@ -348,8 +365,6 @@ def test_a_hanging_provider_times_out_while_the_others_arrive(
 def test_compare_keeps_order_with_a_timed_out_provider(
     fakes, release: threading.Event, image: SourceImage, monkeypatch: pytest.MonkeyPatch  # noqa: ANN001
 ) -> None:
-    from mcv_core.providers import base
-
     monkeypatch.setattr(runner, "WAIT_SLACK_S", 0.05)
     monkeypatch.setattr(base, "RETRY_BACKOFF_ALLOWANCE_S", 0.0)
     fakes("sagemaker", waits_for(release), title="Fake SageMaker")
@@ -371,10 +386,10 @@ def test_a_registered_provider_gets_its_own_timeout_from_the_environment(fakes) 
 
 
 def test_the_registry_is_restored_after_a_fake_took_a_built_in_name() -> None:
-    # Runs after the timeout tests above (file order): the real providers are back under their names.
-    assert registry.get("bedrock").__module__ == "mcv_core.providers.bedrock"
-    assert registry.get("sagemaker").__module__ == "mcv_core.providers.sagemaker"
-    assert not [name for name in registry.names() if name.startswith("fake_")]
+    # Runs after the timeout tests above (file order): the real services are back under their names.
+    assert registry.get("bedrock").__module__ == "mcv_core.services.bedrock"
+    assert registry.get("sagemaker").__module__ == "mcv_core.services.sagemaker"
+    assert registry.names() == ["sagemaker", "bedrock", "azure_openai", "openai"]
 
 
 # --- all at once ---------------------------------------------------------------------------------------
@@ -383,7 +398,7 @@ def test_the_registry_is_restored_after_a_fake_took_a_built_in_name() -> None:
 def test_all_providers_start_at_once(fakes, events: Events, image: SourceImage) -> None:  # noqa: ANN001
     together = threading.Barrier(3, timeout=10)
 
-    def meets_the_others(provider: FakeProvider, image: PreparedImage, prompt: str) -> Reply:
+    def meets_the_others(provider: FakeService, image: PreparedImage, prompt: str) -> Reply:
         together.wait()  # passes only when all three calls are running at the same time
         time.sleep(0.3)
         return reply_for(provider, image, prompt)
@@ -402,12 +417,12 @@ def test_all_providers_start_at_once(fakes, events: Events, image: SourceImage) 
 
 def test_run_new_fills_identity_and_time(image: SourceImage) -> None:
     before = datetime.now(timezone.utc)
-    run = runner.Run.new(image, PROMPT, ("sagemaker", "bedrock"), source="bench", bench_id="b1")
+    run = records.Run.new(image, PROMPT, ("sagemaker", "bedrock"), source="bench", bench_id="b1")
     assert run.created_at.tzinfo is not None and run.created_at >= before
     assert (run.providers, run.source, run.bench_id, run.results, run.wall_ms) == (["sagemaker", "bedrock"], "bench", "b1", [], None)
     stamp, _, suffix = run.run_id.partition("-")
     assert len(stamp) == 15 and stamp[8] == "T" and len(suffix) == 10
-    assert runner.new_run_id() != runner.new_run_id()
+    assert records.new_run_id() != records.new_run_id()
 
 
 # --- per-provider concurrency ----------------------------------------------------------------------------
@@ -419,7 +434,7 @@ def test_a_burst_never_has_more_calls_in_flight_than_the_provider_allows(fakes, 
     peak = 0
     lock = threading.Lock()
 
-    def counted(provider: FakeProvider, prepared: PreparedImage, prompt: str) -> Reply:
+    def counted(provider: FakeService, prepared: PreparedImage, prompt: str) -> Reply:
         nonlocal in_flight, peak
         with lock:
             in_flight += 1
@@ -442,8 +457,6 @@ def test_a_burst_never_has_more_calls_in_flight_than_the_provider_allows(fakes, 
 
 
 def test_a_provider_whose_slots_stay_busy_gives_a_throttled_result(fakes, image: SourceImage, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
-    from mcv_core.providers import base
-
     monkeypatch.setattr(base, "RETRY_BACKOFF_ALLOWANCE_S", 0.0)  # deadline = 0.1 s x 1 attempt
     fakes("fake_busy", sleeps(0.0))
     [provider] = providers("fake_busy", {"MCV_CONCURRENCY_FAKE_BUSY": "1", "MCV_TIMEOUT_S": "0.1", "MCV_MAX_ATTEMPTS": "1"})
@@ -462,4 +475,12 @@ def test_bad_concurrency_settings_are_clear_errors() -> None:
         Settings.from_mapping({"MCV_CONCURRENCY_BEDROCK": "many"})
     with pytest.raises(ConfigError, match="MCV_CONCURRENCY_BEDROCK must be 1 or more"):
         Settings.from_mapping({"MCV_CONCURRENCY_BEDROCK": "0"})
-    assert Settings.from_mapping({}).concurrency_for("sagemaker") == 5
+    # Unset: the service's default, 5 for SageMaker (the serverless endpoint's MaxConcurrency).
+    settings = Settings.from_mapping({"MCV_CONCURRENCY_CLAUDE_HAIKU": "3"})
+    clients = Clients(settings, Endpoints(aws={}))
+    defaults = targets.defaults(settings)
+    assert registry.bind(defaults.get("sagemaker"), settings, clients).concurrency == 5
+    assert registry.bind(defaults.get("bedrock"), settings, clients).concurrency == 8
+    # A target's own variable: its id in capitals, - as _.
+    haiku = Target(id="claude-haiku", service="bedrock", model="anthropic.claude-3-haiku-20240307-v1:0")
+    assert registry.bind(haiku, settings, clients).concurrency == 3
