@@ -27,15 +27,15 @@ locals {
   sagemaker_image_uri = coalesce(var.sagemaker_image_uri, "763104351884.dkr.ecr.${var.region}.amazonaws.com/pytorch-inference:2.6.0-cpu-py312")
 
   # A cross-region inference profile id (us., eu., apac., global., ...) routes to the same model in several
-  # regions: the app then needs the profile and the foundation model in each of them.
-  bedrock_profile_prefix = try(regex("^(us-gov|us|eu|apac|jp|au|ca|global)\\.", var.bedrock_model_id)[0], null)
-  bedrock_foundation_id  = local.bedrock_profile_prefix == null ? var.bedrock_model_id : trimprefix(var.bedrock_model_id, "${local.bedrock_profile_prefix}.")
-  bedrock_model_arns = local.bedrock_profile_prefix == null ? [
-    "arn:${local.partition}:bedrock:${var.region}::foundation-model/${var.bedrock_model_id}",
-    ] : [
-    "arn:${local.partition}:bedrock:${var.region}:${local.account_id}:inference-profile/${var.bedrock_model_id}",
-    "arn:${local.partition}:bedrock:*::foundation-model/${local.bedrock_foundation_id}",
-  ]
+  # regions: the app then needs the profile and the foundation model in each of them. Every Bedrock target of
+  # the app's catalogue (targets.toml) must be listed: bedrock_model_id and more_bedrock_model_ids.
+  bedrock_model_ids = distinct(concat([var.bedrock_model_id], var.more_bedrock_model_ids))
+  bedrock_model_arns = flatten([
+    for id in local.bedrock_model_ids : can(regex("^(us-gov|us|eu|apac|jp|au|ca|global)\\.", id)) ? [
+      "arn:${local.partition}:bedrock:${var.region}:${local.account_id}:inference-profile/${id}",
+      "arn:${local.partition}:bedrock:*::foundation-model/${replace(id, "/^(us-gov|us|eu|apac|jp|au|ca|global)\\./", "")}",
+    ] : ["arn:${local.partition}:bedrock:${var.region}::foundation-model/${id}"]
+  ])
 }
 
 # --- Storage ---------------------------------------------------------------------------------------------

@@ -106,6 +106,12 @@ variable "bedrock_model_id" {
   default     = "anthropic.claude-3-haiku-20240307-v1:0"
 }
 
+variable "more_bedrock_model_ids" {
+  description = "Further Bedrock model ids or inference profiles the app may call: the other Bedrock targets of its catalogue (targets.toml), e.g. anthropic.claude-3-5-sonnet-20241022-v2:0 or amazon.nova-lite-v1:0."
+  type        = list(string)
+  default     = []
+}
+
 variable "create_app_policy" {
   description = "Whether to create the IAM policy for the identity that runs MC Vision (<project>-app)."
   type        = bool

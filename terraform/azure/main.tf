@@ -68,6 +68,29 @@ resource "azurerm_cognitive_deployment" "this" {
   }
 }
 
+# Further deployments on the same account: the other Azure targets of the app's catalogue (targets.toml),
+# e.g. gpt-4o beside gpt-4o-mini. Created one after another: Azure refuses concurrent changes to one account.
+resource "azurerm_cognitive_deployment" "more" {
+  for_each = var.more_deployments
+
+  name                   = each.key
+  cognitive_account_id   = azurerm_cognitive_account.this.id
+  version_upgrade_option = var.version_upgrade_option
+
+  model {
+    format  = "OpenAI"
+    name    = each.value.model_name
+    version = each.value.model_version
+  }
+
+  sku {
+    name     = var.deployment_sku
+    capacity = each.value.capacity
+  }
+
+  depends_on = [azurerm_cognitive_deployment.this]
+}
+
 # Keyless access: the role that may call deployments (chat completions) and nothing else.
 resource "azurerm_role_assignment" "openai_user" {
   for_each = toset(var.openai_user_principal_ids)

@@ -17,6 +17,14 @@ output "azure_openai_api_key" {
   sensitive   = true
 }
 
+output "azure_openai_deployments" {
+  description = "Every deployment on the account, name -> model: what the catalogue's azure_openai targets name (deployment and model)."
+  value = merge(
+    { (azurerm_cognitive_deployment.this.name) = azurerm_cognitive_deployment.this.model[0].name },
+    { for name, deployment in azurerm_cognitive_deployment.more : name => deployment.model[0].name },
+  )
+}
+
 output "azure_openai_model" {
   description = "Model behind the deployment (MCV_AZURE_MODEL, for pricing and token accounting)."
   value       = azurerm_cognitive_deployment.this.model[0].name

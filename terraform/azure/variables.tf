@@ -75,6 +75,16 @@ variable "model_version" {
   default     = "2024-07-18"
 }
 
+variable "more_deployments" {
+  description = "Further deployments on the account, by deployment name: the other Azure targets of the app's catalogue (targets.toml), each with its model, model version and capacity (thousands of tokens per minute)."
+  type = map(object({
+    model_name    = string
+    model_version = string
+    capacity      = number
+  }))
+  default = {}
+}
+
 variable "deployment_sku" {
   description = "Deployment type: Standard (regional, as the PoC), GlobalStandard or DataZoneStandard where Standard has no quota in the region."
   type        = string

@@ -432,7 +432,11 @@ def test_app_policy_covers_what_mc_vision_calls() -> None:
     assert literal(root.variables["create_app_policy"]["default"]) is True
 
 
-def test_bedrock_arns_for_a_model_id() -> None:
-    arns = load(AWS).locals["bedrock_model_arns"]
-    assert "arn:${local.partition}:bedrock:${var.region}::foundation-model/${var.bedrock_model_id}" in arns
-    assert "inference-profile/${var.bedrock_model_id}" in arns
+def test_bedrock_arns_for_every_model_of_the_catalogue() -> None:
+    root = load(AWS)
+    assert "concat([var.bedrock_model_id], var.more_bedrock_model_ids)" in str(root.locals["bedrock_model_ids"])
+    arns = str(root.locals["bedrock_model_arns"])
+    assert "for id in local.bedrock_model_ids" in arns
+    assert "arn:${local.partition}:bedrock:${var.region}::foundation-model/${id}" in arns
+    assert "inference-profile/${id}" in arns and "foundation-model/${replace(id," in arns
+    assert literal(root.variables["more_bedrock_model_ids"]["default"]) == []

@@ -67,3 +67,15 @@ def test_keyless_access_role_is_the_narrow_one() -> None:
     role = load(AZURE).resource("azurerm_role_assignment", "openai_user")
     assert literal(role["role_definition_name"]) == "Cognitive Services OpenAI User"
     assert role["scope"] == "${azurerm_cognitive_account.this.id}"
+
+
+def test_more_deployments_for_the_catalogue() -> None:
+    """The catalogue's other Azure targets (gpt-4o beside gpt-4o-mini) are deployments on the same account."""
+    azure = load(AZURE)
+    more = azure.resource("azurerm_cognitive_deployment", "more")
+    assert more["for_each"] == "${var.more_deployments}"
+    assert more["cognitive_account_id"] == "${azurerm_cognitive_account.this.id}"
+    model = block(more, "model")
+    assert (model["name"], model["version"]) == ("${each.value.model_name}", "${each.value.model_version}")
+    assert _default("more_deployments") == {}
+    assert "azurerm_cognitive_deployment.more" in str(azure.outputs["azure_openai_deployments"]["value"])
