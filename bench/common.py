@@ -20,8 +20,11 @@ warm up first, interleave baseline and ours, and compare medians (`summary`); ke
 Fixtures, loopback only:
   `loopback_server(handler)`  a ThreadingHTTPServer on 127.0.0.1 in a thread, or in a child process
                               (`process=True`) so that the server's Python work does not share our GIL.
-  `registered(*classes)`      providers in the real registry for the duration, built-ins given back after.
-  `photo()`                   a generated 12 MP JPEG, loaded by the product's own `load_image`.
+  `registered(*classes)`      fake services in the real registry for the duration, built-ins given back after;
+                              a target whose `service` is one of theirs reaches it (`registry.bind`, or a
+                              `Workbench(settings, catalogue=targets.Catalogue((Target(...), ...)))`).
+  `default_specs()`           the image specs of the three default targets (classifier, Claude, gpt-4o-mini).
+  `photo()`                   a generated 12 MP JPEG, loaded by the product's own `load_image` for those specs.
 """
 
 from __future__ import annotations
@@ -44,8 +47,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 if TYPE_CHECKING:
-    from mcv_core.images import SourceImage
-    from mcv_core.providers.base import Provider
+    from mcv_core.images import ImageSpec, SourceImage
+    from mcv_core.services.base import Service
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 LOOPBACK = "127.0.0.1"
@@ -242,19 +245,20 @@ def loopback_server(handler: type[BaseHTTPRequestHandler], *, process: bool = Fa
 
 
 @contextmanager
-def registered(*classes: type[Provider]) -> Iterator[None]:
-    """Register provider classes in the real registry for the duration; a displaced built-in comes back after."""
-    from mcv_core.providers import registry
+def registered(*classes: type[Service]) -> Iterator[None]:
+    """Register service classes (by their `service` name) in the real registry for the duration; a displaced
+    built-in comes back after."""
+    from mcv_core.services import registry
 
     added: list[str] = []
-    displaced: list[type[Provider]] = []
+    displaced: list[type[Service]] = []
     try:
         for cls in classes:
-            if cls.name in registry.names():
-                displaced.append(registry.get(cls.name))
-                registry.unregister(cls.name)
+            if cls.service in registry.names():
+                displaced.append(registry.get(cls.service))
+                registry.unregister(cls.service)
             registry.register(cls)
-            added.append(cls.name)
+            added.append(cls.service)
         yield
     finally:
         for name in added:
@@ -279,11 +283,22 @@ def photo_jpeg(width: int = 4032, height: int = 3024, seed: int = 0) -> bytes:
     return buffer.getvalue()
 
 
-def photo(width: int = 4032, height: int = 3024, seed: int = 0) -> SourceImage:
-    """`photo_jpeg` through the product's `load_image`, with the default upload limits."""
+def default_specs() -> tuple[ImageSpec, ...]:
+    """The image specs of the three default targets (sagemaker, bedrock, azure_openai): our classifier's, Claude's
+    and gpt-4o-mini's (models.CLASSIFIER, models.CLAUDE, models.GPT_TILES at detail auto)."""
+    from mcv_core import targets
+    from mcv_core.config import Settings
+
+    return tuple(t.image_spec for t in targets.defaults(Settings()).targets)
+
+
+def photo(width: int = 4032, height: int = 3024, seed: int = 0,
+          specs: Sequence[ImageSpec] | None = None) -> SourceImage:
+    """`photo_jpeg` through the product's `load_image`, with the default upload limits, decoded to the working
+    size that covers `specs` (default: the three default targets', as a workbench of them decodes it)."""
     from mcv_core.config import Settings
     from mcv_core.images import load_image
 
     limits = Settings()
     return load_image(photo_jpeg(width, height, seed), "bench-photo.jpg", max_bytes=limits.max_image_bytes,
-                      max_pixels=limits.max_pixels)
+                      max_pixels=limits.max_pixels, specs=tuple(specs) if specs is not None else default_specs())

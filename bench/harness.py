@@ -6,12 +6,13 @@ A loopback server in its own process (so its Python work does not share our GIL)
 valid response in each service's shape: Bedrock Converse (`POST /model/<id>/converse`), SageMaker Runtime
 (`POST /endpoints/<name>/invocations`) and Azure OpenAI chat completions
 (`POST /openai/deployments/<name>/chat/completions`), over keep-alive HTTP/1.1 as the real services are used.
-For each provider, three arms are timed, interleaved round by round with the order rotated, after a warm-up:
+For each default target (sagemaker, bedrock, azure_openai, bound to their services through
+`registry.bind`), three arms are timed, interleaved round by round with the order rotated, after a warm-up:
 
   raw    the SDK as a minimal script calls it: a plain boto3 client (`converse`, `invoke_endpoint` with the
          handler's JSON body) or a plain `openai.AzureOpenAI` client (`chat.completions.create` with a base64
          data URL), given the same prepared JPEG, encoding it per call as any caller must;
-  call   the product's `Provider.call` (request building, our SDK client configuration, response parsing);
+  call   the product's `Service.call` (request building, our SDK client configuration, response parsing);
   ours   `runner.call_provider`, the whole per-provider path of a comparison (slots, attempt counting, cost,
          the result), with `runner.prepare` answered from the already-prepared image so that image preparation
          is excluded (bench.image_prep measures that).
@@ -290,7 +291,7 @@ def keepalive_stall(requests: int) -> dict[str, Any]:
         from mcv_core.local import emulator, sagemaker_worker
 
         handlers = {
-            "mcv_core/local/emulator.py _Handler": emulator._handler_for(types.SimpleNamespace()),  # noqa: SLF001
+            "mcv_core/local/emulator/__init__.py _Handler": emulator._handler_for(types.SimpleNamespace()),  # noqa: SLF001
             "mcv_core/local/sagemaker_worker.py _Handler": sagemaker_worker._Handler,  # noqa: SLF001
         }
         for name, handler in handlers.items():
@@ -308,8 +309,9 @@ def run(quick: bool = False) -> dict[str, Any]:
     from mcv_core import runner
     from mcv_core.clients import Clients, Endpoints
     from mcv_core.config import Settings
+    from mcv_core import targets
     from mcv_core.images import prepare
-    from mcv_core.providers import registry
+    from mcv_core.services import registry
 
     load_at_start = os.getloadavg()
     rounds = 120 if quick else 600
@@ -328,7 +330,8 @@ def run(quick: bool = False) -> dict[str, Any]:
             azure_api_key=FAKE_API_KEY,
         )
         clients = Clients(settings, endpoints)
-        providers = {name: registry.create(name, settings, clients) for name in PROVIDERS}
+        catalogue = targets.defaults(settings)  # the three default targets: Claude 3 Haiku, gpt-4o-mini, our classifier
+        providers = {name: registry.bind(catalogue.get(name), settings, clients) for name in PROVIDERS}
         prepared = {name: prepare(image, provider.image_spec) for name, provider in providers.items()}
         by_spec = {providers[name].image_spec.name: prepared[name] for name in PROVIDERS}
         raw = raw_callers(base_url, prepared, settings)
@@ -440,7 +443,7 @@ def render(result: dict[str, Any]) -> str:
         common.table(
             ("provider", "raw med", "call med", "ours med", "diff med", "raw p95", "ours p95", "diff p95", "met"), rows
         ),
-        "diff = ours - raw (ms); 'call' is Provider.call alone, so call - raw is the provider module and client "
+        "diff = ours - raw (ms); 'call' is Service.call alone, so call - raw is the service module and client "
         "configuration, ours - call the runner",
     ]
     for name, prof in d["profile"].items():

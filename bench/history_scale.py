@@ -122,10 +122,11 @@ def page_units(sizes: Sequence[int]) -> float:
 
 def synthetic_runs(count: int, now: datetime, seed: int = 7) -> list[Any]:
     """Comparisons spread over DAYS days, each with one result per provider, made like real ones."""
-    from mcv_core import images, pricing, samples, scoring
-    from mcv_core.providers.base import Label, ProviderResult
-    from mcv_core.runner import Run
+    from mcv_core import images, models, pricing, samples, scoring, targets
+    from mcv_core.config import Settings
+    from mcv_core.records import Label, ProviderResult, Run
 
+    catalogue = targets.defaults(Settings())  # the three default targets: their titles, services and prices
     rng = np.random.default_rng(seed)
     shipped = samples.sample_images()
     pictures = [images.load_image(s.data, s.name, max_bytes=1 << 24, max_pixels=1 << 26) for s in shipped]
@@ -198,13 +199,12 @@ def synthetic_runs(count: int, now: datetime, seed: int = 7) -> list[Any]:
                 latency = float(rng.lognormal(np.log(900 if provider == "bedrock" else 1100), 0.35))
                 w, h = picture.width, picture.height
                 image_tokens = (
-                    images.claude_image_tokens(w, h)
+                    models.claude_image_tokens(w, h)
                     if provider == "bedrock"
-                    else images.gpt4o_mini_image_tokens(w, h, "auto")
+                    else models.gpt4o_mini_image_tokens(w, h, "auto")
                 )
                 input_tokens, output_tokens = image_tokens + 12, int(rng.integers(30, 90))
                 model = "anthropic.claude-3-haiku-20240307-v1:0" if provider == "bedrock" else "gpt-4o-mini"
-                cloud = "aws" if provider == "bedrock" else "azure"
                 result = ProviderResult(
                     provider,
                     model,
@@ -215,10 +215,12 @@ def synthetic_runs(count: int, now: datetime, seed: int = 7) -> list[Any]:
                     input_tokens=input_tokens,
                     output_tokens=output_tokens,
                     image_tokens=image_tokens,
-                    cost_usd=pricing.token_cost(model, cloud, input_tokens, output_tokens),
+                    cost_usd=catalogue.get(provider).token_cost(input_tokens, output_tokens),
                     image_width=w,
                     image_height=h,
                 )
+            target = catalogue.get(provider)
+            result.service, result.title = target.service, target.title  # stored with every result, as the runner does
             result.timings = {
                 "prepare_ms": round(float(rng.uniform(5, 40)), 2),
                 "queue_ms": round(float(rng.uniform(0, 3)), 2),

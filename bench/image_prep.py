@@ -5,7 +5,9 @@
 Input: a generated 12 MP phone-photo JPEG (`common.photo_jpeg`, 4032 x 3024, quality 90). Ours is the product's
 path from upload bytes to the payloads: `mcv_core.images.load_image` (validation, sha256, a reduced-size JPEG
 decode through `Image.draft`, one LANCZOS resample to the working size) then `prepare_all` (each spec's
-payload: a LANCZOS step down, a crop for the classifier, a JPEG encode). Two baselines, timed in the same run,
+payload: a LANCZOS step down, a crop for the classifier, a JPEG encode), for the image specs of the three
+default targets (`targets.defaults`: the classifier's, Claude's and gpt-4o-mini's, from mcv_core/models.py),
+one "provider" below being one of those targets. Two baselines, timed in the same run,
 interleaved with ours (order rotated each round), after a warm-up:
 
   naive per provider  for each provider: Image.open, full decode, convert RGB, resize from full size to the
@@ -74,11 +76,12 @@ def naive_decode_once(data: bytes, specs: Any, width: int, height: int) -> dict[
     return {spec.name: naive_one(data, spec, width, height, full)[0] for spec in specs}
 
 
-def ours(data: bytes, settings: Any) -> dict[str, bytes]:
+def ours(data: bytes, settings: Any, specs: Any) -> dict[str, bytes]:
     from mcv_core.images import load_image, prepare_all
 
-    src = load_image(data, "bench-photo.jpg", max_bytes=settings.max_image_bytes, max_pixels=settings.max_pixels)
-    return {name: p.data for name, p in prepare_all(src).items()}
+    src = load_image(data, "bench-photo.jpg", max_bytes=settings.max_image_bytes, max_pixels=settings.max_pixels,
+                     specs=specs)
+    return {name: p.data for name, p in prepare_all(src, specs).items()}
 
 
 # ---------------------------------------------------------------------------------------------- equivalence
@@ -116,20 +119,21 @@ def timed(fn: Callable[[], Any]) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def stage_split(data: bytes, settings: Any, rounds: int) -> dict[str, float]:
+def stage_split(data: bytes, settings: Any, specs: Any, rounds: int) -> dict[str, float]:
     """Where ours spends its time: load_image (of which the draft decode) and prepare per spec, medians in ms."""
     from PIL import Image
 
-    from mcv_core.images import SPECS, load_image, prepare
+    from mcv_core.images import load_image, prepare
 
     stages: dict[str, list[float]] = {"load_image": [], "draft_decode_only": []}
-    for spec in SPECS:
+    for spec in specs:
         stages[f"prepare_{spec.name}"] = []
     for _ in range(rounds):
         started = time.perf_counter()
-        src = load_image(data, "bench-photo.jpg", max_bytes=settings.max_image_bytes, max_pixels=settings.max_pixels)
+        src = load_image(data, "bench-photo.jpg", max_bytes=settings.max_image_bytes, max_pixels=settings.max_pixels,
+                         specs=specs)
         stages["load_image"].append((time.perf_counter() - started) * 1000)
-        for spec in SPECS:
+        for spec in specs:
             stages[f"prepare_{spec.name}"].append(timed(lambda s=spec: prepare(src, s)))
 
         def draft() -> None:
@@ -144,20 +148,22 @@ def stage_split(data: bytes, settings: Any, rounds: int) -> dict[str, float]:
 def run(quick: bool = False) -> dict[str, Any]:
     from PIL import Image, features
 
+    from mcv_core import targets
     from mcv_core.config import Settings
-    from mcv_core.images import SPECS
 
     load_at_start = os.getloadavg()
     rounds = 4 if quick else 15
     settings = Settings()
+    # The payloads of the three default targets (classifier, Claude, gpt-4o-mini), as a workbench of them makes.
+    specs = tuple(t.image_spec for t in targets.defaults(settings).targets)
     data = common.photo_jpeg()
     with Image.open(io.BytesIO(data)) as im:
         width, height = im.size
 
     arms: dict[str, Callable[[], dict[str, bytes]]] = {
-        "ours": lambda: ours(data, settings),
-        "naive_per_provider": lambda: naive_per_provider(data, SPECS, width, height),
-        "naive_decode_once": lambda: naive_decode_once(data, SPECS, width, height),
+        "ours": lambda: ours(data, settings, specs),
+        "naive_per_provider": lambda: naive_per_provider(data, specs, width, height),
+        "naive_decode_once": lambda: naive_decode_once(data, specs, width, height),
     }
     for fn in arms.values():  # warm-up: imports, libjpeg's and Pillow's first allocations
         fn()
@@ -167,14 +173,14 @@ def run(quick: bool = False) -> dict[str, Any]:
         for arm in order[i % 3:] + order[: i % 3]:  # interleaved, the order rotated
             samples[arm].append(timed(arms[arm]))
     stats = {arm: common.summary(s, 1) for arm, s in samples.items()}
-    split = stage_split(data, settings, 2 if quick else 5)
+    split = stage_split(data, settings, specs, 2 if quick else 5)
 
     # Equivalence, per provider: ours against the naive payload (the naive way's own JPEG loss for scale).
     import numpy as np
 
     ours_payloads = arms["ours"]()
     equivalence: dict[str, Any] = {}
-    for spec in SPECS:
+    for spec in specs:
         naive_jpeg, naive_pixels = naive_one(data, spec, width, height)
         a, b = decoded(ours_payloads[spec.name]), decoded(naive_jpeg)
         ref = np.asarray(naive_pixels)
@@ -228,7 +234,7 @@ def run(quick: bool = False) -> dict[str, Any]:
             "timings": stats,
             "rounds": rounds,
             "image": {"width": width, "height": height, "bytes": len(data)},
-            "specs": [spec.name for spec in SPECS],
+            "specs": [spec.name for spec in specs],
             "pillow": Image.__version__,
             "libjpeg_turbo": features.check_feature("libjpeg_turbo"),
         },

@@ -2,8 +2,9 @@
 
     python -m bench.load [--quick] [--comparisons 40] [--concurrency 16] [--data-dir DIR] [--json]
 
-Runs on its own local cloud (loopback only; a temporary data folder unless given, stopped at the end).
-Phase "unlimited" lets every call go at once (MCV_CONCURRENCY_<PROVIDER> raised to the burst), so SageMaker
+Runs on its own local cloud (loopback only; a temporary data folder unless given, stopped at the end), on the
+three default targets (sagemaker, bedrock, azure_openai).
+Phase "unlimited" lets every call go at once (MCV_CONCURRENCY_<TARGET> raised to the burst), so SageMaker
 Serverless throttles past its MaxConcurrency; phase "limited" uses the default slots, so a burst waits for a
 slot instead. Each phase reports the load held (comparisons and calls per second), p50/p95 latency per provider,
 the peak of calls in flight per provider, the throttled results, and the results written to DynamoDB against
@@ -55,13 +56,14 @@ class InFlight:
 
 def run_phase(name: str, settings: Any, comparisons: int, concurrency: int) -> dict[str, Any]:
     from mcv_core import bench as benchmark
-    from mcv_core import samples
+    from mcv_core import samples, targets
     from mcv_core.workbench import Workbench
 
-    workbench = Workbench(settings)
+    # The three default targets of the local cloud, whatever targets.toml the working directory holds.
+    workbench = Workbench(settings, catalogue=targets.defaults(settings))
     counter = InFlight()
     for provider in PROVIDERS:
-        counter.wrap(workbench.provider(provider))
+        counter.wrap(workbench.target(provider))
     images = samples.sample_images()
     plan = benchmark.BenchPlan(tuple(images), PROVIDERS, repeat=math.ceil(comparisons / len(images)), concurrency=concurrency)
     started_at = datetime.now(timezone.utc)
@@ -87,7 +89,7 @@ def run_phase(name: str, settings: Any, comparisons: int, concurrency: int) -> d
         "wall_s": round(outcome.wall_s, 2),
         "comparisons_per_s": round(len(outcome.runs) / outcome.wall_s, 2),
         "calls_per_s": round(len(results) / outcome.wall_s, 2),
-        "slots": {p: workbench.provider(p).concurrency for p in PROVIDERS},
+        "slots": {p: workbench.target(p).concurrency for p in PROVIDERS},
         "peak_in_flight": dict(counter.peak),
         "throttled": {p: sum(1 for r in results if r.provider == p and r.error_type == "throttled") for p in PROVIDERS},
         "errors": {p: sum(1 for r in results if r.provider == p and not r.ok) for p in PROVIDERS},
@@ -110,13 +112,13 @@ def run(quick: bool = False, comparisons: int | None = None, concurrency: int | 
     with tempfile.TemporaryDirectory(prefix="mcv-bench-load-") as tmp:
         folder = data_dir or Path(tmp)
         os.environ.update(MCV_MODE="local", MCV_DATA_DIR=str(folder), MCV_ENV_FILE=os.devnull)
-        from mcv_core.config import Settings
+        from mcv_core.config import Settings, env_suffix
         from mcv_core.local import control
 
         base = Settings.load()
         control.up(base, quiet=True)
         try:
-            unlimited = base.with_(provider_concurrency={p: concurrency for p in PROVIDERS})
+            unlimited = base.with_(provider_concurrency={env_suffix(p): concurrency for p in PROVIDERS})
             phases = [
                 run_phase("unlimited", unlimited, comparisons, concurrency),
                 run_phase("limited", base, comparisons, concurrency),

@@ -313,7 +313,8 @@ def ensure_model() -> Path:
 
 def input_jpeg() -> bytes:
     """The classifier payload the product sends for the 12 MP bench photo (224 x 224 JPEG)."""
-    from mcv_core.images import CLASSIFIER, prepare
+    from mcv_core.images import prepare
+    from mcv_core.models import CLASSIFIER
 
     return prepare(common.photo(), CLASSIFIER).data
 

@@ -323,7 +323,7 @@ def compare_once(page: Any, url: str, photo: Path, titles: dict[str, str], fresh
 
     opened = open_compare(page, url) if fresh else None
     go = page.locator(".st-key-compare-go button")
-    pills = page.locator(".st-key-compare-providers")
+    pills = page.locator(".st-key-compare-targets, .st-key-compare-providers")  # the targets' pills (older key)
     for title in titles.values():
         expect(pills.get_by_text(title, exact=True)).to_be_visible()
     page.locator(".st-key-compare-files input[type=file]").set_input_files(str(photo))
@@ -416,14 +416,18 @@ def arrival_observed(rep: dict[str, Any], n: int) -> bool | None:
 
 
 def run(quick: bool = False) -> dict[str, Any]:
-    from mcv_core import providers as registry
+    from mcv_core import targets
     from mcv_core.config import Settings
 
     load_at_start = os.getloadavg()
     repetitions = 1 if quick else 4
     data_dir = Path(tempfile.mkdtemp(prefix="mcv-bench-responsiveness-"))
-    names = [p for p in Settings.from_mapping({"MCV_MODE": "local"}).providers if p in registry.names()]
-    titles = {name: registry.get(name).title for name in names}
+    # The targets the app selects by default: its catalogue (targets.toml in the repository, else the three
+    # defaults) as the app loads it, with no MCV_ variable (app_environment drops them).
+    settings = Settings.from_mapping({"MCV_MODE": "local"})
+    catalogue = targets.load(settings, cwd=REPO)
+    names = catalogue.enabled(settings)
+    titles = {name: catalogue.title(name) for name in names}
     photo = data_dir / "cat.jpg"
     photo.write_bytes(_cat_jpeg())
     cold: dict[str, Any] = {}

@@ -1,14 +1,16 @@
-"""Side by side costs no more than the slowest provider.
+"""Side by side costs no more than the slowest target.
 
     python -m bench.side_by_side [--quick] [--json]
 
-Three providers are registered through the real registry. Each one's call sends the image it was prepared
-(the product's own per-provider preparation, real ImageSpecs) in a real HTTP POST to a loopback server started
-here, which answers after a fixed 200, 500 or 900 ms. `runner.compare` (the product path: one thread per
-provider, preparation in that thread, slots, attempt counting, results as each finishes) runs N times on a
-real SourceImage (a generated 12 MP JPEG through `load_image`); the baseline, in the same run and interleaved
-with it, calls the same providers one after another through the same `runner.call_provider`, as the proof of
-concept did. The slowest provider is also timed alone, to show what of the wall time is its own.
+Three fake services are registered through the real service registry, each reached through a target of its
+own (a catalogue of three targets, bound by `registry.bind`). Each one's call sends the image it was prepared
+(the product's own per-target preparation, the real ImageSpecs of the default targets' model families) in a
+real HTTP POST to a loopback server started here, which answers after a fixed 200, 500 or 900 ms.
+`runner.compare` (the product path: one thread per target, preparation in that thread, slots, attempt
+counting, results as each finishes) runs N times on a real SourceImage (a generated 12 MP JPEG through
+`load_image`); the baseline, in the same run and interleaved with it, calls the same targets one after another
+through the same `runner.call_provider`, as the proof of concept did. The slowest target is also timed alone,
+to show what of the wall time is its own.
 
 Target: comparison wall time (median) at most 1.05 x the slowest + 20 ms = 965 ms.
 """
@@ -31,9 +33,10 @@ from bench import common
 
 NAME = "side_by_side"
 PROMPT = "Describe this image in one or two sentences."
-# (name, latency of its answer in ms, image spec name): the slowest gets the largest image, the worst case.
-PROVIDERS = (("bench_fast", 200, "classifier"), ("bench_mid", 500, "gpt4o_mini"), ("bench_slow", 900, "claude"))
-SLOWEST_MS = max(ms for _, ms, _ in PROVIDERS)
+# (target id and its fake service's name, latency of its answer in ms, image spec name, from models.py): the
+# slowest gets the largest image, the worst case.
+TARGETS = (("bench_fast", 200, "classifier"), ("bench_mid", 500, "gpt_tiles"), ("bench_slow", 900, "claude"))
+SLOWEST_MS = max(ms for _, ms, _ in TARGETS)
 BOUND_FACTOR, BOUND_SLACK_MS = 1.05, 20.0
 BOUND_MS = BOUND_FACTOR * SLOWEST_MS + BOUND_SLACK_MS
 
@@ -87,17 +90,22 @@ class DelayHandler(BaseHTTPRequestHandler):
             self.wfile.write(answer)
 
 
-def delayed_provider(name: str, delay_ms: int, spec_name: str, base_url: str) -> type:
-    """A provider class whose call POSTs the prepared image to the delay server and parses its JSON."""
+def delayed_service(name: str, delay_ms: int, spec_name: str, base_url: str) -> type:
+    """A service class (registry name `name`) whose call POSTs the prepared image to the delay server and parses
+    its JSON. Its targets' model is unknown to models.py, so the class gives the image spec itself."""
     from mcv_core.errors import ConnectionFailed, MalformedResponseError
-    from mcv_core.images import SPECS, ImageSpec, PreparedImage
-    from mcv_core.providers.base import Provider, Reply
+    from mcv_core.images import ImageSpec, PreparedImage
+    from mcv_core.records import Reply
+    from mcv_core.services.base import Service
 
-    spec = next(s for s in SPECS if s.name == spec_name)
+    spec = next(s for s in common.default_specs() if s.name == spec_name)
     url = urlsplit(base_url)
 
-    class DelayedProvider(Provider):
+    class DelayedService(Service):
+        service: ClassVar[str] = name
+        service_title: ClassVar[str] = f"Loopback {delay_ms} ms"
         cloud: ClassVar[str] = "aws"
+        required_fields: ClassVar[tuple[str, ...]] = ()
 
         @property
         def model_id(self) -> str:
@@ -130,32 +138,43 @@ def delayed_provider(name: str, delay_ms: int, spec_name: str, base_url: str) ->
         def cost(self, reply: Reply) -> float | None:
             return None
 
-    DelayedProvider.__name__ = DelayedProvider.__qualname__ = f"Delayed_{name}"
-    DelayedProvider.name = name
-    DelayedProvider.title = f"Loopback {delay_ms} ms"
-    return DelayedProvider
+        def probe(self, timeout: float) -> tuple[str, dict[str, Any]]:
+            return f"loopback {url.netloc}", {}
+
+    DelayedService.__name__ = DelayedService.__qualname__ = f"Delayed_{name}"
+    return DelayedService
+
+
+def bench_catalogue() -> Any:
+    """One target per fake service, with the same id."""
+    from mcv_core.targets import Catalogue, Target
+
+    return Catalogue(tuple(Target(id=name, service=name, model=f"loopback-delay-{ms}ms", title=f"Loopback {ms} ms")
+                           for name, ms, _ in TARGETS))
 
 
 def run(quick: bool = False) -> dict[str, Any]:
     from mcv_core import runner
     from mcv_core.clients import Clients, Endpoints
     from mcv_core.config import Settings
-    from mcv_core.providers import registry
+    from mcv_core.records import Run
+    from mcv_core.services import registry
 
     load_at_start = os.getloadavg()
     n = 5 if quick else 15
     image = common.photo()
     with common.loopback_server(DelayHandler) as base_url:
-        classes = [delayed_provider(name, ms, spec, base_url) for name, ms, spec in PROVIDERS]
+        classes = [delayed_service(name, ms, spec, base_url) for name, ms, spec in TARGETS]
         with common.registered(*classes):
             settings = Settings.from_mapping({"MCV_MODE": "local"})
             clients = Clients(settings, Endpoints(aws={}))  # the fakes use no SDK client
-            providers = [registry.create(name, settings, clients) for name, _, _ in PROVIDERS]
+            catalogue = bench_catalogue()
+            providers = [registry.bind(catalogue.get(name), settings, clients) for name, _, _ in TARGETS]
             slowest = providers[-1]
 
             def side_by_side() -> dict[str, Any]:
                 arrivals: list[tuple[str, float]] = []
-                run_ = runner.Run.new(image, PROMPT, [p.name for p in providers], source="bench")
+                run_ = Run.new(image, PROMPT, [p.name for p in providers], source="bench")
                 IN_FLIGHT.reset()
                 started = time.perf_counter()
                 runner.compare(providers, run_, on_result=lambda r: arrivals.append((r.provider, time.perf_counter())))
@@ -209,15 +228,15 @@ def run(quick: bool = False) -> dict[str, Any]:
     seq_wall = common.summary(seq_walls, 1)
     alone_wall = common.summary([r["wall_ms"] for r in alone], 1)
     errors = [e for r in ours + baseline + alone for e in r["errors"]]
-    expected_order = [name for name, _, _ in sorted(PROVIDERS, key=lambda p: p[1])]
+    expected_order = [name for name, _, _ in sorted(TARGETS, key=lambda p: p[1])]
     slow_results = [r["slowest"] for r in ours]
     median = ours_wall["median_ms"]
     return {
         "name": NAME,
         "target": (
-            f"side by side costs no more than the slowest provider: comparison wall time (median) at most "
+            f"side by side costs no more than the slowest target: comparison wall time (median) at most "
             f"{BOUND_FACTOR} x the slowest ({SLOWEST_MS} ms) + {BOUND_SLACK_MS:g} ms = {BOUND_MS:g} ms; "
-            f"baseline: the same providers one after another"
+            f"baseline: the same targets one after another"
         ),
         "baseline": {
             "wall_median_ms": seq_wall["median_ms"],
@@ -235,15 +254,15 @@ def run(quick: bool = False) -> dict[str, Any]:
         "details": {
             "bound_ms": BOUND_MS,
             "slowest_ms": SLOWEST_MS,
-            "latencies_ms": {name: ms for name, ms, _ in PROVIDERS},
-            "image_specs": {name: spec for name, _, spec in PROVIDERS},
+            "latencies_ms": {name: ms for name, ms, _ in TARGETS},
+            "image_specs": {name: spec for name, _, spec in TARGETS},
             "image": {"width": image.width, "height": image.height, "bytes": image.size_bytes},
             "iterations": n,
             "p95_within_bound": ours_wall["p95_ms"] <= BOUND_MS,
             "ratio_to_slowest_p95": round(ours_wall["p95_ms"] / SLOWEST_MS, 4),
             "ratio_to_slowest_alone": round(median / alone_wall["median_ms"], 4),
             "speedup_vs_sequential": round(seq_wall["median_ms"] / median, 3),
-            "sum_of_latencies_ms": sum(ms for _, ms, _ in PROVIDERS),
+            "sum_of_latencies_ms": sum(ms for _, ms, _ in TARGETS),
             "side_by_side_wall": ours_wall,
             "sequential_wall": seq_wall,
             "slowest_alone_wall": alone_wall,
@@ -273,7 +292,7 @@ def render(result: dict[str, Any]) -> str:
     return "\n".join(
         [
             f"{result['name']}: {result['target']}",
-            f"providers {d['latencies_ms']} ms, {d['iterations']} runs each after warm-up, image "
+            f"targets {d['latencies_ms']} ms, {d['iterations']} runs each after warm-up, image "
             f"{d['image']['width']}x{d['image']['height']} ({d['image']['bytes']} bytes)",
             common.table(("figure", "one after another", "side by side"), rows),
             f"slowest alone: median {d['slowest_alone_wall']['median_ms']} ms; in the comparison it spent "
