@@ -537,16 +537,36 @@ def _format_status(state: dict[str, Any]) -> str:
         return f"local cloud: not running (data in {state.get('data_dir')})"
     components = state.get("components", {})
     emulator = components.get("emulator", {})
+    moto = components.get("moto", {})
     lines = [
         f"local cloud: running, pid {state.get('pid')}, since {state.get('started_at')}, data in {state.get('data_dir')}",
-        f"  AWS (moto):   {components.get('moto', {}).get('url')}  {'up' if components.get('moto', {}).get('running') else 'DOWN'}",
-        f"  AI emulator:  {emulator.get('url', 'DOWN')}",
+        f"  AWS (moto):   {moto.get('url')}  {'up' if moto.get('running') else 'DOWN'}",
     ]
+    if not emulator.get("url"):
+        lines.append("  AI emulator:  DOWN")
+        return "\n".join(lines)
+    requests = emulator.get("requests") or {}
+    lines.append(f"  AI emulator:  {emulator['url']}  ({sum(requests.values())} requests: " + ", ".join(f"{k} {v}" for k, v in requests.items()) + ")")
+    bedrock = emulator.get("bedrock") or {}
+    if bedrock:
+        lines.append(f"    Bedrock Converse: {bedrock.get('models', 0)} vision models served")
+    deployments = (emulator.get("azure_openai") or {}).get("deployments") or {}
+    if deployments:
+        lines.append("    Azure OpenAI deployments: " + ", ".join(f"{name} ({model})" for name, model in deployments.items()))
+    served = (emulator.get("openai") or {}).get("models") or []
+    if emulator.get("openai_base_url"):
+        lines.append(f"    OpenAI-compatible: {emulator['openai_base_url']} ({len(served)} models)")
+    loaded = ((emulator.get("standins") or {}).get("local_models")) or {}
+    if loaded:
+        lines.append("    local models loaded: " + (", ".join(name for name, up in loaded.items() if up) or "none yet"))
     for name, endpoint in (emulator.get("sagemaker") or {}).items():
         lines.append(
-            f"  endpoint {name}: worker {endpoint['worker']}, {endpoint['invocations']} invocations, "
+            f"    SageMaker endpoint {name}: worker {endpoint['worker']}, {endpoint['invocations']} invocations, "
             f"{endpoint['cold_starts']} cold starts, scales to zero after {endpoint['idle_s']:g} s idle"
         )
+    faults = emulator.get("faults") or {}
+    if faults:
+        lines.append("    faults injected: " + ", ".join(f"{service} {len(plan)}" for service, plan in faults.items()))
     return "\n".join(lines)
 
 

@@ -9,13 +9,17 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
+from .. import models
 from ..config import Settings
 from ..errors import LocalCloudError
 from .state import Connection, connection_path, logs_dir, pid_alive, read_connection
+
+if TYPE_CHECKING:
+    from ..targets import Catalogue
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL_TAR = REPO / "sagemaker_model" / "build" / "model.tar.gz"
@@ -145,6 +149,36 @@ def emulator_admin(conn: Connection, method: str, path: str, timeout: float = 30
     return response.json()
 
 
+def catalogue_deployments(catalogue: "Catalogue") -> dict[str, str]:
+    """Deployment -> model of the catalogue's Azure OpenAI targets whose model the local cloud knows. Others are
+    left out: calling them gets Azure's DeploymentNotFound, as in Azure, where an unknown model cannot be deployed."""
+    wanted = {}
+    for target in catalogue.targets:
+        if target.service == "azure_openai" and target.deployment:
+            model = target.model or target.deployment
+            if models.resolve("azure_openai", model) is not None:
+                wanted[target.deployment] = model
+    return wanted
+
+
+def deploy_catalogue(settings: Settings, catalogue: "Catalogue") -> dict[str, str]:
+    """Deploy the catalogue's Azure OpenAI deployments in the running local cloud, as Terraform creates them in
+    Azure: one idempotent call; returns every deployment the local cloud now has (deployment -> model)."""
+    conn = running(settings)
+    if conn is None:
+        raise LocalCloudError("the local cloud is not running", hint="start it with `python -m mcv_core local up`")
+    wanted = catalogue_deployments(catalogue)
+    method = "PUT" if wanted else "GET"  # nothing to deploy: only read what is there
+    try:
+        answer = emulator_admin(conn, method, "/_mcv/azure/deployments", json=wanted if wanted else None, timeout=10)
+    except requests.RequestException as exc:
+        raise LocalCloudError(
+            f"the local cloud did not take the catalogue's Azure deployments: {exc}",
+            hint="see `python -m mcv_core local status`, or restart it with `local down` then `local up`",
+        ) from exc
+    return dict(answer["deployments"])
+
+
 def status(settings: Settings) -> dict[str, Any]:
     conn = running(settings)
     if conn is None:
@@ -172,6 +206,9 @@ def env_vars(settings: Settings, conn: Connection) -> dict[str, str]:
             "AZURE_OPENAI_ENDPOINT": conn.azure_endpoint,
             "AZURE_OPENAI_API_KEY": conn.azure_api_key,
             "OPENAI_API_VERSION": settings.azure_api_version,
+            # The local OpenAI-compatible server, as the openai SDK (and Ollama or vLLM clients) read it.
+            "OPENAI_BASE_URL": conn.openai_base_url,
+            "OPENAI_API_KEY": conn.azure_api_key,
             "MCV_BUCKET": settings.upload_bucket,
             "MCV_TABLE": settings.results_table,
             "MCV_SAGEMAKER_ENDPOINT": settings.sagemaker_endpoint,

@@ -20,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from .. import models
 from ..config import LOCAL_ACCOUNT_ID
 from .aws_server import MotoProcess
 from .emulator import Emulator, Fault
@@ -28,6 +29,7 @@ from .provision import LocalStack, connect_events, provision, write_outputs
 from .state import (
     Connection,
     connection_path,
+    deployments_path,
     load_or_create_credentials,
     local_dir,
     logs_dir,
@@ -84,6 +86,8 @@ class LocalCloud:
             ports["moto"], recording_path(self.data_dir), logs_dir(self.data_dir) / "moto.log", self.creds, args.region
         )
         self.emulator: Emulator | None = None
+        self.azure_deployments = self._initial_deployments()
+        self._deployments_lock = threading.Lock()  # deployments may change from two requests at once
         self.stack: LocalStack | None = None
         self.lambda_runner: LambdaRunner | None = None
         self.admin = ThreadingHTTPServer(("127.0.0.1", ports["admin"]), _admin_handler(self))
@@ -119,13 +123,35 @@ class LocalCloud:
             port,
             local_dir(self.data_dir) / "sagemaker",
             self.args.idle_s,
-            {self.args.azure_deployment: self.args.azure_model},
+            self.azure_deployments,
+            on_deployments_changed=self._deployments_changed,
         )
         faults = json.loads(os.environ.get("MCV_LOCAL_FAULTS") or "{}")
         for service, plan in faults.items():
             self.emulator.faults.set(service, [Fault(**f) for f in plan])
         self.emulator.start()
         log.info("AI emulator ready on %s", self.emulator.url)
+
+    def _initial_deployments(self) -> dict[str, str]:
+        """The Azure deployments of the last run (deployments outlive a restart, as in Azure), then the one of
+        the command line; a model models.py does not know cannot be deployed, as in Azure."""
+        try:
+            previous = dict(json.loads(deployments_path(self.data_dir).read_text()))
+        except FileNotFoundError:
+            previous = {}
+        except (OSError, ValueError, TypeError) as exc:
+            log.warning("previous Azure deployments not restored (%s): %s", deployments_path(self.data_dir), exc)
+            previous = {}
+        wanted = {**previous, self.args.azure_deployment: self.args.azure_model}
+        deployable = {name: model for name, model in wanted.items() if models.resolve("azure_openai", str(model))}
+        for name in wanted.keys() - deployable.keys():
+            log.warning("Azure deployment %s not made: the local cloud does not know its model %r", name, wanted[name])
+        return deployable
+
+    def _deployments_changed(self, deployments: dict[str, str]) -> None:
+        with self._deployments_lock:
+            self.azure_deployments = deployments
+            write_json_atomic(deployments_path(self.data_dir), deployments)
 
     def stop_emulator(self) -> None:
         if self.emulator is not None:

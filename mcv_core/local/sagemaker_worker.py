@@ -11,14 +11,12 @@ spawn -> READY measures a real cold start. `WorkerProcess` is that parent's hand
 from __future__ import annotations
 
 import argparse
-import collections
 import http.client
 import importlib.util
 import json
 import os
 import signal
 import socketserver
-import subprocess
 import sys
 import tarfile
 import threading
@@ -30,6 +28,8 @@ from pathlib import Path, PurePosixPath
 from types import ModuleType
 from typing import Any
 
+from .child import Child, python_path_env
+
 HOST = "127.0.0.1"  # never anything else: the worker runs user-supplied handler code
 # What the container's model server accepts (TorchServe max_request_size); larger bodies get a 413.
 MAX_REQUEST_BYTES = 6_553_500
@@ -39,7 +39,6 @@ DISCARD_LIMIT_BYTES = 64 * 1024 * 1024
 DEFAULT_ACCEPT = os.environ.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", "application/json")
 # The container hands input_fn a str for exactly these content types, bytes for any other.
 UTF8_TYPES = ("application/json", "text/csv")
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class UnsafeArchiveError(ValueError):
@@ -273,10 +272,9 @@ class WorkerProcess:
         self.work_dir = Path(work_dir).resolve()
         self.env = dict(env or {})  # on top of this process's environment
         self._lock = threading.Lock()
-        self._proc: subprocess.Popen[str] | None = None
+        self._child: Child | None = None
         self._port: int | None = None
-        self._stderr_tail: collections.deque[str] = collections.deque(maxlen=40)
-        self._readers: list[threading.Thread] = []
+        self._last_stderr = ""  # of the last worker, once it is stopped
 
     @property
     def url(self) -> str:
@@ -288,12 +286,12 @@ class WorkerProcess:
 
     @property
     def pid(self) -> int | None:
-        proc = self._proc
-        return proc.pid if proc is not None else None
+        child = self._child
+        return child.pid if child is not None else None
 
     def alive(self) -> bool:
-        proc = self._proc
-        return proc is not None and self._port is not None and proc.poll() is None
+        child = self._child
+        return child is not None and self._port is not None and child.alive()
 
     def start(self, timeout: float = 60.0) -> float:
         """Spawn the worker and wait for READY; return the seconds from spawn to READY (0.0 if already up).
@@ -304,38 +302,39 @@ class WorkerProcess:
             if self.alive():
                 return 0.0
             self._stop_locked()
-            env = {**os.environ, **self.env}
-            # The worker imports mcv_core from this checkout, whatever the parent's working directory.
-            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-            command = [
-                sys.executable, "-m", "mcv_core.local.sagemaker_worker",
-                "--model-tar", str(self.model_tar), "--work-dir", str(self.work_dir), "--port", "0",
-                "--exit-on-stdin-eof",
-            ]  # fmt: skip
-            self._stderr_tail.clear()
             ready = threading.Event()
             found: list[int] = []
+
+            def on_line(line: bytes) -> None:
+                if not found and line.startswith(b"READY "):
+                    try:
+                        found.append(int(line.split()[1]))
+                    except (IndexError, ValueError):
+                        return
+                    ready.set()
+
+            # The worker imports mcv_core from this checkout, whatever the parent's working directory.
+            child = Child(
+                "mcv_core.local.sagemaker_worker",
+                ["--model-tar", str(self.model_tar), "--work-dir", str(self.work_dir), "--port", "0", "--exit-on-stdin-eof"],
+                env=python_path_env({**os.environ, **self.env}),
+                on_stdout=on_line,
+                on_eof=ready.set,  # the worker exited, so start() need not wait out its timeout
+                name="sagemaker-worker",
+            )
             started = time.perf_counter()
-            proc = subprocess.Popen(
-                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                text=True, errors="replace", env=env, close_fds=True,
-            )  # fmt: skip
-            self._proc = proc
-            # Both pipes are drained for the whole life of the process so that the worker never blocks on them.
-            self._readers = [
-                threading.Thread(target=self._read_stdout, args=(proc, ready, found), daemon=True),
-                threading.Thread(target=self._read_stderr, args=(proc,), daemon=True),
-            ]
-            for reader in self._readers:
-                reader.start()
+            child.start()
+            self._child = child
             ready.wait(timeout)
             elapsed = time.perf_counter() - started
             if not found:
-                status = "did not print READY" if proc.poll() is None else f"exited with code {proc.returncode}"
+                code = child.wait(0)
+                status = "did not print READY" if code is None else f"exited with code {code}"
                 self._stop_locked()
+                tail = self._last_stderr
                 raise RuntimeError(
                     f"SageMaker worker for {self.model_tar} {status} within {timeout:.0f} s; "
-                    f"its stderr ends with:\n{self.stderr_tail() or '(nothing)'}"
+                    f"its stderr ends with:\n{tail or '(nothing)'}"
                 )
             self._port = found[0]
             return elapsed
@@ -349,25 +348,16 @@ class WorkerProcess:
             return self._stop_locked(timeout)
 
     def _stop_locked(self, timeout: float = 10.0) -> int | None:
-        proc, self._proc, self._port = self._proc, None, None
-        if proc is None:
+        child, self._child, self._port = self._child, None, None
+        if child is None:
             return None
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if proc.stdin is not None:
-            proc.stdin.close()
-        for reader in self._readers:
-            reader.join(timeout=2.0)
-        self._readers = []
-        return proc.returncode
+        code = child.stop(timeout)
+        self._last_stderr = child.stderr_tail()  # complete now: stop() waited for the stderr reader
+        return code
 
     def stderr_tail(self) -> str:
-        return "".join(self._stderr_tail).rstrip()
+        child = self._child
+        return child.stderr_tail() if child is not None else self._last_stderr
 
     def ping(self, timeout: float = 5.0) -> bool:
         """True when the worker answers GET /ping with 200."""
@@ -410,23 +400,6 @@ class WorkerProcess:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
-
-    @staticmethod
-    def _read_stdout(proc: subprocess.Popen[str], ready: threading.Event, found: list[int]) -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if not found and line.startswith("READY "):
-                try:
-                    found.append(int(line.split()[1]))
-                except (IndexError, ValueError):
-                    continue
-                ready.set()
-        ready.set()  # EOF: the worker exited, so start() need not wait out its timeout
-
-    def _read_stderr(self, proc: subprocess.Popen[str]) -> None:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            self._stderr_tail.append(line)
 
 
 if __name__ == "__main__":

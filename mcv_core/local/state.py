@@ -5,6 +5,7 @@ Layout under the data folder (MCV_DATA_DIR, default .mcv/):
   local/cloud.json         how to reach the running local cloud (written when it is ready, removed on stop)
   local/moto/recording.jsonl   moto's request recording, replayed at start: the AWS state across restarts
   local/outputs/aws.json, azure.json   the stack's outputs, in the shape of `terraform output -json`
+  local/azure-deployments.json   the local Azure OpenAI resource's deployments (deployment -> model)
   local/logs/              the daemon's and moto's logs
 """
 
@@ -39,6 +40,10 @@ def recording_path(data_dir: Path) -> Path:
 
 def outputs_dir(data_dir: Path) -> Path:
     return local_dir(data_dir) / "outputs"
+
+
+def deployments_path(data_dir: Path) -> Path:
+    return local_dir(data_dir) / "azure-deployments.json"
 
 
 def logs_dir(data_dir: Path) -> Path:

@@ -108,25 +108,34 @@ def test_wrong_credentials_are_refused(local_settings, cat_jpeg):
         aws_secret_access_key="not-the-secret",
         azure_endpoint=conn.azure_endpoint,
         azure_api_key="not-the-key",
+        openai_base_url=conn.openai_base_url,
+        openai_api_key="not-the-key",
     )
-    bench = Workbench(local_settings.with_(max_attempts=1), Clients(local_settings, endpoints))
-    image = bench.load_image(cat_jpeg, "cat.jpg")
+    from mcv_core import targets
+
+    catalogue = targets.Catalogue(
+        (*targets.defaults(local_settings).targets, targets.Target(id="gpt-41-mini", service="openai", model="gpt-4.1-mini", title="x"))
+    )
+    workbench = Workbench(local_settings.with_(max_attempts=1), Clients(local_settings, endpoints), catalogue=catalogue)
+    image = workbench.load_image(cat_jpeg, "cat.jpg")
     from mcv_core.runner import call_provider
 
-    for name in ("sagemaker", "bedrock", "azure_openai"):
-        result = call_provider(bench.provider(name), image, "What is it?")
+    for name in ("sagemaker", "bedrock", "azure_openai", "gpt-41-mini"):
+        result = call_provider(workbench.target(name), image, "What is it?")
         assert result.status == "error" and result.error_type == "auth", (name, result.error)
 
 
 def test_unknown_bedrock_model_and_azure_deployment_are_not_served(local_settings, cat_jpeg):
-    bench = Workbench(local_settings.with_(bedrock_model_id="amazon.titan-text-express-v1", azure_deployment="no-such-deployment"))
-    image = bench.load_image(cat_jpeg, "cat.jpg")
+    workbench = Workbench(local_settings.with_(bedrock_model_id="amazon.titan-text-express-v1", azure_deployment="no-such-deployment"))
+    image = workbench.load_image(cat_jpeg, "cat.jpg")
     from mcv_core.runner import call_provider
 
-    bedrock = call_provider(bench.provider("bedrock"), image, "x")
-    azure = call_provider(bench.provider("azure_openai"), image, "x")
+    bedrock = call_provider(workbench.target("bedrock"), image, "x")
+    azure = call_provider(workbench.target("azure_openai"), image, "x")
     assert bedrock.error_type == "invalid_request" and "model identifier is invalid" in bedrock.error
+    assert "check the target's model" in bedrock.error  # what to do, in the target's own column
     assert azure.error_type == "not_found" and "DeploymentNotFound" in azure.error
+    assert "deployment 'no-such-deployment' is not in this Azure OpenAI resource" in azure.error
 
 
 def test_local_env_makes_any_script_a_client(local_settings, tmp_path):

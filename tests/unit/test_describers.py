@@ -1,4 +1,4 @@
-"""The local describers behind the emulated Bedrock and Azure OpenAI: real models on skimage's sample images."""
+"""The local stand-ins behind the emulated generative models: real models on skimage's sample images."""
 
 from __future__ import annotations
 
@@ -12,17 +12,23 @@ import pytest
 from PIL import Image
 from skimage import data
 
+from mcv_core import models
 from mcv_core.errors import ImageError
 from mcv_core.local import describers
 from mcv_core.local.describers import (
     BRIEF,
-    CONFIGS,
+    CLASSIFIERS,
+    PHRASINGS,
     PLAIN,
+    TERSE,
+    TOP_K,
     Describer,
     Description,
     Guess,
+    LocalModels,
+    classifier_input,
     compose_answer,
-    get_describer,
+    for_model,
     ocr_input,
     percent,
     text_sentence,
@@ -30,7 +36,19 @@ from mcv_core.local.describers import (
     with_article,
 )
 
-NAMES = ("bedrock", "azure_openai")
+# One stand-in of each phrasing and view: Claude 3 Haiku (lite2, squeeze, plain), gpt-4o-mini (lite1, squeeze,
+# brief), Nova Pro (lite0 + lite2 averaged, squeeze, terse), Llama 3.2 90B (lite0 + lite1, crop, terse).
+MODELS = {
+    "claude": models.resolve("bedrock", "anthropic.claude-3-haiku-20240307-v1:0"),
+    "gpt": models.resolve("azure_openai", "gpt-4o-mini"),
+    "nova": models.resolve("bedrock", "amazon.nova-pro-v1:0"),
+    "llama": models.resolve("bedrock", "meta.llama3-2-90b-instruct-v1:0"),
+}
+NAMES = tuple(MODELS)
+
+
+def get_describer(name: str) -> Describer:
+    return for_model(MODELS[name])
 TEXT_PROMPT = "What does the text in this image say?"
 PLAIN_PROMPT = "Describe this image in one or two sentences."
 
@@ -70,23 +88,85 @@ def first_position(text: str, needle: str) -> int:
 @pytest.mark.parametrize("name", NAMES)
 def test_cat_photo_is_described_as_a_cat_and_names_its_models(described, name):
     result = described(name, "cat")
-    classifier = CONFIGS[name].classifier
+    model = MODELS[name]
+    classifiers = model.standin.classifiers
     assert re.search(r"\bcat\b", result.text, re.IGNORECASE), result.text
     assert "cat" in result.labels[0][0].lower()
-    assert result.text.endswith(f"[local describer: {classifier} + RapidOCR]")
-    assert result.models == (f"{classifier} (ImageNet)", "RapidOCR (PP-OCRv4, onnxruntime)")
+    assert result.text.endswith(f"[local stand-in for {model.title}: {' + '.join(classifiers)} + RapidOCR]")
+    assert result.models == (*(f"{c} (ImageNet)" for c in classifiers), "RapidOCR (PP-OCRv4, onnxruntime)")
     assert 1 <= len(re.findall(r"[.!?](?:\s|$)", result.text.rsplit("[", 1)[0])) <= 3, result.text
     assert set(result.timings_ms) == {"load", "queue", "classify", "ocr", "total"}
     assert result.timings_ms["total"] >= result.timings_ms["classify"] + result.timings_ms["ocr"]
 
 
-def test_the_two_describers_run_different_models(described):
-    bedrock, azure = described("bedrock", "cat"), described("azure_openai", "cat")
-    assert bedrock.models[0] != azure.models[0]
-    assert "efficientnet-lite2" in bedrock.text and "efficientnet-lite1" in azure.text
-    # Different networks give different numbers for the same image.
-    assert bedrock.labels[0][1] != pytest.approx(azure.labels[0][1], abs=1e-3)
-    assert bedrock.text != azure.text
+def test_different_stand_ins_run_different_models_and_answer_differently(described):
+    answers = {name: described(name, "cat") for name in NAMES}
+    assert "efficientnet-lite2" in answers["claude"].text and "efficientnet-lite1" in answers["gpt"].text
+    assert answers["claude"].models[0] != answers["gpt"].models[0]
+    # Different networks (or averages, or views) give different numbers for the same image.
+    tops = [answer.labels[0][1] for answer in answers.values()]
+    assert all(a != pytest.approx(b, abs=1e-3) for i, a in enumerate(tops) for b in tops[i + 1 :]), tops
+    assert len({answer.text.rsplit("[", 1)[0] for answer in answers.values()}) == len(NAMES)
+
+
+def test_the_three_phrasings_differ_in_every_sentence():
+    for key in ("confident", "moderate", "moderate_alt", "unsure", "text_found", "no_text", "also_called"):
+        assert len({getattr(p, key) for p in (PLAIN, BRIEF, TERSE)}) == 3, key
+    assert set(PHRASINGS) == {"plain", "brief", "terse"}
+
+
+def test_each_classifier_sees_its_trained_input_size():
+    assert {name: spec.input_size for name, spec in CLASSIFIERS.items()} == {
+        "efficientnet-lite0": 224, "efficientnet-lite1": 240, "efficientnet-lite2": 260,
+    }  # fmt: skip
+
+
+def test_a_terse_answer():
+    text = compose_answer([CAT, TABBY], ["STOP"], PLAIN_PROMPT, TERSE, ATTRIBUTION)
+    assert text == 'Likely an Egyptian cat: 75%; then a tabby: 8%. Text: "STOP". [local describer: test + RapidOCR]'
+
+
+def test_averaged_classifiers_give_the_mean_of_their_probabilities(images):
+    lite0 = Describer(models.Standin(("efficientnet-lite0",)), "lite0 alone")
+    lite2 = Describer(models.Standin(("efficientnet-lite2",)), "lite2 alone")
+    both = Describer(models.Standin(("efficientnet-lite0", "efficientnet-lite2")), "both")
+    cat = images["cat"]
+    one, two, mean = (d.describe(cat, PLAIN_PROMPT).labels for d in (lite0, lite2, both))
+    p0, p2 = dict(one), dict(two)
+    for label, probability in mean:
+        if label in p0 and label in p2:
+            assert probability == pytest.approx((p0[label] + p2[label]) / 2, abs=1e-9)
+
+
+def test_the_local_models_are_shared_between_stand_ins():
+    claude, nova = get_describer("claude"), get_describer("nova")
+    assert claude.local is nova.local is describers.SHARED
+    claude.load()
+    nova.load()
+    assert claude.local.get("efficientnet-lite2") is nova.local.get("efficientnet-lite2")
+    assert claude.local.get("RapidOCR") is get_describer("gpt").local.get("RapidOCR")
+    status = describers.standins_status()
+    assert status["local_models"]["efficientnet-lite2"] and status["local_models"]["RapidOCR"]
+    assert status["in_use"][MODELS["claude"].key] == MODELS["claude"].standin.name
+
+
+@pytest.mark.parametrize(("size", "view"), [((451, 300), "squeeze"), ((451, 300), "crop"), ((200, 500), "crop")])
+def test_views_give_the_classifier_its_square(size, view):
+    image = Image.new("RGB", size)
+    assert classifier_input(image, 240, view).size == (240, 240)
+
+
+def test_crop_keeps_the_centre_and_squeeze_the_whole_frame():
+    # Left third red, middle green, right third blue: the centre crop of a 3:1 image is all green.
+    stripes = np.zeros((100, 300, 3), dtype=np.uint8)
+    stripes[:, :100, 0] = stripes[:, 100:200, 1] = stripes[:, 200:, 2] = 255
+    image = Image.fromarray(stripes)
+    cropped = np.asarray(classifier_input(image, 60, "crop"), dtype=int)
+    squeezed = np.asarray(classifier_input(image, 60, "squeeze"), dtype=int)
+    assert cropped[:, 5:-5, 1].min() > 200 and cropped[..., 0].max() < 60 and cropped[..., 2].max() < 60
+    assert squeezed[:, :15, 0].min() > 200 and squeezed[:, -15:, 2].min() > 200
+    with pytest.raises(ValueError, match="unknown view"):
+        classifier_input(image, 60, "stretch")
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -101,7 +181,7 @@ def test_coffee_photo_is_an_espresso(described, name):
     assert document["text"] == result.text and document["timings_ms"] == result.timings_ms
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ["claude", "nova"])  # OCR is slow on a page: one plain and one terse stand-in
 def test_page_text_is_read_and_leads_when_the_prompt_asks_for_text(described, name):
     asked = described(name, "page", TEXT_PROMPT)
     assert any("segmentation" in line.lower() for line in asked.ocr_lines), asked.ocr_lines
@@ -117,7 +197,7 @@ def test_page_text_is_read_and_leads_when_the_prompt_asks_for_text(described, na
 @pytest.mark.parametrize("image", ["cat", "coffee", "page"])
 def test_labels_are_top_k_sorted_probabilities(described, name, image):
     labels = described(name, image).labels
-    assert len(labels) == CONFIGS[name].top_k
+    assert len(labels) == TOP_K
     probabilities = [p for _, p in labels]
     assert probabilities == sorted(probabilities, reverse=True)
     assert all(0.0 <= p <= 1.0 for p in probabilities)
@@ -129,34 +209,36 @@ def test_labels_are_top_k_sorted_probabilities(described, name, image):
 def test_photos_without_text_say_so(described, name):
     result = described(name, "cat")
     assert result.ocr_lines == ()  # no stray one-letter reads from the fur
-    assert CONFIGS[name].phrasing.no_text in result.text
+    assert PHRASINGS[MODELS[name].standin.phrasing].no_text in result.text
 
 
-def test_one_describer_per_name_per_process():
-    assert get_describer("bedrock") is get_describer("bedrock")
-    assert get_describer("azure_openai") is get_describer("azure_openai")
-    assert get_describer("bedrock") is not get_describer("azure_openai")
+def test_one_describer_per_model_per_process():
+    assert get_describer("claude") is get_describer("claude")
+    assert get_describer("gpt") is get_describer("gpt")
+    assert get_describer("claude") is not get_describer("gpt")
     with ThreadPoolExecutor(4) as pool:
-        found = list(pool.map(get_describer, ["azure_openai"] * 8))
-    assert all(d is get_describer("azure_openai") for d in found)
+        found = list(pool.map(for_model, [MODELS["gpt"]] * 8))
+    assert all(d is get_describer("gpt") for d in found)
 
 
-def test_unknown_describer_names_the_known_ones():
-    with pytest.raises(KeyError) as info:
-        get_describer("rekognition")
-    message = str(info.value)
-    assert "rekognition" in message and "bedrock" in message and "azure_openai" in message
+def test_a_model_without_stand_in_has_no_describer():
+    classifier = models.resolve("sagemaker", "anything")
+    assert classifier is not None and classifier.standin is None
+    with pytest.raises(KeyError, match="no local stand-in"):
+        for_model(classifier)
+    with pytest.raises(ValueError, match="classifiers"):
+        Describer(models.Standin(("resnet-50",)), "unknown network")
 
 
 def test_concurrent_first_use_loads_once_and_answers_as_sequential_calls(described, images):
     loads = []
 
-    class CountingDescriber(Describer):
-        def _load_classifier(self):
-            loads.append(threading.get_ident())
-            return super()._load_classifier()
+    class CountingModels(LocalModels):
+        def _load_classifier(self, spec):
+            loads.append(spec.name)
+            return super()._load_classifier(spec)
 
-    fresh = CountingDescriber(CONFIGS["bedrock"])
+    fresh = Describer(MODELS["claude"].standin, MODELS["claude"].title, CountingModels())
     assert not fresh.loaded
     jobs = [("cat", PLAIN_PROMPT), ("page", TEXT_PROMPT), ("coffee", PLAIN_PROMPT), ("cat", TEXT_PROMPT)]
     barrier = threading.Barrier(len(jobs))
@@ -168,8 +250,8 @@ def test_concurrent_first_use_loads_once_and_answers_as_sequential_calls(describ
     with ThreadPoolExecutor(len(jobs)) as pool:
         concurrent = list(pool.map(run, jobs))
 
-    assert fresh.loaded and len(loads) == 1
-    sequential = [described("bedrock", image, prompt) for image, prompt in jobs]
+    assert fresh.loaded and loads == ["efficientnet-lite2"]
+    sequential = [described("claude", image, prompt) for image, prompt in jobs]
     for got, expected in zip(concurrent, sequential):
         assert got.text == expected.text
         assert got.ocr_lines == expected.ocr_lines
@@ -179,7 +261,7 @@ def test_concurrent_first_use_loads_once_and_answers_as_sequential_calls(describ
 
 def test_images_of_other_modes_are_described(images):
     rgba = images["coffee"].convert("RGBA")
-    result = get_describer("azure_openai").describe(rgba, PLAIN_PROMPT)
+    result = get_describer("gpt").describe(rgba, PLAIN_PROMPT)
     assert result.labels[0][0] == "espresso"
 
 
@@ -199,7 +281,7 @@ def test_sixteen_bit_greyscale_keeps_its_range():
 
 def test_an_empty_image_is_refused():
     with pytest.raises(ImageError):
-        get_describer("bedrock").describe(Image.new("RGB", (0, 0)), PLAIN_PROMPT)
+        get_describer("claude").describe(Image.new("RGB", (0, 0)), PLAIN_PROMPT)
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""The AI emulator's pure parts: token counting, truncation, the fault plan, which Bedrock models it answers."""
+"""The AI emulator's pure parts: token counting, truncation, the fault plan, which models each service answers,
+the Azure deployments."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import threading
 
 import pytest
 
-from mcv_core.local.emulator import BEDROCK_VISION_MODEL, SERVICES, Fault, Faults, approx_tokens, truncate_to_tokens
+from mcv_core import models
+from mcv_core.local.emulator import SERVICES, Deployments, Fault, Faults, approx_tokens, truncate_to_tokens
+from mcv_core.local.emulator.bedrock import served_model as bedrock_model
+from mcv_core.local.emulator.openai_compatible import served_model as openai_model
 
 # --- approx_tokens ---------------------------------------------------------------------------------------
 
@@ -66,7 +70,7 @@ def test_truncation_drops_whole_words_from_the_end(text: str, limit: int, expect
 
 
 def test_a_fault_with_count_2_applies_twice_then_stops() -> None:
-    faults = Faults()
+    faults = Faults(SERVICES)
     faults.set("bedrock", [Fault("throttle", count=2)])
     first = faults.take("bedrock")
     assert first is not None and first.kind == "throttle"
@@ -78,7 +82,7 @@ def test_a_fault_with_count_2_applies_twice_then_stops() -> None:
 
 
 def test_count_minus_one_applies_until_cleared() -> None:
-    faults = Faults()
+    faults = Faults(SERVICES)
     faults.set("azure_openai", [Fault("error", status=503)])
     assert Fault("error").count == -1
     taken = [faults.take("azure_openai") for _ in range(50)]
@@ -89,7 +93,7 @@ def test_count_minus_one_applies_until_cleared() -> None:
 
 
 def test_faults_apply_in_order_each_for_its_count() -> None:
-    faults = Faults()
+    faults = Faults(SERVICES)
     faults.set(
         "sagemaker",
         [Fault("slow", count=1, delay_s=0.25), Fault("error", count=2, status=502), Fault("malformed", count=1)],
@@ -105,7 +109,7 @@ def test_faults_apply_in_order_each_for_its_count() -> None:
 
 
 def test_faults_are_per_service() -> None:
-    faults = Faults()
+    faults = Faults(SERVICES)
     faults.set("bedrock", [Fault("auth")])
     assert faults.take("sagemaker") is None
     assert faults.take("azure_openai") is None
@@ -114,7 +118,7 @@ def test_faults_are_per_service() -> None:
 
 
 def test_setting_a_service_again_replaces_its_plan() -> None:
-    faults = Faults()
+    faults = Faults(SERVICES)
     faults.set("bedrock", [Fault("throttle")])
     faults.set("bedrock", [Fault("timeout", count=1, delay_s=3.0)])
     taken = faults.take("bedrock")
@@ -123,13 +127,13 @@ def test_setting_a_service_again_replaces_its_plan() -> None:
 
 
 def test_a_fault_with_count_0_never_applies() -> None:
-    faults = Faults()
+    faults = Faults(SERVICES)
     faults.set("bedrock", [Fault("throttle", count=0)])
     assert faults.take("bedrock") is None
 
 
 def test_concurrent_takes_apply_a_counted_fault_exactly_count_times() -> None:
-    faults = Faults()
+    faults = Faults(SERVICES)
     faults.set("bedrock", [Fault("throttle", count=25)])
     hits: list[bool] = []
     lock = threading.Lock()
@@ -161,60 +165,141 @@ def test_an_unknown_kind_raises(kind: str) -> None:
         Fault(kind)
 
 
-@pytest.mark.parametrize("service", ["openai", "bedrock-runtime", "sagemaker-runtime", "Bedrock", ""])
+@pytest.mark.parametrize("service", ["azure", "bedrock-runtime", "sagemaker-runtime", "Bedrock", ""])
 def test_an_unknown_service_raises_and_changes_nothing(service: str) -> None:
-    faults = Faults()
+    faults = Faults(SERVICES)
     with pytest.raises(ValueError, match="unknown service"):
         faults.set(service, [Fault("throttle")])
     assert faults.describe() == {}
-    assert SERVICES == ("sagemaker", "bedrock", "azure_openai")
+    assert SERVICES == ("sagemaker", "bedrock", "azure_openai", "openai")
 
 
-# --- which Bedrock models the emulator answers ---------------------------------------------------------------
+def test_the_openai_compatible_service_has_its_own_plan() -> None:
+    faults = Faults(SERVICES)
+    faults.set("openai", [Fault("throttle", count=1)])
+    assert faults.take("azure_openai") is None
+    taken = faults.take("openai")
+    assert taken is not None and taken.kind == "throttle"
+
+
+# --- which models each service answers ----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    "model_id",
+    ("model_id", "title"),
     [
-        "anthropic.claude-3-haiku-20240307-v1:0",
-        "anthropic.claude-3-haiku-20240307-v1:0:200k",
-        "us.anthropic.claude-3-haiku-20240307-v1:0",
-        "eu.anthropic.claude-3-haiku-20240307-v1:0",
-        "apac.anthropic.claude-3-haiku-20240307-v1:0",
-        "anthropic.claude-3-5-sonnet-20240620-v1:0",
-        "us.anthropic.claude-3-7-sonnet-20250219-v1:0",
-        "anthropic.claude-sonnet-4-20250514-v1:0",
-        "global.anthropic.claude-haiku-4-5-20251001-v1:0",
-        "jp.anthropic.claude-sonnet-4-5-20250929-v1:0",
+        ("anthropic.claude-3-haiku-20240307-v1:0", "Claude 3 Haiku"),
+        ("anthropic.claude-3-haiku-20240307-v1:0:200k", "Claude 3 Haiku"),
+        ("us.anthropic.claude-3-haiku-20240307-v1:0", "Claude 3 Haiku"),
+        ("eu.anthropic.claude-3-haiku-20240307-v1:0", "Claude 3 Haiku"),
+        ("apac.anthropic.claude-3-haiku-20240307-v1:0", "Claude 3 Haiku"),
+        ("anthropic.claude-3-5-sonnet-20240620-v1:0", "Claude 3.5 Sonnet"),
+        ("us.anthropic.claude-3-7-sonnet-20250219-v1:0", "Claude 3.7 Sonnet"),
+        ("anthropic.claude-sonnet-4-20250514-v1:0", "Claude 4 and later"),
+        ("global.anthropic.claude-haiku-4-5-20251001-v1:0", "Claude 4 and later"),
+        ("jp.anthropic.claude-sonnet-4-5-20250929-v1:0", "Claude 4 and later"),
+        ("amazon.nova-lite-v1:0", "Amazon Nova Lite"),
+        ("us.amazon.nova-pro-v1:0", "Amazon Nova Pro"),
+        ("meta.llama3-2-90b-instruct-v1:0", "Llama 3.2 90B Vision"),
+        ("mistral.pixtral-large-2502-v1:0", "Pixtral Large"),
+        ("arn:aws:bedrock:ap-northeast-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0", "Claude 3 Haiku"),
+        (
+            "arn:aws:bedrock:ap-northeast-1:123456789012:inference-profile/apac.anthropic.claude-3-haiku-20240307-v1:0",
+            "Claude 3 Haiku",
+        ),
     ],
 )
-def test_claude_3_and_later_ids_and_inference_profiles_are_vision_models(model_id: str) -> None:
-    assert BEDROCK_VISION_MODEL.match(model_id)
+def test_bedrock_answers_every_vision_model_id_profile_and_arn(model_id: str, title: str) -> None:
+    model = bedrock_model(model_id)
+    assert model is not None and model.title == title and model.standin is not None
 
 
 @pytest.mark.parametrize(
     "model_id",
     [
         "amazon.titan-text-express-v1",
-        "amazon.nova-lite-v1:0",
+        "amazon.nova-micro-v1:0",  # text only
         "anthropic.claude-v2",
         "anthropic.claude-v2:1",
         "anthropic.claude-instant-v1",
         "meta.llama3-8b-instruct-v1:0",
         "xx.anthropic.claude-3-haiku-20240307-v1:0",
+        "gpt-4o-mini",  # an OpenAI model is not on Bedrock
         "",
     ],
 )
-def test_other_models_are_refused(model_id: str) -> None:
-    assert not BEDROCK_VISION_MODEL.match(model_id)
+def test_bedrock_refuses_other_models(model_id: str) -> None:
+    assert bedrock_model(model_id) is None
+
+
+def test_the_openai_compatible_server_serves_its_models_and_no_other() -> None:
+    assert openai_model("gpt-4.1-mini-2025-04-14") is models.resolve("openai", "gpt-4.1-mini")
+    assert openai_model("llama3.2-vision:11b") is not None
+    for name in ("anthropic.claude-3-haiku-20240307-v1:0", "gpt-99-vision", ""):
+        assert openai_model(name) is None
+
+
+# --- Azure deployments ---------------------------------------------------------------------------------------
+
+
+def test_deployments_add_known_models_idempotently_and_report_changes() -> None:
+    seen: list[dict[str, str]] = []
+    deployed = Deployments({"gpt-4o-mini": "gpt-4o-mini"}, on_change=seen.append)
+    assert seen == []  # the start-up deployments are not a change
+    assert deployed.deploy({"vision": "gpt-4.1"}) == {"gpt-4o-mini": "gpt-4o-mini", "vision": "gpt-4.1"}
+    assert deployed.deploy({"vision": "gpt-4.1"}) == deployed.snapshot()
+    assert seen == [{"gpt-4o-mini": "gpt-4o-mini", "vision": "gpt-4.1"}]  # once: the second deploy changed nothing
+    found = deployed.model("vision")
+    assert found is not None and found[0] == "gpt-4.1" and found[1] is models.resolve("azure_openai", "gpt-4.1")
+    assert deployed.model("nothing") is None
+
+
+def test_a_deployment_of_an_unknown_model_is_refused_and_deploys_nothing() -> None:
+    deployed = Deployments()
+    with pytest.raises(ValueError, match="gpt-99"):
+        deployed.deploy({"good": "gpt-4o", "bad": "gpt-99"})
+    assert deployed.snapshot() == {}
+
+
+# --- chat completions: what a request costs ----------------------------------------------------------------------
+
+
+def _chat_body(size: tuple[int, int], detail: str) -> bytes:
+    import base64
+    import io
+    import json
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (120, 80, 40)).save(buffer, "PNG")
+    url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    content = [{"type": "text", "text": "What is it?"}, {"type": "image_url", "image_url": {"url": url, "detail": detail}}]
+    return json.dumps({"model": "m", "messages": [{"role": "user", "content": content}], "max_tokens": 50}).encode()
 
 
 @pytest.mark.parametrize(
-    "model_id",
+    ("model", "size", "detail", "tokens"),
     [
-        "arn:aws:bedrock:ap-northeast-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0",
-        "arn:aws:bedrock:ap-northeast-1:123456789012:inference-profile/apac.anthropic.claude-3-haiku-20240307-v1:0",
+        ("gpt-4o-mini", (1024, 1024), "auto", 2833 + 5667 * 4),  # 768 x 768 after the shorter side's limit: 2 x 2 tiles
+        ("gpt-4o-mini", (1024, 1024), "low", 2833),
+        ("gpt-4o", (600, 400), "high", 85 + 170 * 2),
+        ("gpt-4.1-mini", (640, 320), "low", 324),  # patches ignore detail: 20 x 10 = 200 x 1.62
     ],
 )
-def test_claude_arns_are_vision_models(model_id: str) -> None:
-    assert BEDROCK_VISION_MODEL.match(model_id)
+def test_chat_image_tokens_follow_the_family_and_its_detail(model: str, size: tuple[int, int], detail: str, tokens: int) -> None:
+    from mcv_core.local.emulator import chat
+
+    request = chat.ChatRequest(_chat_body(size, detail))
+    assert (request.picture.size, request.detail, request.max_tokens) == (size, detail, 50)
+    assert chat.image_tokens(models.resolve("openai", model), request) == tokens
+
+
+def test_a_chat_image_must_be_a_data_url() -> None:
+    import json
+
+    from mcv_core.local.emulator import chat
+
+    content = [{"type": "image_url", "image_url": {"url": "https://example.com/cat.jpg"}}]
+    with pytest.raises(ValueError, match="data URL"):
+        chat.ChatRequest(json.dumps({"messages": [{"role": "user", "content": content}]}).encode())

@@ -1,0 +1,148 @@
+"""The AI emulator: the model APIs of every service, on loopback, answered by real local models.
+
+Wire protocols served (so the real boto3 and openai clients run end to end), one module each:
+  sagemaker.py          POST /endpoints/{name}/invocations        -> sagemaker_model/code/inference.py in a worker
+  bedrock.py            POST /model/{modelId}/converse            -> the model's local stand-in
+  azure_openai.py       POST /openai/deployments/{name}/chat/completions?api-version=...  -> the deployment's model
+  openai_compatible.py  POST /v1/chat/completions, GET /v1/models -> the named model's stand-in
+over wire.py (HTTP plumbing, faults, SigV4, token counts, images). AWS requests must carry a valid SigV4
+signature made with the local cloud's key, Azure ones its api-key, OpenAI ones its key as a bearer token.
+Faults (throttling, 5xx, timeouts, slow or malformed answers, refused credentials) are injected per service
+through /_mcv/faults or MCV_LOCAL_FAULTS. Adding a service is one module with SERVICE and ROUTES, listed below.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from .. import describers
+from ..state import Connection
+from . import azure_openai, bedrock, openai_compatible, sagemaker
+from .azure_openai import Deployments
+from .sagemaker import SageMakerHost
+from .wire import BadImage, Fault, Faults, Handler, Route, WireError, approx_tokens, aws_error, truncate_to_tokens
+
+SERVICE_MODULES = (sagemaker, bedrock, azure_openai, openai_compatible)
+SERVICES: tuple[str, ...] = tuple(module.SERVICE for module in SERVICE_MODULES)
+
+__all__ = [
+    "SERVICES", "BadImage", "Deployments", "Emulator", "Fault", "Faults", "SageMakerHost", "WireError",
+    "approx_tokens", "aws_error", "truncate_to_tokens",
+]  # fmt: skip
+
+
+class Emulator:
+    """Owns the server, the endpoint host, the Azure deployments and the fault plan."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        port: int,
+        work_root: Path,
+        idle_s: float,
+        azure_deployments: Mapping[str, str],
+        on_deployments_changed: Callable[[dict[str, str]], None] | None = None,
+    ) -> None:
+        self.conn = conn
+        self.faults = Faults(SERVICES)
+        self.sagemaker = SageMakerHost(conn, work_root, idle_s)
+        self.azure_deployments = Deployments(azure_deployments, on_deployments_changed)
+        self.requests: dict[str, int] = {service: 0 for service in SERVICES}
+        self._count_lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
+        self.server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def count(self, service: str) -> None:
+        with self._count_lock:
+            self.requests[service] += 1
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.server.serve_forever, name="ai-emulator", daemon=True)
+        self._thread.start()
+        # The generative services are always on: their local models load now, once for all stand-ins, not on
+        # the first request.
+        threading.Thread(target=describers.warm, name="standin-warmup", daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.sagemaker.close()
+
+    def status(self) -> dict[str, Any]:
+        with self._count_lock:
+            requests = dict(self.requests)
+        return {
+            "url": self.url,
+            "openai_base_url": f"{self.url}/v1",
+            "requests": requests,
+            "sagemaker": self.sagemaker.status(),
+            "bedrock": bedrock.status(),
+            "azure_openai": azure_openai.status(self.azure_deployments),
+            "openai": openai_compatible.status(),
+            "standins": describers.standins_status(),
+            "faults": self.faults.describe(),
+        }
+
+
+# --- the emulator's own routes ---------------------------------------------------------------------------------
+
+
+def _status(h: Handler, match: re.Match[str], query: dict[str, list[str]], body: bytes) -> None:
+    h.admin_authorise()
+    h.send_json(200, h.emu.status())  # type: ignore[attr-defined]
+
+
+def _ping(h: Handler, match: re.Match[str], query: dict[str, list[str]], body: bytes) -> None:
+    h.send_json(200, {"status": "ok"})
+
+
+def _set_faults(h: Handler, match: re.Match[str], query: dict[str, list[str]], body: bytes) -> None:
+    h.admin_authorise()
+    try:
+        data = json.loads(body or b"{}")
+        for service, faults in data.items():
+            h.emu.faults.set(service, [Fault(**f) for f in faults])
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise WireError(400, {"message": f"bad fault plan: {exc}"}) from exc
+    h.send_json(200, {"faults": h.emu.faults.describe()})
+
+
+def _clear_faults(h: Handler, match: re.Match[str], query: dict[str, list[str]], body: bytes) -> None:
+    h.admin_authorise()
+    h.emu.faults.clear()
+    h.send_json(200, {"faults": {}})
+
+
+def _scale_to_zero(h: Handler, match: re.Match[str], query: dict[str, list[str]], body: bytes) -> None:
+    h.admin_authorise()
+    h.emu.sagemaker.scale_to_zero()  # type: ignore[attr-defined]
+    h.send_json(200, h.emu.sagemaker.status())  # type: ignore[attr-defined]
+
+
+ADMIN_ROUTES = (
+    Route("GET", re.compile(r"/_mcv/status"), _status),
+    Route("GET", re.compile(r"/ping"), _ping),
+    Route("POST", re.compile(r"/_mcv/faults"), _set_faults),
+    Route("DELETE", re.compile(r"/_mcv/faults"), _clear_faults),
+    Route("POST", re.compile(r"/_mcv/scale-to-zero"), _scale_to_zero),
+)
+ROUTES: tuple[Route, ...] = ADMIN_ROUTES + tuple(route for module in SERVICE_MODULES for route in module.ROUTES)
+
+
+def _handler_for(emulator: Any) -> type[Handler]:
+    class EmulatorHandler(Handler):
+        emu = emulator
+        routes = ROUTES
+
+    return EmulatorHandler

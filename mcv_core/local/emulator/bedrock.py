@@ -1,0 +1,90 @@
+"""Bedrock runtime: `POST /model/{modelId}/converse`, for every model of models.py that Bedrock serves.
+
+Model ids are resolved as Bedrock resolves them (foundation-model ids, cross-region inference profiles such as
+`us.anthropic...`, and their ARNs, through models.resolve); each known model answers through its own local
+stand-in, and its usage follows its family's image-token rule. Any other id gets Bedrock's ValidationException.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from typing import Any
+from urllib.parse import unquote
+
+from ... import models
+from .wire import (
+    BAD_INPUT, FaultAnswers, Handler, Route, apply_fault, approx_tokens, aws_error, decode_base64,
+    describe_or_decline, open_image, truncate_to_tokens,
+)  # fmt: skip
+
+SERVICE = "bedrock"
+# Converse's limit for an image block's bytes (docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ImageBlock.html).
+MAX_IMAGE_BYTES = 3_932_160
+FAULTS = FaultAnswers(
+    throttle=lambda: aws_error(429, "ThrottlingException", "Too many requests, please wait before trying again."),
+    error=lambda status: aws_error(
+        status,
+        "ServiceUnavailableException" if status == 503 else "InternalServerException",
+        "Bedrock is unable to process your request." if status == 503 else "The server encountered an internal error.",
+    ),
+    auth=lambda: aws_error(403, "AccessDeniedException", "You don't have access to the model with the specified model ID."),
+    malformed=b'{"output": {"message": ',
+)
+
+
+def served_model(model_id: str) -> models.Model | None:
+    """The known model a Bedrock model id (or inference profile, or ARN) names, if the local cloud serves it."""
+    model = models.resolve(SERVICE, model_id)
+    return model if model is not None and model in models.served(SERVICE) else None
+
+
+def parse_request(body: bytes) -> tuple[str, Any, int]:
+    """(prompt, the first image block or None, maxTokens) of a Converse request's last message."""
+    request = json.loads(body)
+    content = request["messages"][-1]["content"]
+    prompt = " ".join(block["text"] for block in content if "text" in block).strip()
+    blocks = [block["image"] for block in content if "image" in block]
+    max_tokens = int(request.get("inferenceConfig", {}).get("maxTokens", 4096))
+    return prompt, (blocks[0] if blocks else None), max_tokens
+
+
+def converse(h: Handler, match: re.Match[str], query: dict[str, list[str]], body: bytes) -> None:
+    h.aws_authorise(body, "bedrock")
+    h.emu.count(SERVICE)
+    malformed = apply_fault(h.emu.faults, SERVICE, FAULTS)
+    started = time.perf_counter()
+    model = served_model(unquote(match.group(1)))
+    if model is None:
+        raise aws_error(400, "ValidationException", "The provided model identifier is invalid.")
+    try:
+        prompt, block, max_tokens = parse_request(body)
+        picture = open_image(decode_base64(block["source"]["bytes"]), MAX_IMAGE_BYTES) if block else None
+    except BAD_INPUT as exc:
+        raise aws_error(400, "ValidationException", f"Malformed input request: {exc}") from exc
+    text, truncated = truncate_to_tokens(describe_or_decline(model, picture, prompt), max_tokens)
+    # The family's own accounting, on the image as received (Claude: w*h/750 after its own downscale).
+    image_tokens = (model.family.image_tokens(picture.width, picture.height) or 0) if picture else 0
+    input_tokens = approx_tokens(prompt) + image_tokens
+    output_tokens = approx_tokens(text)
+    if malformed:
+        h.send(200, FAULTS.malformed)
+        return
+    h.send_json(
+        200,
+        {
+            "output": {"message": {"role": "assistant", "content": [{"text": text}]}},
+            "stopReason": "max_tokens" if truncated else "end_turn",
+            "usage": {"inputTokens": input_tokens, "outputTokens": output_tokens, "totalTokens": input_tokens + output_tokens},
+            "metrics": {"latencyMs": int((time.perf_counter() - started) * 1000)},
+        },
+    )
+
+
+def status() -> dict[str, Any]:
+    served = models.served(SERVICE)
+    return {"models": len(served), "model_ids": [m.key for m in served]}
+
+
+ROUTES = (Route("POST", re.compile(r"/model/([^/]+)/converse"), converse),)
