@@ -18,14 +18,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-# Display order of the providers we ship; others follow in name order.
-KNOWN_PROVIDERS = ("sagemaker", "bedrock", "azure_openai")
 STATUSES = ("ok", "error")
 TEMPERATURES = ("warm", "cold", "not reported")
 PERCENTILES = (50, 90, 95, 99)
@@ -34,7 +32,7 @@ STRING = pd.StringDtype()  # "string": missing values are pd.NA
 TIMESTAMP = "datetime64[us, UTC]"  # history stores created_at with microseconds
 
 _STRING_COLUMNS = ("run_id", "image_key", "image_name", "bench_id")
-_CATEGORY_COLUMNS = ("provider", "model", "error_type", "source")
+_CATEGORY_COLUMNS = ("provider", "service", "title", "model", "error_type", "source")
 # Counts (tokens, attempts, pixels, bytes) are float64 with NaN for "not recorded", like the measurements:
 # one numeric dtype for every number, which numpy reduces directly and which survives empty frames and CSV.
 _FLOAT_COLUMNS = (
@@ -55,6 +53,8 @@ COLUMNS = (
     "run_id",
     "created_at",
     "provider",
+    "service",
+    "title",
     "model",
     "status",
     "latency_ms",
@@ -113,12 +113,15 @@ def temperature_of(cold_start: pd.Series) -> pd.Categorical:
     return pd.Categorical.from_codes(codes, categories=list(TEMPERATURES))
 
 
-def to_frame(items: list[dict[str, Any]]) -> pd.DataFrame:
+def to_frame(items: list[dict[str, Any]], order: Sequence[str] = ()) -> pd.DataFrame:
     """Result items (as `History.load` returns them) -> one row per result, with the same dtypes for any input:
 
     run_id, image_key, image_name, bench_id       string (pd.NA when missing)
     created_at                                    datetime64[us, UTC]
-    provider, model, error_type, source           category (providers in KNOWN_PROVIDERS order first)
+    provider                                      category: the target ids in `order` (the catalogue's) first,
+                                                  then the others in name order
+    service, title, model, error_type, source     category (service and title missing in items stored
+                                                  before targets had them)
     status                                        category, categories "ok", "error" (+ any other value seen)
     temperature                                   category "warm", "cold", "not reported" (from cold_start)
     latency_ms, provider_latency_ms, cost_usd,
@@ -139,8 +142,8 @@ def to_frame(items: list[dict[str, Any]]) -> pd.DataFrame:
         data[name] = pd.array([None if v is None else str(v) for v in raw[name]], dtype=STRING)
     created = pd.to_datetime(pd.Series(raw["created_at"], dtype=object), utc=True, format="ISO8601", errors="coerce")
     data["created_at"] = created.astype(TIMESTAMP).array
-    data["provider"] = _categorical(raw["provider"], KNOWN_PROVIDERS)
-    for name in ("model", "error_type", "source"):
+    data["provider"] = _categorical(raw["provider"], order)
+    for name in ("service", "title", "model", "error_type", "source"):
         data[name] = _categorical(raw[name])
     data["status"] = _categorical(raw["status"], STATUSES, fixed=True)
     for name in _FLOAT_COLUMNS:
@@ -155,6 +158,16 @@ def to_frame(items: list[dict[str, Any]]) -> pd.DataFrame:
 
 def empty_frame() -> pd.DataFrame:
     return to_frame([])
+
+
+def stored_titles(df: pd.DataFrame) -> dict[str, str]:
+    """Target id -> the title stored with its newest result that has one (items stored before targets carried
+    titles have none): how a target no longer in the catalogue is named."""
+    if "title" not in df or df.empty:
+        return {}
+    named = df.loc[df["title"].notna().to_numpy(), ["provider", "title", "created_at"]]
+    newest = named.sort_values("created_at", kind="stable").drop_duplicates("provider", keep="last")
+    return dict(zip(newest["provider"].astype(str), newest["title"].astype(str)))
 
 
 # --- filters -----------------------------------------------------------------------------------------------------
@@ -187,11 +200,14 @@ class Filters:
         """The filters that restrict anything, by field name."""
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name)}
 
-    def describe(self) -> list[str]:
-        """One line per active filter, for people (the report's header)."""
+    def describe(self, title: Callable[[str], str] | None = None) -> list[str]:
+        """One line per active filter, for people (the report's header); `title` names a target id."""
         lines = []
         for name, value in self.active().items():
             label = name.replace("_", " ")
+            if name == "providers":
+                label = "targets"
+                value = tuple(title(str(v)) if title else v for v in value)
             if isinstance(value, datetime):
                 lines.append(f"{label}: {_utc(value):%Y-%m-%d %H:%M:%S} UTC")
             else:

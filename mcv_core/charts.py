@@ -2,22 +2,22 @@
 plotly Figure out. No I/O, no Streamlit.
 
 Every figure's title is the question it answers, its axes carry units, and the sample count n is shown (in the
-axis labels, the legend or the hover). A provider keeps one colour in every figure. An empty frame gives a figure
+axis labels, the legend or the hover). A target keeps one title and one colour in every figure: they come from a `Legend`
+(`legend_for(frame, catalogue)`), given to each figure, never read from global state. An empty frame gives a figure
 that says "No results in this selection" rather than an exception.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import cache
-from typing import Any, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from scipy import stats
 
-from . import analytics
+from . import analytics, targets
 
 EMPTY_TEXT = "No results in this selection"
 # Groups of at most this many calls draw every call as a point; larger ones draw only their outliers, so that a
@@ -27,8 +27,6 @@ POINTS_LIMIT = 2_000
 # seconds beside warm calls in tens of milliseconds would flatten the warm boxes).
 LOG_RATIO = 30.0
 
-PROVIDER_COLORS = {"sagemaker": "#EC7211", "bedrock": "#01A88D", "azure_openai": "#0078D4"}
-EXTRA_COLORS = ("#7B61FF", "#D6336C", "#2F9E44", "#8C564B", "#E377C2", "#7F7F7F", "#BCBD22", "#17BECF")
 # A small template of our own: assigning "plotly_white" deep-copies its defaults for every trace type into each
 # figure (most of a figure's build time, and ~10 KB of JSON per figure).
 _AXIS = {"gridcolor": "#E5EAF1", "linecolor": "#C9D2DD", "zerolinecolor": "#C9D2DD", "automargin": True, "ticks": ""}
@@ -40,7 +38,7 @@ TEMPLATE = go.layout.Template(
         "xaxis": _AXIS,
         "yaxis": _AXIS,
         "hoverlabel": {"align": "left"},
-        "colorway": [*PROVIDER_COLORS.values(), *EXTRA_COLORS],
+        "colorway": [*targets.DEFAULT_COLORS.values(), *targets.PALETTE],
     }
 )
 TEMPERATURE_STYLE = {  # fill opacity of boxes and bars, line dash, marker symbol
@@ -53,41 +51,75 @@ TEMPERATURE_STYLE = {  # fill opacity of boxes and bars, line dash, marker symbo
 # --- shared pieces -------------------------------------------------------------------------------------------------
 
 
-@cache
-def _registry_titles() -> dict[str, str]:
-    # The provider classes carry their display titles; imported on first use (it loads the SDKs), not at import.
-    from .providers import registry
+@dataclass(frozen=True)
+class Legend:
+    """How every figure names and colours each target: id -> (title, colour), in display order.
 
-    return {name: registry.get(name).title for name in registry.names()}
+    Built once per loaded frame (`legend_for`), so a target keeps its title and colour whatever the filters
+    select. An id it does not hold is shown as itself, in a colour of its own."""
+
+    entries: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+
+    @property
+    def ids(self) -> list[str]:
+        return list(self.entries)
+
+    def title(self, target_id: object) -> str:
+        entry = self.entries.get(str(target_id))
+        return entry[0] if entry is not None else str(target_id)
+
+    def color(self, target_id: object) -> str:
+        entry = self.entries.get(str(target_id))
+        return entry[1] if entry is not None else self.covering([str(target_id)]).entries[str(target_id)][1]
+
+    def covering(self, ids: Iterable[object], titles: Mapping[str, str] | None = None) -> "Legend":
+        """This legend plus any of `ids` it lacks (named by `titles`, else by the id), in spare colours."""
+        missing = [i for i in dict.fromkeys(str(i) for i in ids) if i not in self.entries]
+        if not missing:
+            return self
+        used = {color for _, color in self.entries.values()}
+        spare = [c for c in targets.PALETTE if c not in used] or list(targets.PALETTE)
+        entries = dict(self.entries)
+        for n, target_id in enumerate(missing):
+            entries[target_id] = ((titles or {}).get(target_id) or target_id, spare[n % len(spare)])
+        return Legend(entries)
 
 
-def provider_title(name: str) -> str:
-    return _registry_titles().get(str(name), str(name))
+def legend(
+    ids: Iterable[object], catalogue: targets.Catalogue | None = None, titles: Mapping[str, str] | None = None
+) -> Legend:
+    """A legend for these target ids: the catalogue's titles and colours; for an id not in it (old history, a
+    target removed from the catalogue) its stored title from `titles`, else the id, and a colour of its own."""
+    catalogue = catalogue or targets.Catalogue(())
+    ids = [str(i) for i in ids]
+    colors = targets.colors_for(ids, catalogue)
+    titles = titles or {}
+    entries = {
+        i: (catalogue.title(i) if i in catalogue.by_id else (titles.get(i) or i), colors[i]) for i in ids
+    }
+    return Legend(entries)
 
 
-def provider_colors(providers: Iterable[str]) -> dict[str, str]:
-    """Our providers keep their colours; any other takes the next extra colour, in the order given."""
-    colors: dict[str, str] = {}
-    extra = 0
-    for name in providers:
-        name = str(name)
-        if name in colors:
-            continue
-        if name in PROVIDER_COLORS:
-            colors[name] = PROVIDER_COLORS[name]
-        else:
-            colors[name] = EXTRA_COLORS[extra % len(EXTRA_COLORS)]
-            extra += 1
-    return colors
+def legend_for(frame: pd.DataFrame, catalogue: targets.Catalogue | None = None) -> Legend:
+    """The legend of a result frame (analytics.to_frame): every target id of its provider column (the loaded
+    frame's categories, kept by filters and aggregates), named by the catalogue or by its stored title."""
+    return legend(_ids(frame), catalogue, analytics.stored_titles(frame))
 
 
-def _colors(frame: pd.DataFrame) -> dict[str, str]:
-    """Colours from the provider column's categories: those of the loaded frame, kept by filters and
-    aggregates, so a provider's colour does not change with the selection."""
+def _ids(frame: pd.DataFrame) -> list[str]:
     column = frame["provider"]
     if isinstance(column.dtype, pd.CategoricalDtype):
-        return provider_colors(column.cat.categories)
-    return provider_colors(sorted(column.astype(str).unique()))
+        return [str(c) for c in column.cat.categories]
+    return sorted(column.astype(str).unique())
+
+
+def _legend(frame: pd.DataFrame, given: Legend | None) -> Legend:
+    """The legend given, covering every id of `frame`; without one, the frame's ids named by their stored titles."""
+    ids = _ids(frame)
+    if given is not None and all(i in given.entries for i in ids):
+        return given
+    titles = analytics.stored_titles(frame) if "title" in frame and "created_at" in frame else None
+    return legend(ids, None, titles) if given is None else given.covering(ids, titles)
 
 
 def _rgba(color: str, alpha: float) -> str:
@@ -134,17 +166,17 @@ def empty_figure(title: str) -> go.Figure:
     return fig
 
 
-def _patterned(providers: Iterable[str], colors: dict[str, str], shape: str) -> dict[str, Any]:
-    """Bar markers in the providers' colours: solid without a shape, else the pattern drawn in the colour on a
+def _patterned(providers: Iterable[str], legend: Legend, shape: str) -> dict[str, Any]:
+    """Bar markers in the targets' colours: solid without a shape, else the pattern drawn in the colour on a
     light tint of it (so the legend swatch shows the pattern too)."""
-    solid = [colors[str(p)] for p in providers]
+    solid = [legend.color(p) for p in providers]
     if not shape:
         return {"color": solid}
     return {"color": solid, "pattern": {"shape": shape, "bgcolor": [_rgba(c, 0.18) for c in solid], "solidity": 0.45}}
 
 
-def _axis_label(provider: str, n: int, detail: str = "") -> str:
-    return f"{provider_title(provider)}{'<br>' + detail if detail else ''}<br>n={n:,}"
+def _axis_label(legend: Legend, provider: str, n: int, detail: str = "") -> str:
+    return f"{legend.title(provider)}{'<br>' + detail if detail else ''}<br>n={n:,}"
 
 
 def _log_axis(values: np.ndarray) -> bool:
@@ -165,27 +197,27 @@ def _pct(value: float) -> str:
 LATENCY_TITLE = "How fast is each provider? Latency per call (ms)"
 
 
-def latency_distribution(df: pd.DataFrame) -> go.Figure:
+def latency_distribution(df: pd.DataFrame, legend: Legend | None = None) -> go.Figure:
     """Box per provider and temperature (cold and warm apart) of successful calls' latency, from the result frame.
     Groups of at most POINTS_LIMIT calls show every call as a point, larger ones only their outliers."""
     ok = analytics.successful(df, ["provider", "temperature", "latency_ms"])
     groups = analytics.sorted_groups(ok, ["provider", "temperature"], "latency_ms")
     if groups.counts.size == 0:
         return empty_figure(LATENCY_TITLE)
-    colors = _colors(df)
+    legend = _legend(df, legend)
     fig = go.Figure()
     large = False
     for i, (provider, temperature) in enumerate(groups.keys.itertuples(index=False)):
         values = groups.group_values(i)
         n = int(values.size)
         fill, _, _ = TEMPERATURE_STYLE[str(temperature)]
-        color = colors[str(provider)]
+        color = legend.color(provider)
         large |= n > POINTS_LIMIT
         fig.add_trace(
             go.Box(
                 y=values.astype(np.float32),
-                x0=_axis_label(provider, n, str(temperature)),
-                name=f"{provider_title(provider)} · {temperature} (n={n:,})",
+                x0=_axis_label(legend, provider, n, str(temperature)),
+                name=f"{legend.title(provider)} · {temperature} (n={n:,})",
                 boxpoints="all" if n <= POINTS_LIMIT else "outliers",
                 jitter=0.4,
                 pointpos=0,
@@ -207,13 +239,13 @@ def latency_distribution(df: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def latency_over_time(agg: pd.DataFrame) -> go.Figure:
+def latency_over_time(agg: pd.DataFrame, legend: Legend | None = None) -> go.Figure:
     """Median latency per time bucket, a line per provider and temperature (analytics.latency_over_time)."""
     bucket = agg.attrs.get("bucket", "bucket")
     title = f"How did latency change over time? Median latency per {bucket} (ms)"
     if agg.empty:
         return empty_figure(title)
-    colors = _colors(agg)
+    legend = _legend(agg, legend)
     fig = go.Figure()
     trace = go.Scattergl if len(agg) > 5_000 else go.Scatter
     for (provider, temperature), part in agg.groupby(["provider", "temperature"], observed=True, sort=True):
@@ -225,8 +257,8 @@ def latency_over_time(agg: pd.DataFrame) -> go.Figure:
                 y=part["p50"].to_numpy(),
                 customdata=np.column_stack([part["n"].to_numpy(), part["p95"].to_numpy()]),
                 mode="lines+markers",
-                name=f"{provider_title(provider)} · {temperature} (n={n:,})",
-                line={"color": colors[str(provider)], "dash": dash},
+                name=f"{legend.title(provider)} · {temperature} (n={n:,})",
+                line={"color": legend.color(provider), "dash": dash},
                 marker={"symbol": symbol, "size": 6},
                 hovertemplate=(
                     "%{x}<br>median %{y:,.0f} ms · p95 %{customdata[1]:,.0f} ms<br>n=%{customdata[0]:,}"
@@ -244,12 +276,12 @@ def latency_over_time(agg: pd.DataFrame) -> go.Figure:
 SIZE_TITLE = "Does latency grow with image size? Latency (ms) vs image size (megapixels)"
 
 
-def latency_vs_size(agg: pd.DataFrame) -> go.Figure:
+def latency_vs_size(agg: pd.DataFrame, legend: Legend | None = None) -> go.Figure:
     """Scatter (WebGL) of latency against the uploaded image's megapixels (analytics.latency_vs_size). The legend
     gives each group's n and Spearman rank correlation ρ."""
     if agg.empty:
         return empty_figure(SIZE_TITLE)
-    colors = _colors(agg)
+    legend = _legend(agg, legend)
     fig = go.Figure()
     grouped = agg.groupby(["provider", "temperature"], observed=True, sort=True)
     for (provider, temperature), part in grouped:
@@ -258,14 +290,14 @@ def latency_vs_size(agg: pd.DataFrame) -> go.Figure:
         rho = stats.spearmanr(x, y).statistic if x.size > 2 and np.ptp(x) > 0 and np.ptp(y) > 0 else np.nan
         _, _, symbol = TEMPERATURE_STYLE[str(temperature)]
         correlation = f", ρ={rho:.2f}" if np.isfinite(rho) else ""
-        label = f"{provider_title(provider)} · {temperature} (n={x.size:,}{correlation})"
+        label = f"{legend.title(provider)} · {temperature} (n={x.size:,}{correlation})"
         fig.add_trace(
             go.Scattergl(
                 x=x.astype(np.float32),
                 y=y.astype(np.float32),
                 mode="markers",
                 name=label,
-                marker={"color": colors[str(provider)], "size": 4, "opacity": 0.5, "symbol": symbol},
+                marker={"color": legend.color(provider), "size": 4, "opacity": 0.5, "symbol": symbol},
                 hovertemplate="%{x:.2f} MP · %{y:,.0f} ms<extra>%{fullData.name}</extra>",
             )
         )
@@ -279,29 +311,29 @@ def latency_vs_size(agg: pd.DataFrame) -> go.Figure:
 # --- cold starts ----------------------------------------------------------------------------------------------------
 
 
-def _cold_title(agg: pd.DataFrame) -> str:
-    providers = [str(p) for p in agg["provider"]] if not agg.empty else ["sagemaker"]
-    who = provider_title(providers[0]) if len(providers) == 1 else "each provider"
+def _cold_title(agg: pd.DataFrame, legend: Legend | None) -> str:
+    providers = [str(p) for p in agg["provider"]]
+    who = (legend or Legend()).title(providers[0]) if len(providers) == 1 else "each provider"
     return f"How often does {who} start cold? Share of calls that were cold starts (%)"
 
 
-def cold_start_rate(agg: pd.DataFrame) -> go.Figure:
+def cold_start_rate(agg: pd.DataFrame, legend: Legend | None = None) -> go.Figure:
     """Bar of the cold-start rate per reporting provider, with its Wilson interval (analytics.cold_start_rate)."""
-    title = _cold_title(agg)
+    title = _cold_title(agg, legend)
     if agg.empty:
         return empty_figure(title)
-    colors = _colors(agg)
+    legend = _legend(agg, legend)
     rate = agg["rate"].to_numpy(np.float64) * 100
     fig = go.Figure(
         go.Bar(
-            x=[_axis_label(p, n) for p, n in zip(agg["provider"], agg["n"])],
+            x=[_axis_label(legend, p, n) for p, n in zip(agg["provider"], agg["n"])],
             y=rate,
             error_y={
                 "type": "data", "symmetric": False,
                 "array": agg["wilson_high"].to_numpy(np.float64) * 100 - rate,
                 "arrayminus": rate - agg["wilson_low"].to_numpy(np.float64) * 100,
             },
-            marker={"color": [colors[str(p)] for p in agg["provider"]]},
+            marker={"color": [legend.color(p) for p in agg["provider"]]},
             text=[f"{r:.1%} ({c:,} of {n:,})" for r, c, n in zip(agg["rate"], agg["cold"], agg["n"])],
             textposition="outside",
             cliponaxis=False,
@@ -318,12 +350,12 @@ def cold_start_rate(agg: pd.DataFrame) -> go.Figure:
 PENALTY_TITLE = "What does a cold start cost? Median latency, warm vs cold (ms)"
 
 
-def cold_start_penalty(agg: pd.DataFrame) -> go.Figure:
+def cold_start_penalty(agg: pd.DataFrame, legend: Legend | None = None) -> go.Figure:
     """Median warm and cold latency side by side per reporting provider (analytics.cold_start_penalty)."""
     if agg.empty:
         return empty_figure(PENALTY_TITLE)
-    colors = _colors(agg)
-    labels = [provider_title(p) for p in agg["provider"]]
+    legend = _legend(agg, legend)
+    labels = [legend.title(p) for p in agg["provider"]]
     fig = go.Figure()
     for temperature in ("warm", "cold"):
         fill, _, _ = TEMPERATURE_STYLE[temperature]
@@ -342,7 +374,7 @@ def cold_start_penalty(agg: pd.DataFrame) -> go.Figure:
                 y=p50,
                 name=f"{temperature} (median)",
                 marker={
-                    "color": [_rgba(colors[str(p)], 1.0 if temperature == "cold" else 0.5) for p in agg["provider"]],
+                    "color": [_rgba(legend.color(p), 1.0 if temperature == "cold" else 0.5) for p in agg["provider"]],
                     "pattern": {"shape": "/" if temperature == "cold" else ""},
                 },
                 text=text,
@@ -353,7 +385,7 @@ def cold_start_penalty(agg: pd.DataFrame) -> go.Figure:
             )
         )
     counts = (agg["n_cold"] + agg["n_warm"]).to_numpy()
-    fig.update_xaxes(tickvals=labels, ticktext=[_axis_label(p, int(n)) for p, n in zip(agg["provider"], counts)])
+    fig.update_xaxes(tickvals=labels, ticktext=[_axis_label(legend, p, int(n)) for p, n in zip(agg["provider"], counts)])
     _layout(fig, PENALTY_TITLE, None, "Median latency (ms)", barmode="group")
     _note(fig, "Successful calls. Penalty: cold median minus warm median.")
     return fig
@@ -364,16 +396,16 @@ def cold_start_penalty(agg: pd.DataFrame) -> go.Figure:
 COST_TITLE = "What does an image cost per provider? (USD per 1,000 images)"
 
 
-def cost_per_image(agg: pd.DataFrame) -> go.Figure:
+def cost_per_image(agg: pd.DataFrame, legend: Legend | None = None) -> go.Figure:
     """Bar of USD per 1,000 images per provider (analytics.cost_per_image)."""
     if agg.empty:
         return empty_figure(COST_TITLE)
-    colors = _colors(agg)
+    legend = _legend(agg, legend)
     fig = go.Figure(
         go.Bar(
-            x=[_axis_label(p, n) for p, n in zip(agg["provider"], agg["n"])],
+            x=[_axis_label(legend, p, n) for p, n in zip(agg["provider"], agg["n"])],
             y=agg["per_1000_images_usd"].to_numpy(np.float64),
-            marker={"color": [colors[str(p)] for p in agg["provider"]]},
+            marker={"color": [legend.color(p) for p in agg["provider"]]},
             text=[f"${v:,.4f}" if v < 1 else f"${v:,.2f}" for v in agg["per_1000_images_usd"]],
             textposition="outside",
             cliponaxis=False,
@@ -400,12 +432,12 @@ _TOKEN_KINDS = (
 )
 
 
-def tokens_per_provider(agg: pd.DataFrame) -> go.Figure:
+def tokens_per_provider(agg: pd.DataFrame, legend: Legend | None = None) -> go.Figure:
     """Grouped bars of mean input, output and image tokens per provider (analytics.tokens_per_provider)."""
     if agg.empty:
         return empty_figure(TOKENS_TITLE)
-    colors = _colors(agg)
-    x = [_axis_label(p, n) for p, n in zip(agg["provider"], agg["n"])]
+    legend = _legend(agg, legend)
+    x = [_axis_label(legend, p, n) for p, n in zip(agg["provider"], agg["n"])]
     fig = go.Figure()
     for column, label, shape in _TOKEN_KINDS:
         values = agg[column].to_numpy(np.float64)
@@ -414,7 +446,7 @@ def tokens_per_provider(agg: pd.DataFrame) -> go.Figure:
                 x=x,
                 y=values,
                 name=label,
-                marker=_patterned(agg["provider"], colors, shape),
+                marker=_patterned(agg["provider"], legend, shape),
                 text=["" if not np.isfinite(v) else f"{v:,.0f}" for v in values],
                 textposition="outside",
                 cliponaxis=False,
@@ -437,12 +469,12 @@ _FAILURE_KINDS = (
 )
 
 
-def error_rates(agg: pd.DataFrame) -> go.Figure:
+def error_rates(agg: pd.DataFrame, legend: Legend | None = None) -> go.Figure:
     """Grouped bars of the error, throttle and retry rates per provider (analytics.error_rates)."""
     if agg.empty:
         return empty_figure(ERRORS_TITLE)
-    colors = _colors(agg)
-    x = [_axis_label(p, n) for p, n in zip(agg["provider"], agg["n"])]
+    legend = _legend(agg, legend)
+    x = [_axis_label(legend, p, n) for p, n in zip(agg["provider"], agg["n"])]
     fig = go.Figure()
     for rate_column, count_column, label, shape in _FAILURE_KINDS:
         if rate_column not in agg:
@@ -454,7 +486,7 @@ def error_rates(agg: pd.DataFrame) -> go.Figure:
                 x=x,
                 y=rate * 100,
                 name=label,
-                marker=_patterned(agg["provider"], colors, shape),
+                marker=_patterned(agg["provider"], legend, shape),
                 text=[f"{_pct(r)} ({c:,} of {n:,})" for r, c, n in zip(rate, counts, agg["n"])],
                 textposition="outside",
                 cliponaxis=False,
@@ -471,22 +503,22 @@ def error_rates(agg: pd.DataFrame) -> go.Figure:
 ACCURACY_TITLE = "How accurate is each provider on labelled images? Correct answers (%)"
 
 
-def accuracy(agg: pd.DataFrame) -> go.Figure:
+def accuracy(agg: pd.DataFrame, legend: Legend | None = None) -> go.Figure:
     """Bars of accuracy with 95% Wilson intervals per provider (analytics.accuracy)."""
     if agg.empty:
         return empty_figure(ACCURACY_TITLE)
-    colors = _colors(agg)
+    legend = _legend(agg, legend)
     value = agg["accuracy"].to_numpy(np.float64) * 100
     fig = go.Figure(
         go.Bar(
-            x=[_axis_label(p, n) for p, n in zip(agg["provider"], agg["n_scored"])],
+            x=[_axis_label(legend, p, n) for p, n in zip(agg["provider"], agg["n_scored"])],
             y=value,
             error_y={
                 "type": "data", "symmetric": False,
                 "array": agg["wilson_high"].to_numpy(np.float64) * 100 - value,
                 "arrayminus": value - agg["wilson_low"].to_numpy(np.float64) * 100,
             },
-            marker={"color": [colors[str(p)] for p in agg["provider"]]},
+            marker={"color": [legend.color(p) for p in agg["provider"]]},
             text=[f"{_pct(a)} ({c:,} of {n:,})" for a, c, n in zip(agg["accuracy"], agg["correct"], agg["n_scored"])],
             textposition="outside",
             cliponaxis=False,
@@ -516,22 +548,24 @@ def accuracy(agg: pd.DataFrame) -> go.Figure:
 @dataclass(frozen=True)
 class ChartSpec:
     key: str  # stable id (div ids in the report, widget keys)
-    build: Callable[[pd.DataFrame], go.Figure]  # the result frame (filtered) -> figure
+    build: Callable[[pd.DataFrame, Legend | None], go.Figure]  # the result frame (filtered), a legend -> figure
 
 
 ALL_CHARTS: tuple[ChartSpec, ...] = (
     ChartSpec("latency", latency_distribution),
-    ChartSpec("latency_over_time", lambda df: latency_over_time(analytics.latency_over_time(df))),
-    ChartSpec("latency_vs_size", lambda df: latency_vs_size(analytics.latency_vs_size(df))),
-    ChartSpec("cold_start_penalty", lambda df: cold_start_penalty(analytics.cold_start_penalty(df))),
-    ChartSpec("cold_start_rate", lambda df: cold_start_rate(analytics.cold_start_rate(df))),
-    ChartSpec("cost_per_image", lambda df: cost_per_image(analytics.cost_per_image(df))),
-    ChartSpec("tokens", lambda df: tokens_per_provider(analytics.tokens_per_provider(df))),
-    ChartSpec("errors", lambda df: error_rates(analytics.error_rates(df))),
-    ChartSpec("accuracy", lambda df: accuracy(analytics.accuracy(df))),
+    ChartSpec("latency_over_time", lambda df, lg: latency_over_time(analytics.latency_over_time(df), lg)),
+    ChartSpec("latency_vs_size", lambda df, lg: latency_vs_size(analytics.latency_vs_size(df), lg)),
+    ChartSpec("cold_start_penalty", lambda df, lg: cold_start_penalty(analytics.cold_start_penalty(df), lg)),
+    ChartSpec("cold_start_rate", lambda df, lg: cold_start_rate(analytics.cold_start_rate(df), lg)),
+    ChartSpec("cost_per_image", lambda df, lg: cost_per_image(analytics.cost_per_image(df), lg)),
+    ChartSpec("tokens", lambda df, lg: tokens_per_provider(analytics.tokens_per_provider(df), lg)),
+    ChartSpec("errors", lambda df, lg: error_rates(analytics.error_rates(df), lg)),
+    ChartSpec("accuracy", lambda df, lg: accuracy(analytics.accuracy(df), lg)),
 )
 
 
-def build_all(df: pd.DataFrame) -> dict[str, go.Figure]:
-    """Every chart of the (filtered) result frame, by key, in display order."""
-    return {spec.key: spec.build(df) for spec in ALL_CHARTS}
+def build_all(df: pd.DataFrame, legend: Legend | None = None) -> dict[str, go.Figure]:
+    """Every chart of the (filtered) result frame, by key, in display order; without a legend, the frame's own
+    (its ids, named by their stored titles)."""
+    legend = legend or legend_for(df)
+    return {spec.key: spec.build(df, legend) for spec in ALL_CHARTS}

@@ -12,7 +12,7 @@ import base64
 import html
 import math
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
 import plotly.io as pio
@@ -91,10 +91,12 @@ def _text(value: Any) -> str:
 
 
 Column = tuple[str, str, Callable[[Any], str], bool]  # field, heading, formatter, numeric
+# The target column's formatter: its title, from the report's legend (table_html swaps it in).
+TARGET = "provider"
 
 
 SUMMARY_COLUMNS: tuple[Column, ...] = (
-    ("provider", "Provider", charts.provider_title, False),
+    (TARGET, "Target", _text, False),
     ("n", "Calls", _count, True),
     ("ok", "OK", _count, True),
     ("errors", "Errors", _count, True),
@@ -109,7 +111,7 @@ SUMMARY_COLUMNS: tuple[Column, ...] = (
     ("n_scored", "Labelled", _count, True),
 )
 PERCENTILE_COLUMNS: tuple[Column, ...] = (
-    ("provider", "Provider", charts.provider_title, False),
+    (TARGET, "Target", _text, False),
     ("temperature", "Cold or warm", _text, False),
     ("n", "n", _count, True),
     ("p50", "p50", _ms, True),
@@ -121,7 +123,7 @@ PERCENTILE_COLUMNS: tuple[Column, ...] = (
     ("mean", "mean", _ms, True),
 )
 PENALTY_COLUMNS: tuple[Column, ...] = (
-    ("provider", "Provider", charts.provider_title, False),
+    (TARGET, "Target", _text, False),
     ("n_cold", "Cold calls", _count, True),
     ("n_warm", "Warm calls", _count, True),
     ("p50_cold", "p50 cold", _ms, True),
@@ -131,10 +133,14 @@ PENALTY_COLUMNS: tuple[Column, ...] = (
 )
 
 
-def table_html(frame: pd.DataFrame, columns: Sequence[Column], css_class: str = "") -> str:
-    """A DataFrame as an HTML table: the chosen columns, formatted and escaped."""
+def table_html(
+    frame: pd.DataFrame, columns: Sequence[Column], css_class: str = "", legend: charts.Legend | None = None
+) -> str:
+    """A DataFrame as an HTML table: the chosen columns, formatted and escaped; target ids named by `legend`."""
     if frame.empty:
         return '<p class="note">No results in this selection.</p>'
+    if legend is not None:
+        columns = [(name, head, legend.title if name == TARGET else fmt, num) for name, head, fmt, num in columns]
     head = "".join(f"<th>{_e(heading)}</th>" for _, heading, _, _ in columns)
     rows = []
     for record in frame.to_dict("records"):
@@ -146,18 +152,18 @@ def table_html(frame: pd.DataFrame, columns: Sequence[Column], css_class: str = 
     return f'<table class="{_e(css_class)}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 
-def _selection(df: pd.DataFrame, filters: Filters | None) -> str:
+def _selection(df: pd.DataFrame, filters: Filters | None, legend: charts.Legend) -> str:
     info = analytics.selection_summary(df)
     first, last = info["first"], info["last"]
     span = "–" if first is None or pd.isna(first) else f"{first:%Y-%m-%d %H:%M} – {last:%Y-%m-%d %H:%M} UTC"
     rows: list[tuple[str, str]] = [
         ("Results", f"{info['results']:,} results in {info['comparisons']:,} comparisons, {info['errors']:,} errors"),
         ("First and last result", span),
-        ("Providers", ", ".join(charts.provider_title(p) for p in info["providers"]) or "–"),
+        ("Targets", ", ".join(legend.title(p) for p in info["providers"]) or "–"),
         ("Cost of these results", _usd(info["cost_usd"])),
     ]
     if filters is not None:  # unknown when not given: better no line than a wrong "none"
-        rows.append(("Filters", "; ".join(filters.describe()) or "none"))
+        rows.append(("Filters", "; ".join(filters.describe(legend.title)) or "none"))
     rows.append(("Report made", f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"))
     body = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in rows)
     return f'<dl class="selection">{body}</dl>'
@@ -192,28 +198,28 @@ def _cell(result: Mapping[str, Any] | None) -> str:
     return f"<td>{''.join(parts)}</td>"
 
 
-def _provider_order(names: Iterable[str]) -> list[str]:
-    present = list(dict.fromkeys(names))
-    known = [p for p in analytics.KNOWN_PROVIDERS if p in present]
-    return known + sorted(p for p in present if p not in analytics.KNOWN_PROVIDERS)
+def grid_html(grid: Sequence[Mapping[str, Any]], legend: charts.Legend | None = None) -> str:
+    """The outputs grid: a row per image, a column per target, thumbnails as data URLs, answers escaped.
 
-
-def grid_html(grid: Sequence[Mapping[str, Any]]) -> str:
-    """The outputs grid: a row per image, a column per provider, thumbnails as data URLs, answers escaped."""
+    Targets in the legend's order, then the others by id; each named by the legend, else by the title stored
+    with its results, else by its id."""
     if not grid:
         return '<p class="note">No comparisons were picked for the outputs grid (pick them in the Outputs tab).</p>'
-    providers = _provider_order(p for row in grid for p in (row.get("results") or {}))
-    colors = charts.provider_colors(providers)
+    results = [r for row in grid for r in (row.get("results") or {}).items()]
+    present = list(dict.fromkeys(str(p) for p, _ in results))
+    stored = {str(p): str(item["title"]) for p, item in results if isinstance(item, Mapping) and item.get("title")}
+    legend = (legend or charts.Legend()).covering(sorted(present), stored)
+    providers = [p for p in legend.ids if p in present]
     head = "<th>Image</th>" + "".join(
-        f'<th><span class="swatch" style="background:{colors[p]}"></span>{_e(charts.provider_title(p))}</th>'
+        f'<th><span class="swatch" style="background:{_e(legend.color(p))}"></span>{_e(legend.title(p))}</th>'
         for p in providers
     )
     rows = []
     for row in grid:
         name = str(row.get("image_name") or "")
-        results = row.get("results") or {}
+        results_by = row.get("results") or {}
         image = f"<td>{_thumbnail(row.get('thumbnail_jpeg'), name)}<p class=\"meta\">{_e(name)}</p></td>"
-        rows.append(f"<tr>{image}{''.join(_cell(results.get(p)) for p in providers)}</tr>")
+        rows.append(f"<tr>{image}{''.join(_cell(results_by.get(p)) for p in providers)}</tr>")
     return f'<table class="grid"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 
@@ -230,35 +236,38 @@ def build_report(
     title: str,
     subtitle: str = "",
     filters: Filters | None = None,
+    legend: charts.Legend | None = None,
 ) -> str:
     """The report as one HTML document (str). `df` is the selection (filtered result frame); `grid` the outputs
     grid rows: {"image_name": str, "thumbnail_jpeg": bytes | None, "results": {provider: result item}}, where a
     result item has at least status, output, latency_ms, cost_usd, error (error_type and cold_start are used
-    when present). `filters`, when given, are listed in the header."""
-    figures = charts.build_all(df)
+    when present). `filters`, when given, are listed in the header. `legend` names and colours the targets
+    (charts.legend_for with the catalogue); without one, the frame's stored titles name them."""
+    legend = legend or charts.legend_for(df)
+    figures = charts.build_all(df, legend)
     charts_html = "".join(chart_html(key, fig) for key, fig in figures.items())
     penalty = analytics.cold_start_penalty(df)
     sections = [
-        "<section><h2>Per provider</h2>"
-        '<p class="note">Latency of successful calls: warm calls for providers that report cold starts, '
+        "<section><h2>Per target</h2>"
+        '<p class="note">Latency of successful calls: warm calls for targets that report cold starts, '
         "all calls for the others. "
         "Cost per image is the mean over successful calls with a known cost; accuracy is over labelled images.</p>"
-        + table_html(analytics.provider_summary(df), SUMMARY_COLUMNS, "summary")
+        + table_html(analytics.provider_summary(df), SUMMARY_COLUMNS, "summary", legend)
         + "</section>",
         "<section><h2>Latency percentiles</h2>"
         '<p class="note">Successful calls, cold and warm apart. Percentiles from the raw values with linear interpolation; '
         "the median's 95% interval is an exact bootstrap percentile interval.</p>"
-        + table_html(analytics.latency_percentiles(df), PERCENTILE_COLUMNS, "percentiles")
+        + table_html(analytics.latency_percentiles(df), PERCENTILE_COLUMNS, "percentiles", legend)
         + "</section>",
     ]
     if not penalty.empty:
         sections.append(
             "<section><h2>What a cold start costs</h2>"
-            + table_html(penalty, PENALTY_COLUMNS, "penalty")
+            + table_html(penalty, PENALTY_COLUMNS, "penalty", legend)
             + "</section>"
         )
     sections.append(f"<section><h2>Charts</h2>{charts_html}</section>")
-    sections.append(f"<section><h2>Outputs side by side</h2>{grid_html(grid)}</section>")
+    sections.append(f"<section><h2>Outputs side by side</h2>{grid_html(grid, legend)}</section>")
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
@@ -266,7 +275,7 @@ def build_report(
         f"<title>{_e(title)}</title><style>{_CSS}</style>"
         f'<script type="text/javascript">{get_plotlyjs()}</script>'
         "</head><body><main>"
-        f'<header><h1>{_e(title)}</h1><p class="subtitle">{_e(subtitle)}</p>{_selection(df, filters)}</header>'
+        f'<header><h1>{_e(title)}</h1><p class="subtitle">{_e(subtitle)}</p>{_selection(df, filters, legend)}</header>'
         + "".join(sections)
         + '<footer><p class="note">Made by MC Vision. One file: charts, tables and images are inside it; '
         "it needs no network.</p></footer>"

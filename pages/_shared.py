@@ -6,10 +6,9 @@ import re
 
 import streamlit as st
 
-from mcv_core import providers
 from mcv_core.config import Settings
 from mcv_core.errors import MCVError, hint_for
-from mcv_core.providers.base import ProviderResult
+from mcv_core.records import ProviderResult
 from mcv_core.workbench import Workbench
 
 
@@ -64,8 +63,14 @@ def mode_caption(settings: Settings) -> str:
     return f"Cloud: AWS {settings.region} and Azure OpenAI."
 
 
-def provider_title(name: str) -> str:
-    return providers.get(name).title
+def target_title(target_id: str) -> str:
+    """A target's title from the catalogue; an id that is not in it (any more) as itself."""
+    return workbench().catalogue.title(target_id)
+
+
+def result_title(result: ProviderResult) -> str:
+    """The title stored with a result, else the catalogue's, else the target id."""
+    return result.title or target_title(result.provider)
 
 
 def money(value: float | None) -> str:
@@ -75,9 +80,9 @@ def money(value: float | None) -> str:
 
 
 def render_result(result: ProviderResult) -> None:
-    """One provider's answer as a card: status, cold start, latency, tokens, cost, then the answer itself."""
+    """One target's answer as a card: status, cold start, latency, tokens, cost, then the answer itself."""
     with st.container(border=True):
-        st.markdown(f"**{provider_title(result.provider)}**")
+        st.markdown(f"**{plain(result_title(result))}**")
         st.caption(result.model)
         if not result.ok:
             st.badge("error", icon=":material/error:", color="red")

@@ -1,4 +1,4 @@
-"""Benchmark: run image sets through the providers, repeated, with a cost estimate first and a summary at the end."""
+"""Benchmark: run image sets through the targets, repeated, with a cost estimate first and a summary at the end."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import pandas as pd
 import streamlit as st
 
 from mcv_core import bench as benchmark
-from mcv_core import providers, samples
+from mcv_core import samples
 from mcv_core.errors import MCVError
 from mcv_core.images import safe_name
-from pages._shared import get_workbench, mode_caption, money, plain, provider_title
+from pages._shared import get_workbench, mode_caption, money, plain, target_title
 
 workbench = get_workbench()
 settings = workbench.settings
@@ -19,7 +19,7 @@ JOB = "benchmark.job"
 
 st.title("Benchmark")
 st.caption(
-    "Run a set of images through the providers, several times, and see latency, cost and accuracy side by side. "
+    "Run a set of images through the models, several times, and see latency, cost and accuracy side by side. "
     f"Every result is stored and tagged with the benchmark's id. {mode_caption(settings)}"
 )
 
@@ -45,20 +45,24 @@ def plan_form() -> benchmark.BenchPlan | None:
         )
         uploads = st.file_uploader("More images (no labels: scored for latency and cost only)", accept_multiple_files=True, key="benchmark.files")
         chosen = st.pills(
-            "Providers",
-            providers.names(),
-            format_func=provider_title,
+            "Models",
+            workbench.catalogue.ids,
+            format_func=target_title,
             selection_mode="multi",
-            default=[p for p in settings.providers if p in providers.names()],
-            key="benchmark.providers",
+            default=workbench.enabled,
+            key="benchmark.targets",
+            help=f"The targets of the catalogue ({workbench.catalogue.source_text}): each one a model on a service.",
         )
         c1, c2 = st.columns(2)
         repeat = c1.number_input("Repeat each image", 1, benchmark.MAX_REPEAT, 3, key="benchmark.repeat")
         concurrency = c2.number_input(
             "Comparisons at once", 1, benchmark.MAX_CONCURRENCY, 2, key="benchmark.concurrency",
-            help="Each comparison calls every selected provider at once.",
+            help="Each comparison calls every selected model at once.",
         )
-        prompt = st.text_area("Prompt", settings.default_prompt, max_chars=2000, height=70, key="benchmark.prompt")
+        prompt = st.text_area(
+            "Prompt", settings.default_prompt, max_chars=2000, height=70, key="benchmark.prompt",
+            help="Sent to the language models; the image classifier ignores it and returns its top labels.",
+        )
     images = list(sample_set()) if use_samples else []
     for upload in uploads or []:
         try:
@@ -68,7 +72,7 @@ def plan_form() -> benchmark.BenchPlan | None:
             return None
         images.append(benchmark.BenchImage(loaded.name, upload.getvalue(), (), width=loaded.width, height=loaded.height))
     if not images or not chosen:
-        st.info("Choose images and at least one provider.", icon=":material/info:")
+        st.info("Choose images and at least one model.", icon=":material/info:")
         return None
     try:
         return benchmark.BenchPlan(tuple(images), tuple(chosen), int(repeat), int(concurrency), prompt)
@@ -78,11 +82,11 @@ def plan_form() -> benchmark.BenchPlan | None:
 
 
 def show_estimate(plan: benchmark.BenchPlan) -> None:
-    estimates = benchmark.estimate(plan, settings, history=recent_history())
+    estimates = benchmark.estimate(plan, settings, history=recent_history(), catalogue=workbench.catalogue)
     rows = pd.DataFrame(
         [
             {
-                "provider": provider_title(e.provider),
+                "model": target_title(e.provider),
                 "calls": e.calls,
                 "image tokens / call": e.image_tokens_per_call,
                 "input tokens": e.input_tokens_total,
@@ -97,7 +101,7 @@ def show_estimate(plan: benchmark.BenchPlan) -> None:
     most = sum(e.cost_usd_max or 0 for e in estimates)
     st.subheader("Before you run it")
     st.markdown(
-        f"{plan.comparisons:,} comparisons, {plan.calls:,} provider calls · typical cost **{money(typical)}**, "
+        f"{plan.comparisons:,} comparisons, {plan.calls:,} model calls · typical cost **{money(typical)}**, "
         f"at most **{money(most)}** at today's prices"
     )
     st.dataframe(
@@ -116,7 +120,8 @@ def show_estimate(plan: benchmark.BenchPlan) -> None:
 def summary_table(outcome: benchmark.BenchOutcome) -> None:
     rows = pd.DataFrame(benchmark.summary(outcome))
     if "provider" in rows:
-        rows["provider"] = rows["provider"].map(provider_title)
+        rows["provider"] = rows["provider"].map(target_title)
+        rows = rows.rename(columns={"model": "model id"}).rename(columns={"provider": "model"})
     st.dataframe(rows, hide_index=True, width="stretch")
 
 

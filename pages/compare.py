@@ -1,21 +1,19 @@
-"""Compare: upload images, pick providers and a prompt, see every provider's answer side by side."""
+"""Compare: upload images, pick targets (models) and a prompt, see every target's answer side by side."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from mcv_core import providers
 from mcv_core.errors import MCVError
 from mcv_core.images import SourceImage, safe_name
-from mcv_core.providers.base import ProviderResult
-from mcv_core.runner import Run
-from pages._shared import get_workbench, mode_caption, plain, provider_title, render_result
+from mcv_core.records import ProviderResult, Run
+from pages._shared import get_workbench, mode_caption, plain, render_result, result_title, target_title
 
 bench = get_workbench()
 settings = bench.settings
 
 st.title("Compare")
-st.caption(f"Every selected provider answers on the same image at the same time. {mode_caption(settings)}")
+st.caption(f"Every selected model answers on the same image at the same time. {mode_caption(settings)}")
 
 with st.container(border=True):
     files = st.file_uploader(
@@ -25,12 +23,13 @@ with st.container(border=True):
         help=f"Up to {settings.max_image_mb:g} MB and {settings.max_pixels / 1e6:g} megapixels each.",
     )
     chosen = st.pills(
-        "Providers",
-        options=providers.names(),
-        format_func=provider_title,
+        "Models",
+        options=bench.catalogue.ids,
+        format_func=target_title,
         selection_mode="multi",
-        default=[p for p in settings.providers if p in providers.names()],
-        key="compare.providers",
+        default=bench.enabled,
+        key="compare.targets",
+        help=f"The targets of the catalogue ({bench.catalogue.source_text}): each one a model on a service.",
     )
     prompt = st.text_area(
         "Prompt",
@@ -38,7 +37,7 @@ with st.container(border=True):
         max_chars=2000,
         height=80,
         key="compare.prompt",
-        help="Sent to Bedrock and Azure OpenAI; the SageMaker classifier always returns its top labels.",
+        help="Sent to the language models; the image classifier ignores it and returns its top labels.",
     )
     go = st.button(
         "Compare",
@@ -60,6 +59,19 @@ def show_image_header(image: SourceImage, run: Run | None) -> None:
     right.caption(" · ".join(facts))
     if run is not None and run.image_key:
         right.caption(f"stored as s3://{settings.upload_bucket}/{run.image_key}")
+
+
+CARDS_PER_ROW = 3  # more cards side by side cut their figures short, even on a wide screen
+
+
+def card_columns(count: int) -> list:
+    """A column per card, in balanced rows of at most CARDS_PER_ROW (5 cards: 3 + 2), every column as wide."""
+    rows = -(-count // CARDS_PER_ROW)
+    per_row = -(-count // rows) if count else 1
+    columns: list = []
+    for _ in range(rows):
+        columns.extend(st.columns(per_row))
+    return columns[:count]
 
 
 def show_save_notice(run: Run) -> None:
@@ -95,14 +107,14 @@ def run_all() -> list[tuple[str, Run | str]]:
         with header.container():
             show_image_header(image, None)
         slots = {}
-        for name, column in zip(names, st.columns(len(names))):
+        for name, column in zip(names, card_columns(len(names))):
             slots[name] = column.empty()
-            slots[name].info(f"Waiting for {provider_title(name)}…", icon=":material/hourglass_top:")
+            slots[name].info(f"Waiting for {plain(target_title(name))}…", icon=":material/hourglass_top:")
 
         def on_result(result: ProviderResult) -> None:
             nonlocal done
             done += 1
-            progress.progress(done / total, text=f"{done} of {total} answers · {provider_title(result.provider)} finished")
+            progress.progress(done / total, text=f"{done} of {total} answers · {plain(result_title(result))} finished")
             with slots[result.provider].container():
                 render_result(result)
 
@@ -121,7 +133,7 @@ def run_all() -> list[tuple[str, Run | str]]:
 
 
 if go:
-    # Drawn live as each provider finishes; kept so that the next rerun draws the same page.
+    # Drawn live as each target finishes; kept so that the next rerun draws the same page.
     st.session_state["compare.outcomes"] = run_all()
     st.stop()
 
@@ -132,6 +144,6 @@ for name, outcome in st.session_state.get("compare.outcomes", []):
         continue
     show_image_header(outcome.image, outcome)
     show_save_notice(outcome)
-    for column, result in zip(st.columns(len(outcome.results)), outcome.results):
+    for column, result in zip(card_columns(len(outcome.results)), outcome.results):
         with column:
             render_result(result)

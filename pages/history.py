@@ -11,9 +11,9 @@ from typing import Callable
 import pandas as pd
 import streamlit as st
 
-from mcv_core import analytics, charts, providers, report
+from mcv_core import analytics, charts, report
 from mcv_core.errors import MCVError
-from pages._shared import get_workbench, money, plain, provider_title
+from pages._shared import get_workbench, money, plain
 
 bench = get_workbench()
 
@@ -58,7 +58,7 @@ def load_frame(since: datetime, until: datetime, on_progress: Callable[[int, int
     the load reports its progress on the page, which a cached function may not do."""
     frame = frame_cache().get((since, until))
     if frame is None:
-        frame = analytics.to_frame(bench.history.load(since, until, on_progress=on_progress))
+        frame = analytics.to_frame(bench.history.load(since, until, on_progress=on_progress), bench.catalogue.ids)
         frame_cache().put((since, until), frame)
     return frame
 
@@ -96,7 +96,7 @@ def time_range() -> tuple[datetime, datetime]:
     return now - RANGES[choice], now
 
 
-def filters(df: pd.DataFrame) -> analytics.Filters:
+def filters(df: pd.DataFrame, legend: charts.Legend) -> analytics.Filters:
     def options(column: str) -> list[str]:
         return sorted(str(v) for v in df[column].dropna().unique()) if column in df else []
 
@@ -110,7 +110,9 @@ def filters(df: pd.DataFrame) -> analytics.Filters:
         st.stop()
     with st.expander("Filters", icon=":material/filter_alt:", expanded=bool(bench_default)):
         c1, c2, c3 = st.columns(3)
-        providers = c1.multiselect("Providers", options("provider"), format_func=provider_title, key="history.providers")
+        chosen = c1.multiselect(
+            "Models", [p for p in legend.ids if p in options("provider")], format_func=legend.title, key="history.targets"
+        )
         models = c2.multiselect("Models", options("model"), key="history.models")
         statuses = c3.multiselect("Status", options("status"), key="history.status")
         c4, c5, c6 = st.columns(3)
@@ -121,7 +123,7 @@ def filters(df: pd.DataFrame) -> analytics.Filters:
         )
         sources = c6.multiselect("Source", options("source"), key="history.source")
     return analytics.Filters(
-        providers=tuple(providers),
+        providers=tuple(chosen),
         models=tuple(models),
         statuses=tuple(statuses),
         temperatures=tuple(temperatures),
@@ -133,15 +135,19 @@ def filters(df: pd.DataFrame) -> analytics.Filters:
 def headline(df: pd.DataFrame) -> None:
     ok = int((df["status"] == "ok").sum())
     cols = st.columns(4)
-    cols[0].metric("Results", f"{len(df):,}", help="one result is one provider's answer on one image")
+    cols[0].metric("Results", f"{len(df):,}", help="one result is one model's answer on one image")
     cols[1].metric("Comparisons", f"{df['run_id'].nunique():,}")
     cols[2].metric("Errors", f"{len(df) - ok:,}", help="calls that ended in an error, retries included")
     cols[3].metric("Cost", money(float(df["cost_usd"].sum())), help="sum of every result's cost, USD")
 
 
-def table(frame: pd.DataFrame, caption: str | None = None) -> None:
+def table(frame: pd.DataFrame, legend: charts.Legend, caption: str | None = None) -> None:
+    """An aggregate as a table, its targets by title (the id stays in history and on the command line)."""
     if caption:
         st.caption(caption)
+    if "provider" in frame:
+        titles = frame["provider"].astype(str).map(legend.title)
+        frame = frame.assign(provider=titles).rename(columns={"provider": "model"})
     st.dataframe(frame, hide_index=True, width="stretch")
 
 
@@ -159,7 +165,7 @@ def chosen_runs(df: pd.DataFrame) -> list[str]:
 
 
 def grid_rows(df: pd.DataFrame, run_ids: list[str]) -> list[dict]:
-    """Images x providers for these comparisons: full results by key (BatchGetItem) and a thumbnail each."""
+    """Images x targets for these comparisons: full results by key (BatchGetItem) and a thumbnail each."""
     picked = df[df["run_id"].isin(run_ids)]
     items = bench.history.get_results(list(zip(picked["run_id"], picked["provider"].astype(str))))
     by_run: dict[str, dict[str, dict]] = {}
@@ -180,7 +186,7 @@ def grid_rows(df: pd.DataFrame, run_ids: list[str]) -> list[dict]:
     return rows
 
 
-def outputs_grid(df: pd.DataFrame) -> None:
+def outputs_grid(df: pd.DataFrame, legend: charts.Legend) -> None:
     labels = run_labels(df)
 
     def keep_choice() -> None:
@@ -199,8 +205,10 @@ def outputs_grid(df: pd.DataFrame) -> None:
         st.info("Pick comparisons to see their answers side by side.")
         return
     rows = grid_rows(df, chosen)
-    names = {p for row in rows for p in row["results"]}
-    columns = [p for p in providers.names() if p in names] + sorted(names - set(providers.names()))
+    results = [(p, item) for row in rows for p, item in row["results"].items()]
+    stored = {p: str(item["title"]) for p, item in results if item.get("title")}
+    legend = legend.covering(sorted({p for p, _ in results}), stored)
+    columns = [p for p in legend.ids if any(p == q for q, _ in results)]
     for row in rows:
         with st.container(border=True):
             cols = st.columns([1] + [2] * len(columns))
@@ -212,7 +220,7 @@ def outputs_grid(df: pd.DataFrame) -> None:
                 st.caption(plain(f"{row['image_name']} · run {row['run_id']}"))
             for col, provider in zip(cols[1:], columns):
                 with col:
-                    st.markdown(f"**{provider_title(provider)}**")
+                    st.markdown(f"**{plain(legend.title(provider))}**")
                     result = row["results"].get(provider)
                     if result is None:
                         st.caption("not asked")
@@ -226,7 +234,7 @@ def outputs_grid(df: pd.DataFrame) -> None:
 
 
 st.title("History")
-st.caption("Every stored result, charted: which provider is fastest and steadiest, what cold starts and images cost, where answers differ.")
+st.caption("Every stored result, charted: which model is fastest and steadiest, what cold starts and images cost, where answers differ.")
 
 since, until = time_range()
 progress = st.empty()
@@ -246,7 +254,10 @@ if frame.empty:
     st.page_link("pages/compare.py", label="Go to Compare", icon=":material/compare:")
     st.stop()
 
-selection = filters(frame)
+# Titles and colours from the catalogue, and for targets no longer in it from their stored titles: made from the
+# whole loaded frame, so that a target keeps its colour whatever the filters select.
+legend = charts.legend_for(frame, bench.catalogue)
+selection = filters(frame, legend)
 df = analytics.apply_filters(frame, selection)
 if df.empty:
     st.warning("No results match these filters.", icon=":material/filter_alt_off:")
@@ -258,36 +269,38 @@ latency_tab, cold_tab, cost_tab, errors_tab, accuracy_tab, outputs_tab, export_t
 
 if latency_tab.open:
     with latency_tab:
-        st.plotly_chart(charts.latency_distribution(df), key="history.chart.latency")
+        st.plotly_chart(charts.latency_distribution(df, legend), key="history.chart.latency")
         table(
             analytics.latency_percentiles(df),
+            legend,
             "Latency percentiles of successful calls (ms), from the raw values; warm and cold kept apart; "
             "the median's 95% interval is an exact bootstrap.",
         )
-        st.plotly_chart(charts.latency_over_time(analytics.latency_over_time(df)), key="history.chart.time")
-        st.plotly_chart(charts.latency_vs_size(analytics.latency_vs_size(df)), key="history.chart.size")
+        st.plotly_chart(charts.latency_over_time(analytics.latency_over_time(df), legend), key="history.chart.time")
+        st.plotly_chart(charts.latency_vs_size(analytics.latency_vs_size(df), legend), key="history.chart.size")
 
 if cold_tab.open:
     with cold_tab:
         penalty = analytics.cold_start_penalty(df)
         if penalty.empty:
-            st.info("No provider in this selection reports cold starts (only SageMaker does).")
+            st.info("No model in this selection reports cold starts (only the SageMaker classifier does).")
         else:
-            st.plotly_chart(charts.cold_start_penalty(penalty), key="history.chart.penalty")
-            table(penalty, "What a cold start costs: median cold minus median warm latency (ms).")
-            st.plotly_chart(charts.cold_start_rate(analytics.cold_start_rate(df)), key="history.chart.cold")
+            st.plotly_chart(charts.cold_start_penalty(penalty, legend), key="history.chart.penalty")
+            table(penalty, legend, "What a cold start costs: median cold minus median warm latency (ms).")
+            st.plotly_chart(charts.cold_start_rate(analytics.cold_start_rate(df), legend), key="history.chart.cold")
 
 if cost_tab.open:
     with cost_tab:
         cost = analytics.cost_per_image(df)
-        st.plotly_chart(charts.cost_per_image(cost), key="history.chart.cost")
-        table(cost, "Cost of one image per provider (USD), and per 1,000 images.")
-        st.plotly_chart(charts.tokens_per_provider(analytics.tokens_per_provider(df)), key="history.chart.tokens")
+        st.plotly_chart(charts.cost_per_image(cost, legend), key="history.chart.cost")
+        table(cost, legend, "Cost of one image per model (USD), and per 1,000 images.")
+        tokens = analytics.tokens_per_provider(df)
+        st.plotly_chart(charts.tokens_per_provider(tokens, legend), key="history.chart.tokens")
 
 if errors_tab.open:
     with errors_tab:
-        st.plotly_chart(charts.error_rates(analytics.error_rates(df)), key="history.chart.errors")
-        table(analytics.errors_by_type(df), "Errors by type (retries included in each call).")
+        st.plotly_chart(charts.error_rates(analytics.error_rates(df), legend), key="history.chart.errors")
+        table(analytics.errors_by_type(df), legend, "Errors by type (retries included in each call).")
 
 if accuracy_tab.open:
     with accuracy_tab:
@@ -295,12 +308,12 @@ if accuracy_tab.open:
         if scored.empty:
             st.info("No labelled images in this selection: run a benchmark on the sample set to score answers.")
         else:
-            st.plotly_chart(charts.accuracy(scored), key="history.chart.accuracy")
-            table(analytics.provider_summary(df), "Accuracy beside latency and cost, per provider.")
+            st.plotly_chart(charts.accuracy(scored, legend), key="history.chart.accuracy")
+            table(analytics.provider_summary(df), legend, "Accuracy beside latency and cost, per model.")
 
 if outputs_tab.open:
     with outputs_tab:
-        outputs_grid(df)
+        outputs_grid(df, legend)
 
 if export_tab.open:
     with export_tab:
@@ -319,6 +332,7 @@ if export_tab.open:
             title="MC Vision comparison",
             subtitle=f"{since:%Y-%m-%d %H:%M} – {until:%Y-%m-%d %H:%M} UTC · {len(df):,} results",
             filters=selection,
+            legend=legend,
         )
         c3.download_button("HTML report", html.encode(), f"mc-vision-report-{stamp}.html", "text/html", icon=":material/slideshow:", key="history.report")
         st.caption("The report is one self-contained file: tables, every chart and the comparisons picked in Outputs. It opens offline.")

@@ -7,6 +7,7 @@ import streamlit as st
 
 from mcv_core import infra
 from mcv_core.errors import MCVError
+from mcv_core.services import registry
 from pages._shared import get_workbench, mode_caption, plain
 
 workbench = get_workbench()
@@ -31,6 +32,69 @@ def show_outputs() -> None:
         st.info(note, icon=":material/info:")
     if outputs.aws or outputs.azure:
         st.dataframe(pd.DataFrame(outputs.rows()), hide_index=True, width="stretch")
+
+
+BILLING = {"tokens": "per token", "compute": "compute time"}
+
+
+def price_text(described: dict) -> str:
+    """USD per million tokens in / out, or why there is no such price."""
+    if described["billing"] == "compute":
+        return "per GB-second (list price)"
+    if described["input_usd_per_mtok"] is None:
+        return "price unknown"
+    return f"{usd(described['input_usd_per_mtok'])} in / {usd(described['output_usd_per_mtok'])} out"
+
+
+def usd(value: float) -> str:
+    """$0.25, $15.00, $0.035: cents at least, and the digits a small price needs."""
+    whole, _, cents = f"{value:,.4f}".rstrip("0").partition(".")
+    return f"${whole}.{cents.ljust(2, '0')}"
+
+
+def show_targets() -> None:
+    catalogue = workbench.catalogue
+    st.subheader("Targets")
+    st.caption(
+        f"The models this app compares: each target is one model on one service. Read from {plain(catalogue.source_text)}. "
+        + (
+            f"Selected by default (MCV_TARGETS): {plain(', '.join(catalogue.title(t) for t in workbench.enabled))}."
+            if workbench.enabled != catalogue.ids
+            else ""
+        )
+    )
+    rows = []  # price before the long columns: a narrow screen scrolls the table sideways
+    for target in catalogue.targets:
+        described = target.describe()
+        rows.append(
+            {
+                "title": target.title,
+                "id": target.id,
+                "price (USD per million tokens)": price_text(described),
+                "billing": BILLING.get(described["billing"], described["billing"]),
+                "service": registry.get(target.service).service_title,
+                "model": described["model_title"],
+                "image rule": described["image_rule"],
+                "model id": described["model"],
+            }
+        )
+    st.dataframe(
+        pd.DataFrame(rows),
+        hide_index=True,
+        width="stretch",
+        key="infrastructure.targets",
+        column_config={
+            "title": st.column_config.TextColumn("title", help="How the app names the target"),
+            "id": st.column_config.TextColumn(
+                "id", help="The target's id: in history, on the command line, in MCV_TARGETS"
+            ),
+            "image rule": st.column_config.TextColumn("image rule", help="How the model counts an image's tokens"),
+            "model id": st.column_config.TextColumn("model id", help="What the service calls the model"),
+            "price (USD per million tokens)": st.column_config.TextColumn(
+                "price (USD per million tokens)", help="Input / output, from genai-prices or the catalogue"
+            ),
+        },
+    )
 
 
 def show_health() -> None:
@@ -75,5 +139,6 @@ def show_lambda_events() -> None:
 
 
 show_outputs()
+show_targets()
 show_health()
 show_lambda_events()

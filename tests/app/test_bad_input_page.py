@@ -51,7 +51,7 @@ def compared(page: AppTest, workbench: Any) -> dict[str, Any]:
     at.file_uploader(key="compare.files").set_value([(c.file_name, c.data(), media_type(c)) for c in CASES])
     at.run()
     assert not at.exception, _exceptions(at)
-    at.pills(key="compare.providers").set_value(["sagemaker"]).run()
+    at.pills(key="compare.targets").set_value(["sagemaker"]).run()
     at.button(key="compare.go").click()
     at.run(timeout=COMPARE_TIMEOUT_S)
     assert not at.exception, _exceptions(at)

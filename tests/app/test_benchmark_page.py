@@ -82,10 +82,10 @@ def estimate_table(at: AppTest) -> pd.DataFrame:
 
 
 def plan(at: AppTest, providers: list[str], repeat: int) -> None:
-    at.pills(key="benchmark.providers").set_value(providers)
+    at.pills(key="benchmark.targets").set_value(providers)
     at.number_input(key="benchmark.repeat").set_value(repeat)
     run(at)
-    assert list(estimate_table(at)["provider"]) == [TITLES[p] for p in providers]
+    assert list(estimate_table(at)["model"]) == [TITLES[p] for p in providers]
 
 
 def start(at: AppTest) -> Any:
@@ -126,9 +126,10 @@ def test_the_plan_and_its_cost_estimate(app: AppTest) -> None:
     at = app
     toggle = at.toggle(key="benchmark.samples")
     assert toggle.value is True and f"({SAMPLES} photos" in toggle.label, toggle.label
-    pills = at.pills(key="benchmark.providers")
+    pills = at.pills(key="benchmark.targets")
     assert pills.options == [TITLES[p] for p in ALL]
-    assert pills.value == ALL, "every provider is chosen by default"
+    assert pills.value == ALL, "every enabled target is chosen by default"
+    assert "targets.toml" in (pills.help or "")
     assert at.number_input(key="benchmark.repeat").value == 3
     assert at.number_input(key="benchmark.concurrency").value == 2
     assert [s.value for s in at.subheader] == ["Before you run it"]
@@ -138,7 +139,7 @@ def test_the_plan_and_its_cost_estimate(app: AppTest) -> None:
     for repeat in (3, 2):
         at.number_input(key="benchmark.repeat").set_value(repeat)
         run(at)
-        rows = estimate_table(at).set_index("provider")
+        rows = estimate_table(at).set_index("model")
         assert list(rows.index) == [TITLES[p] for p in ALL]
         assert (rows["calls"] == SAMPLES * repeat).all(), rows["calls"]
         for provider in ("bedrock", "azure_openai"):
@@ -148,12 +149,12 @@ def test_the_plan_and_its_cost_estimate(app: AppTest) -> None:
         sagemaker = rows.loc[TITLES["sagemaker"]]
         assert sagemaker["typical cost (USD)"] == sagemaker["at most (USD)"] > 0, sagemaker
         line = " ".join(m.value for m in at.markdown)
-        assert f"{SAMPLES * repeat:,} comparisons, {SAMPLES * repeat * len(ALL):,} provider calls" in line, line
+        assert f"{SAMPLES * repeat:,} comparisons, {SAMPLES * repeat * len(ALL):,} model calls" in line, line
 
     # Sample set off and nothing uploaded: no plan, no estimate, nothing to run.
     at.toggle(key="benchmark.samples").set_value(False)
     run(at)
-    assert [i.value for i in at.info] == ["Choose images and at least one provider."]
+    assert [i.value for i in at.info] == ["Choose images and at least one model."]
     assert not at.dataframe and not at.subheader
     assert not [b for b in at.button if b.key == "benchmark.run"]
 
@@ -189,7 +190,7 @@ def test_a_small_benchmark_runs_to_its_summary(app: AppTest, workbench: Any) -> 
     shown = summary(at)
     assert len(shown) == 1
     row = shown.iloc[0]
-    assert row["provider"] == TITLES["sagemaker"]
+    assert row["model"] == TITLES["sagemaker"] and row["model id"], row
     assert (row["n"], row["ok"] + row["errors"]) == (SAMPLES, SAMPLES), row
 
     items = stored(workbench, job.bench_id, since)

@@ -15,6 +15,8 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Block
 
+from pages._shared import plain
+
 REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "app.py"
 
@@ -69,15 +71,15 @@ def upload(at: AppTest, *files: tuple[str, bytes, str]) -> None:
 
 def click_compare(at: AppTest) -> None:
     button = at.button(key="compare.go")
-    assert not button.disabled, "Compare is disabled although a file, a provider and a prompt are set"
+    assert not button.disabled, "Compare is disabled although a file, a model and a prompt are set"
     button.click()
     at.run(timeout=COMPARE_TIMEOUT_S)
     assert not at.exception, _exceptions(at)
 
 
-def cards(at: AppTest) -> dict[str, list[Block]]:
-    """Result cards by provider: the bordered blocks whose first element is the provider's bold title."""
-    by_title = {f"**{title}**": name for name, title in TITLES.items()}
+def cards(at: AppTest, titles: dict[str, str] = TITLES) -> dict[str, list[Block]]:
+    """Result cards by target: the bordered blocks whose first element is the target's bold title."""
+    by_title = {f"**{plain(title)}**": name for name, title in titles.items()}
     found: dict[str, list[Block]] = {}
 
     def walk(node: Any) -> None:
@@ -92,8 +94,8 @@ def cards(at: AppTest) -> dict[str, list[Block]]:
     return found
 
 
-def one_card_each(at: AppTest, providers: list[str]) -> dict[str, Block]:
-    found = cards(at)
+def one_card_each(at: AppTest, providers: list[str], titles: dict[str, str] = TITLES) -> dict[str, Block]:
+    found = cards(at, titles)
     assert sorted(found) == sorted(providers), f"cards shown for {sorted(found)}, expected {sorted(providers)}"
     for name, blocks in found.items():
         assert len(blocks) == 1, f"{len(blocks)} cards for {name}"
@@ -164,9 +166,11 @@ def test_page_renders_its_controls_and_compare_waits_for_a_file(app: AppTest, lo
     uploader = at.file_uploader(key="compare.files")
     assert uploader.accept_multiple_files
 
-    pills = at.pills(key="compare.providers")
+    pills = at.pills(key="compare.targets")
     assert sorted(pills.options) == sorted(TITLES.values())
-    assert sorted(pills.value) == sorted(ALL), "all three providers are selected by default"
+    assert sorted(pills.value) == sorted(ALL), "every enabled target is selected by default"
+    assert "targets.toml" in (pills.help or ""), "the pills say where the targets come from"
+    assert "Bedrock" not in (at.text_area(key="compare.prompt").help or "")
 
     prompt = at.text_area(key="compare.prompt")
     assert prompt.value == local_settings.default_prompt and prompt.value.strip()
@@ -177,9 +181,9 @@ def test_page_renders_its_controls_and_compare_waits_for_a_file(app: AppTest, lo
     upload(at, ("cat.jpg", cat_jpeg, "image/jpeg"))
     assert not at.button(key="compare.go").disabled
 
-    at.pills(key="compare.providers").set_value([]).run()
-    assert at.button(key="compare.go").disabled, "Compare must wait for at least one provider"
-    at.pills(key="compare.providers").set_value(ALL).run()
+    at.pills(key="compare.targets").set_value([]).run()
+    assert at.button(key="compare.go").disabled, "Compare must wait for at least one model"
+    at.pills(key="compare.targets").set_value(ALL).run()
     at.text_area(key="compare.prompt").set_value("   ").run()
     assert at.button(key="compare.go").disabled, "Compare must wait for a prompt"
     assert not at.exception, _exceptions(at)
@@ -252,7 +256,7 @@ def test_a_file_that_is_not_an_image_shows_an_error_and_stores_nothing(
 
 def test_a_bad_file_does_not_stop_the_good_one(app: AppTest, workbench: Any, cat_jpeg: bytes) -> None:
     at = app
-    at.pills(key="compare.providers").set_value(["sagemaker"]).run()
+    at.pills(key="compare.targets").set_value(["sagemaker"]).run()
     upload(at, ("x.jpg", NOT_AN_IMAGE, "image/jpeg"), ("cat.jpg", cat_jpeg, "image/jpeg"))
     click_compare(at)
 
@@ -267,8 +271,8 @@ def test_a_bad_file_does_not_stop_the_good_one(app: AppTest, workbench: Any, cat
 
 def test_a_deselected_provider_is_not_compared(app: AppTest, workbench: Any, coffee_jpeg: bytes) -> None:
     at = app
-    at.pills(key="compare.providers").unselect("bedrock").run()
-    assert sorted(at.pills(key="compare.providers").value) == ["azure_openai", "sagemaker"]
+    at.pills(key="compare.targets").unselect("bedrock").run()
+    assert sorted(at.pills(key="compare.targets").value) == ["azure_openai", "sagemaker"]
     upload(at, ("coffee.jpg", coffee_jpeg, "image/jpeg"))
     click_compare(at)
 
@@ -293,7 +297,7 @@ def test_a_failing_provider_stays_in_its_own_column(
     control.emulator_admin(
         cleared_faults, "POST", "/_mcv/faults", json={"bedrock": [{"kind": "error", "status": 500, "count": attempts}]}
     )
-    at.pills(key="compare.providers").set_value(["bedrock", "sagemaker"]).run()
+    at.pills(key="compare.targets").set_value(["bedrock", "sagemaker"]).run()
     upload(at, ("cat.jpg", cat_jpeg, "image/jpeg"))
     click_compare(at)
 
@@ -317,3 +321,68 @@ def test_a_failing_provider_stays_in_its_own_column(
     # Every planned failure was used by an attempt: none is left to come.
     planned = control.emulator_admin(cleared_faults, "GET", "/_mcv/status").get("faults", {})
     assert "bedrock" not in planned, planned
+
+
+# --- a catalogue of its own ------------------------------------------------------------------------------
+
+CATALOGUE = """
+[targets.claude-35-sonnet]
+service = "bedrock"
+model = "anthropic.claude-3-5-sonnet-20241022-v2:0"
+
+[targets.gpt-41-mini]
+service = "openai"
+model = "gpt-4.1-mini"
+title = "GPT-4.1 mini"
+
+[targets.sagemaker]
+service = "sagemaker"
+endpoint = "mc-vision-classifier"
+"""
+CATALOGUE_TITLES = {
+    "claude-35-sonnet": "Claude 3.5 Sonnet (Amazon Bedrock)",
+    "gpt-41-mini": "GPT-4.1 mini",
+    "sagemaker": "SageMaker Serverless",
+}
+
+
+@pytest.fixture
+def catalogue_app(local_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest]:
+    """The app started with a targets.toml of its own (MCV_TARGETS_FILE), naming non-default targets."""
+    path = tmp_path / "targets.toml"
+    path.write_text(CATALOGUE, encoding="utf-8")
+    monkeypatch.setenv("MCV_TARGETS_FILE", str(path))
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.run()
+    assert not at.exception, _exceptions(at)
+    yield at
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+def test_a_catalogue_names_the_targets_to_compare(catalogue_app: AppTest, workbench: Any, cat_jpeg: bytes) -> None:
+    at = catalogue_app
+    pills = at.pills(key="compare.targets")
+    assert pills.options == list(CATALOGUE_TITLES.values()), "the catalogue's targets, in its order, by title"
+    assert pills.value == list(CATALOGUE_TITLES), "every target of the catalogue is enabled by default"
+    assert "targets.toml" in (pills.help or "")
+
+    chosen = ["claude-35-sonnet", "gpt-41-mini"]
+    pills.set_value(chosen).run()
+    upload(at, ("cat.jpg", cat_jpeg, "image/jpeg"))
+    click_compare(at)
+
+    shown = one_card_each(at, chosen, CATALOGUE_TITLES)
+    for name in chosen:
+        assert_ok_card(shown[name], name)
+        assert metrics(shown[name])["Tokens in / out"] != "–", name
+    assert not at.error, [e.value for e in at.error]
+
+    run = last_run(at)
+    assert run.providers == chosen
+    stored = stored_results(workbench, run.run_id)
+    assert sorted(stored) == sorted(chosen)
+    assert {name: item.get("title") for name, item in stored.items()} == {n: CATALOGUE_TITLES[n] for n in chosen}
+    assert {name: item.get("service") for name, item in stored.items()} == {"claude-35-sonnet": "bedrock", "gpt-41-mini": "openai"}

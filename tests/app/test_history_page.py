@@ -220,11 +220,16 @@ def assert_charts(at: AppTest, tab: str) -> dict[str, dict[str, Any]]:
 
 
 def table(at: AppTest, *columns: str) -> pd.DataFrame:
-    """The one table on the page that has these columns."""
-    found = [d.value for d in at.dataframe if set(columns) <= set(d.value.columns)]
+    """The one table on the page that has these columns. The page names targets by title in its "model" column:
+    asked for "provider", this gives their ids back in a "provider" column."""
+    wanted = {"model" if c == "provider" else c for c in columns}
+    found = [d.value for d in at.dataframe if wanted <= set(d.value.columns)]
     shown = [list(d.value.columns) for d in at.dataframe]
     assert len(found) == 1, f"{len(found)} tables with columns {columns}: {shown}"
     frame = found[0].copy()
+    if "provider" in columns:
+        assert set(frame["model"]) <= set(BY_TITLE), f"targets not shown by title: {set(frame['model'])}"
+        frame["provider"] = frame["model"].map(BY_TITLE)
     for name in ("provider", "temperature", "error_type", "latency_basis"):
         if name in frame:
             frame[name] = frame[name].astype(str)
@@ -769,6 +774,58 @@ def test_calls_that_waited_for_a_cold_start_are_not_counted_warm(
         frame = table(at, "provider", "temperature", "n")
         shown = sorted(zip(frame["provider"], frame["temperature"], frame["n"]))
         assert shown == [("sagemaker", "cold", 2)], f"SageMaker rows {shown}: a call that waited for the worker is warm"
+    finally:
+        st.cache_resource.clear()
+        st.cache_data.clear()
+
+
+# --- targets that are not in the catalogue -----------------------------------------------------------------------
+
+RETIRED_TITLE = "Retired model (Amazon Bedrock)"
+
+
+def test_results_of_targets_no_longer_in_the_catalogue_show_under_their_stored_names(
+    routed: None, media: dict, workbench: Any, cat_jpeg: bytes
+) -> None:
+    """History holds results of a target removed from targets.toml (stored with its title) and of an id stored
+    before results carried titles: the page shows both, the first by its stored title, the second by its id."""
+    from mcv_core.bench import new_bench_id
+    from mcv_core.records import ProviderResult, Run
+
+    assert "retired-model" not in workbench.catalogue.ids and "old_service" not in workbench.catalogue.ids
+    image = workbench.load_image(cat_jpeg, "cat.jpg")
+    bench_id = new_bench_id(datetime.now(timezone.utc))
+    run_ = Run.new(image, "What is in this image?", ["retired-model", "old_service"], source="bench", bench_id=bench_id)
+    run_.image_key = workbench.store.upload(image, run_.created_at)
+    run_.results = [
+        ProviderResult(
+            "retired-model", "anthropic.claude-3-opus", "ok", service="bedrock", title=RETIRED_TITLE,
+            output="A tabby cat on a rug.", latency_ms=812.0, input_tokens=1600, output_tokens=12, cost_usd=0.0004,
+        ),
+        ProviderResult("old_service", "m1", "ok", output="cat", latency_ms=90.0),  # no service, no title: old item
+    ]
+    run_.wall_ms = 812.0
+    assert workbench.history.save(run_).stored
+    try:
+        at = open_history(bench_id, "Latency")
+        models = at.multiselect(key="history.targets")
+        # Every target of the time range can be picked (other tests' results too); these two by their stored names.
+        assert {RETIRED_TITLE, "old_service"} <= set(models.options) and "retired-model" not in models.options
+        names = [trace["name"] for trace in figures(at)["history.chart.latency"]["data"]]
+        assert sorted(n.split(" ·")[0] for n in names) == sorted([RETIRED_TITLE, "old_service"]), names
+        shown = [d.value for d in at.dataframe if "p50" in d.value.columns][0]
+        assert sorted(shown["model"]) == sorted([RETIRED_TITLE, "old_service"])
+
+        at.session_state["history.tab"] = "Outputs"
+        run(at)
+        bold = [m.value for m in at.markdown if m.value.startswith("**")]
+        assert f"**{RETIRED_TITLE}**" in bold and "**old_service**" in bold, bold
+        assert "A tabby cat on a rug." in [t.value for t in at.text]
+
+        at.session_state["history.tab"] = "Export"
+        run(at)
+        html = downloads(at, media)["history.report"][0].decode("utf-8")
+        assert RETIRED_TITLE in html and "old_service" in html
     finally:
         st.cache_resource.clear()
         st.cache_data.clear()

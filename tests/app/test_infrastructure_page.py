@@ -73,7 +73,7 @@ def test_an_upload_through_the_app_appears_in_the_lambda_events(app: AppTest, ca
     at = app
     at.file_uploader(key="compare.files").set_value([("cat.jpg", cat_jpeg, "image/jpeg")])
     at.run()
-    at.pills(key="compare.providers").set_value(["sagemaker"]).run()
+    at.pills(key="compare.targets").set_value(["sagemaker"]).run()
     at.button(key="compare.go").click().run()
     assert not at.exception
     key = next(c.value for c in at.caption if c.value.startswith("stored as s3://")).rsplit("/", 6)
@@ -89,3 +89,76 @@ def test_an_upload_through_the_app_appears_in_the_lambda_events(app: AppTest, ca
         time.sleep(1)
     row = events[events["key"] == image_key].iloc[0]
     assert row["outcome"] == "stored" and row["format"] == "JPEG" and (row["width"], row["height"]) == (451, 300)
+
+
+def targets_table(at: AppTest) -> Any:
+    found = [d.value for d in at.dataframe if "image rule" in d.value.columns]
+    assert len(found) == 1, f"{len(found)} target tables"
+    return found[0]
+
+
+def targets_caption(at: AppTest) -> str:
+    found = [c.value for c in at.caption if "Read from" in c.value]
+    assert len(found) == 1, [c.value for c in at.caption]
+    return found[0]
+
+
+def test_the_built_in_targets_are_listed_with_their_source(app: AppTest, workbench: Any) -> None:
+    at = open_page(app)
+    assert "Targets" in [s.value for s in at.subheader]
+    assert "built-in defaults (no targets.toml)" in targets_caption(at)
+    table = targets_table(at)
+    assert list(table.columns) == [
+        "title", "id", "price (USD per million tokens)", "billing", "service", "model", "image rule", "model id",
+    ]
+    assert list(table["id"]) == workbench.catalogue.ids == ["sagemaker", "bedrock", "azure_openai"]
+    assert list(table["title"]) == ["SageMaker Serverless", "Amazon Bedrock", "Azure OpenAI"]
+    rows = table.set_index("id")
+    assert rows.loc["bedrock", "service"] == "Amazon Bedrock" and rows.loc["bedrock", "model"] == "Claude 3 Haiku"
+    assert rows.loc["bedrock", "model id"] == "anthropic.claude-3-haiku-20240307-v1:0"
+    assert rows.loc["bedrock", "image rule"].startswith("w×h/750 tokens")
+    assert rows.loc["bedrock", "price (USD per million tokens)"] == "$0.25 in / $1.25 out"
+    assert rows.loc["sagemaker", "billing"] == "compute time"
+    assert rows.loc["sagemaker", "price (USD per million tokens)"] == "per GB-second (list price)"
+    assert "None" not in table.to_string() and "nan" not in table.to_string()
+
+
+CATALOGUE = """
+[targets.claude-35-sonnet]
+service = "bedrock"
+model = "anthropic.claude-3-5-sonnet-20241022-v2:0"
+
+[targets.gpt-41-mini]
+service = "openai"
+model = "gpt-4.1-mini"
+
+[targets.home-llava]
+service = "openai"
+model = "llava-local-7b"
+title = "LLaVA at home"
+"""
+
+
+def test_a_catalogue_file_is_shown_with_every_target(local_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "targets.toml"
+    path.write_text(CATALOGUE, encoding="utf-8")
+    monkeypatch.setenv("MCV_TARGETS_FILE", str(path))
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    try:
+        at = AppTest.from_file(str(APP), default_timeout=120)
+        at.run()
+        at = open_page(at)
+        caption = targets_caption(at)
+        assert "targets.toml" in caption and tmp_path.name in caption.replace("\\", ""), caption
+        table = targets_table(at)
+        assert list(table["id"]) == ["claude-35-sonnet", "gpt-41-mini", "home-llava"]
+        assert list(table["title"]) == ["Claude 3.5 Sonnet (Amazon Bedrock)", "gpt-4.1-mini (OpenAI-compatible)", "LLaVA at home"]
+        rows = table.set_index("id")
+        assert rows.loc["claude-35-sonnet", "price (USD per million tokens)"] == "$3.00 in / $15.00 out"
+        assert rows.loc["home-llava", "price (USD per million tokens)"] == "price unknown"
+        assert set(rows["service"]) == {"Amazon Bedrock", "OpenAI-compatible"}
+        assert "None" not in table.to_string()
+    finally:
+        st.cache_resource.clear()
+        st.cache_data.clear()

@@ -1,10 +1,10 @@
-"""The Compare page in a real browser: upload a photo, press Compare, see every provider's answer side by side."""
+"""The Compare page in a real browser: upload a photo, press Compare, see every model's answer side by side."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 
@@ -17,7 +17,7 @@ CAT = re.compile(r"\b(cat|tabby|egyptian mau|lynx)\b", re.IGNORECASE)
 
 
 def card(page: Any, title: str) -> Any:
-    """A result card: the nearest block around the provider's bold title (the pills show titles too, not bold)."""
+    """A result card: the nearest block around the target's bold title (the pills show titles too, not bold)."""
     return page.locator(
         f"xpath=//strong[normalize-space()='{title}']/ancestor::div[@data-testid='stVerticalBlock'][1]"
     )
@@ -33,24 +33,30 @@ def open_compare(page: Any, url: str) -> tuple[Any, Any]:
     return uploader, go
 
 
-def compare_photo(page: Any, url: str, photo: Path) -> None:
-    """Open the page, upload `photo`, press Compare and wait until every provider has answered and the run ended."""
+def compare_photo(
+    page: Any, url: str, photo: Path, titles: dict[str, str] = PROVIDERS, unselect: tuple[str, ...] = ()
+) -> None:
+    """Open the page, (un)select targets, upload `photo`, press Compare and wait until every target of `titles`
+    has answered and the run ended."""
     from playwright.sync_api import expect
 
     uploader, go = open_compare(page, url)
     expect(go).to_have_text(re.compile(r"Compare$"))
     expect(go).to_be_disabled()
-    pills = page.locator(".st-key-compare-providers")
-    for title in PROVIDERS.values():
+    pills = page.locator(".st-key-compare-targets")
+    for title in [*titles.values(), *unselect]:
         expect(pills.get_by_text(title, exact=True)).to_be_visible()
+    for title in unselect:  # every target is selected by default: a click takes one out
+        pills.get_by_role("button", name=title, exact=True).click()
+        expect(pills.get_by_role("button", name=title, exact=True)).to_have_attribute("aria-pressed", "false")
 
     uploader.set_input_files(str(photo))
     expect(page.get_by_test_id("stFileChipName")).to_have_text(photo.name)
     expect(go).to_be_enabled()
     go.click()
 
-    # Each card is drawn when its provider answers: wait for all three, then for the run to end.
-    for title in PROVIDERS.values():
+    # Each card is drawn when its target answers: wait for all of them, then for the run to end.
+    for title in titles.values():
         expect(card(page, title).get_by_test_id("stMetricLabel").first).to_have_text("Latency", timeout=ANSWERS_S * 1000)
     expect(page.get_by_text(re.compile("^Waiting for"))).to_have_count(0)
     expect(page.get_by_test_id("stProgress")).to_have_count(0, timeout=30_000)
@@ -117,4 +123,54 @@ def test_the_page_asks_nothing_of_the_internet(guarded_page: Any, streamlit_serv
     _, go = open_compare(page, streamlit_server.url)
     expect(go).to_be_disabled()
     page.wait_for_load_state("networkidle")
+    assert guarded_page.outside == [], f"requests outside loopback (blocked): {guarded_page.outside}"
+
+
+CATALOGUE = """
+[targets.claude-35-sonnet]
+service = "bedrock"
+model = "anthropic.claude-3-5-sonnet-20241022-v2:0"
+
+[targets.gpt-41-mini]
+service = "openai"
+model = "gpt-4.1-mini"
+title = "GPT-4.1 mini"
+
+[targets.sagemaker]
+service = "sagemaker"
+endpoint = "mc-vision-classifier"
+"""
+CHOSEN = {"claude-35-sonnet": "Claude 3.5 Sonnet (Amazon Bedrock)", "gpt-41-mini": "GPT-4.1 mini"}
+
+
+@pytest.fixture
+def catalogue_server(local_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A server of its own, started with a targets.toml that names non-default targets (MCV_TARGETS_FILE)."""
+    from tests.browser.conftest import serve_streamlit
+
+    path = tmp_path / "targets.toml"
+    path.write_text(CATALOGUE, encoding="utf-8")
+    monkeypatch.setenv("MCV_TARGETS_FILE", str(path))
+    with serve_streamlit(tmp_path) as server:
+        yield server
+
+
+def test_compare_targets_of_a_catalogue_in_the_browser(
+    guarded_page: Any, catalogue_server: Any, cat_jpeg: bytes, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    page = guarded_page.page
+    photo = tmp_path / "cat.jpg"
+    photo.write_bytes(cat_jpeg)
+    compare_photo(page, catalogue_server.url, photo, CHOSEN, unselect=("SageMaker Serverless",))
+
+    for title in CHOSEN.values():
+        shown = card(page, title)
+        expect(shown).to_have_count(1)
+        expect(shown.get_by_test_id("stMetricLabel")).to_have_text(["Latency", "Tokens in / out", "Cost"])
+        expect(shown.get_by_test_id("stText")).to_have_text(CAT)
+        expect(shown.get_by_test_id("stAlert")).to_have_count(0)
+    expect(card(page, "SageMaker Serverless")).to_have_count(0)  # taken out: not compared
+    expect(page.get_by_test_id("stException")).to_have_count(0)
     assert guarded_page.outside == [], f"requests outside loopback (blocked): {guarded_page.outside}"

@@ -13,8 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from mcv_core.providers.base import ProviderResult
-from mcv_core.runner import Run
+from mcv_core.records import ProviderResult, Run
 
 pytestmark = pytest.mark.browser
 

@@ -306,7 +306,7 @@ def test_the_compare_page_keeps_the_results_on_screen_and_says_they_wait_in_the_
         at.run()
         at.file_uploader(key="compare.files").set_value([("cat.jpg", cat_jpeg, "image/jpeg")])
         at.run()
-        at.pills(key="compare.providers").set_value(["sagemaker", "azure_openai"]).run()
+        at.pills(key="compare.targets").set_value(["sagemaker", "azure_openai"]).run()
         at.button(key="compare.go").click()
         at.run(timeout=WAIT_S)
         assert not at.exception, [e.message for e in at.exception]

@@ -14,6 +14,8 @@ import pytest
 from mcv_core import analytics
 from mcv_core.analytics import Filters
 
+# The built-in catalogue's target ids, in its order (the History page passes its catalogue's order).
+ORDER = ("sagemaker", "bedrock", "azure_openai")
 Z95 = 1.959963984540054
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)
 
@@ -41,6 +43,11 @@ def item(provider: str = "bedrock", status: str = "ok", minutes: float = 0, **fi
     }
     base.update(fields)
     return {k: v for k, v in base.items() if v is not None}
+
+
+def to_frame(items: list[dict[str, Any]]) -> pd.DataFrame:
+    """The frame as the History page builds it: targets in the catalogue's order first."""
+    return analytics.to_frame(items, ORDER)
 
 
 def wilson(k: int, n: int) -> tuple[float, float]:
@@ -129,6 +136,8 @@ EXPECTED_DTYPES = {
     "run_id": "string",
     "created_at": "datetime64[us, UTC]",
     "provider": "category",
+    "service": "category",
+    "title": "category",
     "model": "category",
     "status": "category",
     "latency_ms": "float64",
@@ -155,14 +164,14 @@ EXPECTED_DTYPES = {
 
 @pytest.mark.parametrize("items", [[], [item()], [{"provider": "bedrock"}]], ids=["empty", "one", "sparse"])
 def test_frame_dtypes_are_stable(items: list[dict[str, Any]]) -> None:
-    frame = analytics.to_frame(items)
+    frame = to_frame(items)
     assert {c: str(t) for c, t in frame.dtypes.items()} == EXPECTED_DTYPES
     assert list(frame["status"].cat.categories[:2]) == ["ok", "error"]
     assert list(frame["temperature"].cat.categories) == ["warm", "cold", "not reported"]
 
 
 def test_frame_values_mixed_ints_floats_missing_and_derived_columns() -> None:
-    frame = analytics.to_frame(
+    frame = to_frame(
         [
             item("sagemaker", latency_ms=50, cold_start=False, cost_usd=2e-5),
             item("sagemaker", latency_ms=3000.5, cold_start=True, minutes=1),
@@ -183,8 +192,31 @@ def test_frame_values_mixed_ints_floats_missing_and_derived_columns() -> None:
     assert "expires_at" not in frame
 
 
+def test_frame_orders_targets_as_the_catalogue_does_and_keeps_service_and_title() -> None:
+    items = [
+        item("zeta", service="openai", title="Zeta (OpenAI-compatible)"),
+        item("claude-35-sonnet", service="bedrock", title="Claude 3.5 Sonnet (Amazon Bedrock)", minutes=1),
+        item("bedrock", minutes=2),  # stored before targets: no service, no title
+    ]
+    frame = analytics.to_frame(items, ["claude-35-sonnet", "gpt-41-mini"])
+    assert list(frame["provider"].cat.categories) == ["claude-35-sonnet", "bedrock", "zeta"]  # catalogue first
+    assert list(analytics.to_frame(items)["provider"].cat.categories) == ["bedrock", "claude-35-sonnet", "zeta"]
+    assert frame["service"].tolist()[:2] == ["openai", "bedrock"] and pd.isna(frame["service"].iloc[2])
+    assert pd.isna(frame["title"].iloc[2])
+    assert analytics.stored_titles(frame) == {
+        "zeta": "Zeta (OpenAI-compatible)",
+        "claude-35-sonnet": "Claude 3.5 Sonnet (Amazon Bedrock)",
+    }
+
+
+def test_stored_titles_take_the_newest_title_of_each_target() -> None:
+    frame = to_frame([item("x", title="Old name", minutes=0), item("x", title="New name", minutes=5), item("x", minutes=9)])
+    assert analytics.stored_titles(frame) == {"x": "New name"}
+    assert analytics.stored_titles(to_frame([])) == {}
+
+
 def test_frame_turns_unusable_values_into_missing_ones() -> None:
-    frame = analytics.to_frame([item(latency_ms="fast", cold_start="yes", created_at="not a time"), item(provider="rekognition")])
+    frame = to_frame([item(latency_ms="fast", cold_start="yes", created_at="not a time"), item(provider="rekognition")])
     assert math.isnan(frame["latency_ms"].iloc[0])
     assert frame["cold_start"].isna().all()
     assert pd.isna(frame["created_at"].iloc[0])
@@ -195,7 +227,7 @@ def test_frame_turns_unusable_values_into_missing_ones() -> None:
 
 
 def _filter_frame() -> pd.DataFrame:
-    return analytics.to_frame(
+    return to_frame(
         [
             item("sagemaker", latency_ms=50, cold_start=False, minutes=0, bench_id="b1", source="bench"),
             item("sagemaker", latency_ms=3000, cold_start=True, minutes=10),
@@ -235,7 +267,9 @@ def test_filters_select_rows(filters: Filters, providers: list[str]) -> None:
 
 def test_filters_describe_themselves() -> None:
     text = Filters(since=T0, providers=("bedrock", "sagemaker")).describe()
-    assert text == ["since: 2026-03-02 10:00:00 UTC", "providers: bedrock, sagemaker"]
+    assert text == ["since: 2026-03-02 10:00:00 UTC", "targets: bedrock, sagemaker"]
+    titles = {"bedrock": "Amazon Bedrock", "gone": "Gone model"}
+    assert Filters(providers=("bedrock", "gone")).describe(titles.__getitem__) == ["targets: Amazon Bedrock, Gone model"]
     assert Filters().describe() == []
 
 
@@ -348,7 +382,7 @@ def _known() -> pd.DataFrame:
         item("azure_openai", status="error", error_type="timeout", minutes=32),
         item("azure_openai", status="error", minutes=33),
     ]
-    return analytics.to_frame(items)
+    return to_frame(items)
 
 
 def test_latency_percentiles_exact_and_cold_warm_apart() -> None:
@@ -367,7 +401,7 @@ def test_latency_percentiles_exact_and_cold_warm_apart() -> None:
 
 
 def test_latency_percentiles_agree_with_numpy_per_group() -> None:
-    frame = analytics.to_frame(make_items(3_000, seed=2))
+    frame = to_frame(make_items(3_000, seed=2))
     table = analytics.latency_percentiles(frame)
     ok = frame[frame["status"] == "ok"]
     for record in table.itertuples():
@@ -391,7 +425,7 @@ def test_cold_start_penalty_and_rate_only_for_providers_that_report() -> None:
 
 
 def test_cold_start_penalty_with_only_warm_calls_has_no_penalty() -> None:
-    penalty = analytics.cold_start_penalty(analytics.to_frame([item("sagemaker", latency_ms=10, cold_start=False)]))
+    penalty = analytics.cold_start_penalty(to_frame([item("sagemaker", latency_ms=10, cold_start=False)]))
     assert (penalty["n_cold"].iloc[0], penalty["n_warm"].iloc[0]) == (0, 1)
     assert math.isnan(penalty["penalty_ms"].iloc[0]) and math.isnan(penalty["penalty_ratio"].iloc[0])
 
@@ -436,7 +470,7 @@ def test_error_rates_and_errors_by_type_exact() -> None:
 def test_accuracy_exact_with_wilson_bounds() -> None:
     items = [item("bedrock", latency_ms=1, correct=i < 8, minutes=i) for i in range(10)]
     items += [item("bedrock", latency_ms=1, minutes=20), item("sagemaker", latency_ms=1, cold_start=False, correct=False)]
-    table = analytics.accuracy(analytics.to_frame(items))
+    table = analytics.accuracy(to_frame(items))
     assert list(table.columns) == ["provider", "n_scored", "correct", "accuracy", "wilson_low", "wilson_high"]
     bedrock = row(table, provider="bedrock")
     assert (bedrock["n_scored"], bedrock["correct"], bedrock["accuracy"]) == (10, 8, 0.8)
@@ -467,7 +501,7 @@ def test_bucket_chosen_from_the_span(span: timedelta, freq: str) -> None:
 
 
 def test_latency_vs_size_keeps_successful_calls_with_a_size() -> None:
-    frame = analytics.to_frame(
+    frame = to_frame(
         [item("bedrock", latency_ms=100), item("bedrock", latency_ms=5, image_width=None), item("bedrock", status="error", latency_ms=9)]
     )
     points = analytics.latency_vs_size(frame)
@@ -510,7 +544,7 @@ AGGREGATES = [
 @pytest.mark.parametrize("aggregate", AGGREGATES, ids=lambda f: f.__name__)
 def test_aggregates_of_an_empty_frame_are_empty_with_the_same_columns_and_dtypes(aggregate: Any) -> None:
     full = aggregate(_known())
-    empty = aggregate(analytics.to_frame([]))
+    empty = aggregate(to_frame([]))
     filtered = aggregate(analytics.apply_filters(_known(), Filters(providers=("nobody",))))
     assert empty.empty and filtered.empty
     assert list(empty.columns) == list(full.columns) == list(filtered.columns)
@@ -519,7 +553,7 @@ def test_aggregates_of_an_empty_frame_are_empty_with_the_same_columns_and_dtypes
 
 def test_generated_history_numbers() -> None:
     items = make_items(6_000, seed=4)
-    frame = analytics.to_frame(items)
+    frame = to_frame(items)
     rates = analytics.error_rates(frame)
     for provider in ("sagemaker", "bedrock", "azure_openai"):
         mine = [i for i in items if i["provider"] == provider]

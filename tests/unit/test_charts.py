@@ -9,9 +9,15 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from mcv_core import analytics, charts
+from mcv_core import analytics, charts, targets
+from mcv_core.config import Settings
 from mcv_core.analytics import Filters
-from tests.unit.test_analytics import _known, item, make_items, wilson
+from tests.unit.test_analytics import _known, item, make_items, to_frame, wilson
+
+# The built-in catalogue (the three targets of the proof of concept) names and colours the ids of _known().
+CATALOGUE = targets.defaults(Settings.load())
+LEGEND = charts.legend(CATALOGUE.ids, CATALOGUE)
+COLOR = {t.id: t.color for t in CATALOGUE.targets}
 
 QUESTIONS = {
     "latency": "How fast is each provider? Latency per call (ms)",
@@ -40,7 +46,7 @@ UNITS = {  # what the value axis says
 def _labelled() -> pd.DataFrame:
     items = [item("bedrock", latency_ms=100 + i, correct=i < 8, minutes=i) for i in range(10)]
     items += [item("sagemaker", latency_ms=20, cold_start=i == 0, correct=i < 2, minutes=i) for i in range(5)]
-    return analytics.to_frame(items + _known_items())
+    return to_frame(items + _known_items())
 
 
 def _known_items() -> list[dict]:
@@ -67,7 +73,7 @@ def _shown(fig: go.Figure) -> str:
 
 def test_build_all_every_chart_asks_its_question_with_units_and_n() -> None:
     frame = _known()
-    figures = charts.build_all(pd.concat([frame, _labelled()], ignore_index=True))
+    figures = charts.build_all(pd.concat([frame, _labelled()], ignore_index=True), LEGEND)
     assert list(figures) == [spec.key for spec in charts.ALL_CHARTS] == list(QUESTIONS)
     for key, fig in figures.items():
         assert QUESTIONS[key] in fig.layout.title.text, key
@@ -78,7 +84,7 @@ def test_build_all_every_chart_asks_its_question_with_units_and_n() -> None:
 
 
 def test_latency_distribution_boxes_per_provider_and_temperature() -> None:
-    fig = charts.latency_distribution(_known())
+    fig = charts.latency_distribution(_known(), LEGEND)
     assert all(isinstance(t, go.Box) for t in fig.data)
     names = [t.name for t in fig.data]
     assert names == [
@@ -90,7 +96,7 @@ def test_latency_distribution_boxes_per_provider_and_temperature() -> None:
     assert {t.boxpoints for t in fig.data} == {"all"}
     assert list(fig.data[0].y) == [10, 20, 30]  # successful calls only
     assert fig.data[0].x0 == "SageMaker Serverless<br>warm<br>n=3"
-    assert fig.data[0].line.color == charts.PROVIDER_COLORS["sagemaker"]
+    assert fig.data[0].line.color == COLOR["sagemaker"]
     assert fig.layout.yaxis.type == "log"  # 10 ms beside 3 s
     assert "only their outliers" not in _annotations(fig)
 
@@ -98,7 +104,7 @@ def test_latency_distribution_boxes_per_provider_and_temperature() -> None:
 def test_large_groups_draw_only_outliers_and_say_so() -> None:
     items = [item("bedrock", latency_ms=100 + i % 50, minutes=i / 100) for i in range(charts.POINTS_LIMIT + 1)]
     items += [item("azure_openai", latency_ms=100 + i, minutes=i) for i in range(10)]
-    fig = charts.latency_distribution(analytics.to_frame(items))
+    fig = charts.latency_distribution(to_frame(items), LEGEND)
     by_name = {t.name.split(" ·")[0]: t for t in fig.data}
     assert by_name["Amazon Bedrock"].boxpoints == "outliers"
     assert by_name["Azure OpenAI"].boxpoints == "all"
@@ -108,7 +114,7 @@ def test_large_groups_draw_only_outliers_and_say_so() -> None:
 
 def test_latency_over_time_lines_with_n_in_hover() -> None:
     agg = analytics.latency_over_time(_known(), freq="h")
-    fig = charts.latency_over_time(agg)
+    fig = charts.latency_over_time(agg, LEGEND)
     assert "per hour" in fig.layout.title.text and "per hour" in fig.layout.xaxis.title.text
     bedrock = next(t for t in fig.data if t.name.startswith("Amazon Bedrock"))
     assert isinstance(bedrock, go.Scatter)
@@ -116,12 +122,12 @@ def test_latency_over_time_lines_with_n_in_hover() -> None:
     assert bedrock.customdata[:, 0].tolist() == [2, 2]
     assert "n=%{customdata[0]" in bedrock.hovertemplate
     cold = next(t for t in fig.data if "cold" in t.name)
-    assert cold.line.dash == "dot" and cold.line.color == charts.PROVIDER_COLORS["sagemaker"]
+    assert cold.line.dash == "dot" and cold.line.color == COLOR["sagemaker"]
 
 
 def test_latency_vs_size_is_webgl_with_n_and_rank_correlation() -> None:
     items = [item("bedrock", latency_ms=100 * (i + 1), image_width=1000 * (i + 1), minutes=i) for i in range(5)]
-    fig = charts.latency_vs_size(analytics.latency_vs_size(analytics.to_frame(items)))
+    fig = charts.latency_vs_size(analytics.latency_vs_size(to_frame(items)), LEGEND)
     (trace,) = fig.data
     assert isinstance(trace, go.Scattergl)
     assert trace.name == "Amazon Bedrock · not reported (n=5, ρ=1.00)"
@@ -131,7 +137,7 @@ def test_latency_vs_size_is_webgl_with_n_and_rank_correlation() -> None:
 
 def test_cold_start_rate_and_penalty() -> None:
     frame = _known()
-    fig = charts.cold_start_rate(analytics.cold_start_rate(frame))
+    fig = charts.cold_start_rate(analytics.cold_start_rate(frame), LEGEND)
     assert fig.layout.title.text.startswith("How often does SageMaker Serverless start cold?")
     (bar,) = fig.data
     assert list(bar.y) == pytest.approx([40.0])
@@ -146,7 +152,7 @@ def test_cold_start_rate_and_penalty() -> None:
 
 def test_cost_tokens_errors_accuracy_values() -> None:
     frame = pd.concat([_known(), _labelled()], ignore_index=True)
-    cost = charts.cost_per_image(analytics.cost_per_image(_known()))
+    cost = charts.cost_per_image(analytics.cost_per_image(_known()), LEGEND)
     assert dict(zip(cost.data[0].x, cost.data[0].y)) == pytest.approx(
         {"SageMaker Serverless<br>n=5": 0.02, "Amazon Bedrock<br>n=3": 2.0}
     )
@@ -157,7 +163,7 @@ def test_cost_tokens_errors_accuracy_values() -> None:
     errors = charts.error_rates(analytics.error_rates(_known()))
     failed = errors.data[0]
     assert failed.name == "failed" and "36.4% (4 of 11)" in list(failed.text)
-    acc = charts.accuracy(analytics.accuracy(frame))
+    acc = charts.accuracy(analytics.accuracy(frame), LEGEND)
     (bar,) = acc.data
     texts = dict(zip([x.split("<br>")[0] for x in bar.x], bar.text))
     assert texts == {"SageMaker Serverless": "40.0% (2 of 5)", "Amazon Bedrock": "80.0% (8 of 10)"}
@@ -166,29 +172,74 @@ def test_cost_tokens_errors_accuracy_values() -> None:
     assert bar.error_y.array[i] == pytest.approx(high * 100 - 80) and bar.error_y.arrayminus[i] == pytest.approx(80 - low * 100)
 
 
-def test_a_provider_keeps_its_colour_across_figures_and_filters() -> None:
-    frame = analytics.to_frame([item("rekognition", latency_ms=5), item("zeta", latency_ms=6), item("bedrock", latency_ms=7)])
-    assert charts.provider_colors(["rekognition", "sagemaker", "zeta"]) == {
-        "rekognition": charts.EXTRA_COLORS[0],
-        "sagemaker": charts.PROVIDER_COLORS["sagemaker"],
-        "zeta": charts.EXTRA_COLORS[1],
+def test_a_target_keeps_its_colour_across_figures_and_filters() -> None:
+    frame = to_frame([item("rekognition", latency_ms=5), item("zeta", latency_ms=6), item("bedrock", latency_ms=7)])
+    legend = charts.legend_for(frame, CATALOGUE)
+    spare = [c for c in targets.PALETTE if c not in COLOR.values()]
+    assert legend.entries == {
+        "bedrock": ("Amazon Bedrock", COLOR["bedrock"]),
+        "rekognition": ("rekognition", spare[0]),
+        "zeta": ("zeta", spare[1]),
     }
     only_zeta = analytics.apply_filters(frame, Filters(providers=("zeta",)))
-    fig = charts.latency_distribution(only_zeta)
-    assert fig.data[0].line.color == charts.EXTRA_COLORS[1]  # the colour it has beside the others
-    bars = charts.cost_per_image(analytics.cost_per_image(analytics.to_frame([item("bedrock", cost_usd=0.001)])))
-    assert bars.data[0].marker.color[0] == charts.PROVIDER_COLORS["bedrock"]
+    fig = charts.latency_distribution(only_zeta, legend)
+    assert fig.data[0].line.color == spare[1]  # the colour it has beside the others
+    assert charts.latency_distribution(only_zeta).data[0].line.color == spare[1]  # the frame's categories, no legend
+    bars = charts.cost_per_image(analytics.cost_per_image(to_frame([item("bedrock", cost_usd=0.001)])), legend)
+    assert bars.data[0].marker.color[0] == COLOR["bedrock"]
+
+
+def _catalogue() -> targets.Catalogue:
+    return targets.parse(
+        """
+[targets.claude-35-sonnet]
+service = "bedrock"
+model = "anthropic.claude-3-5-sonnet-20241022-v2:0"
+
+[targets.gpt-41-mini]
+service = "openai"
+model = "gpt-4.1-mini"
+title = "GPT-4.1 mini"
+""",
+        Settings.load(),
+    )
+
+
+def test_titles_and_colours_come_from_the_catalogue_and_stored_titles_name_the_rest() -> None:
+    catalogue = _catalogue()
+    frame = analytics.to_frame(
+        [
+            item("gpt-41-mini", latency_ms=10, title="an older title"),
+            item("claude-35-sonnet", latency_ms=20, title="Claude 3.5 Sonnet (Amazon Bedrock)"),
+            item("retired-model", latency_ms=30, title="Retired model (Amazon Bedrock)"),  # left the catalogue
+            item("bedrock", latency_ms=40),  # stored before targets had titles
+        ],
+        catalogue.ids,
+    )
+    legend = charts.legend_for(frame, catalogue)
+    assert legend.ids == ["claude-35-sonnet", "gpt-41-mini", "bedrock", "retired-model"]
+    assert [legend.title(i) for i in legend.ids] == [
+        "Claude 3.5 Sonnet (Amazon Bedrock)", "GPT-4.1 mini", "bedrock", "Retired model (Amazon Bedrock)",
+    ]
+    colors = [legend.color(i) for i in legend.ids]
+    assert colors[:2] == [catalogue.color("claude-35-sonnet"), catalogue.color("gpt-41-mini")]
+    assert colors[2] == targets.DEFAULT_COLORS["bedrock"] and len(set(colors)) == 4
+    fig = charts.latency_distribution(frame, legend)
+    assert [t.name.split(" ·")[0] for t in fig.data] == [legend.title(i) for i in legend.ids]
+    assert [t.line.color for t in fig.data] == colors
+    # Without a legend, a frame's stored titles still name its targets.
+    assert charts.latency_distribution(frame).data[0].name.startswith("Claude 3.5 Sonnet (Amazon Bedrock)")
 
 
 @pytest.mark.parametrize("spec", charts.ALL_CHARTS, ids=lambda spec: spec.key)
 @pytest.mark.parametrize("frame", ["empty", "filtered away", "only failures"])
 def test_empty_selections_give_a_clear_figure(spec: charts.ChartSpec, frame: str) -> None:
     data = {
-        "empty": analytics.to_frame([]),
+        "empty": to_frame([]),
         "filtered away": analytics.apply_filters(_known(), Filters(providers=("nobody",))),
-        "only failures": analytics.to_frame([item("bedrock", status="error", error_type="timeout")]),
+        "only failures": to_frame([item("bedrock", status="error", error_type="timeout")]),
     }[frame]
-    fig = spec.build(data)
+    fig = spec.build(data, LEGEND)
     if spec.key == "errors" and frame == "only failures":
         assert fig.data  # failures are what this chart shows
         return
@@ -201,9 +252,9 @@ def test_empty_selections_give_a_clear_figure(spec: charts.ChartSpec, frame: str
 def test_100k_results_all_aggregates_and_figures() -> None:
     items = make_items(100_000, seed=11)
     started = time.perf_counter()
-    frame = analytics.to_frame(items)
+    frame = to_frame(items)
     load_s = time.perf_counter() - started
-    charts.build_all(analytics.to_frame(items[:300]))  # plotly loads its validators lazily: once per process
+    charts.build_all(to_frame(items[:300]))  # plotly loads its validators lazily: once per process
 
     started = time.perf_counter()
     selected = analytics.apply_filters(frame, Filters(statuses=("ok", "error"), sources=("ui", "bench")))

@@ -12,10 +12,12 @@ import pytest
 from PIL import Image
 from plotly.offline import get_plotlyjs
 
-from mcv_core import analytics, charts, report
+from mcv_core import analytics, charts, report, targets
+from mcv_core.config import Settings
 from mcv_core.analytics import Filters
-from tests.unit.test_analytics import T0, _known, item, make_items
+from tests.unit.test_analytics import T0, _known, item, make_items, to_frame
 
+CATALOGUE = targets.defaults(Settings.load())  # the built-in catalogue: the ids make_items uses
 EVIL = "<script>alert('pwned')</script><img src=x onerror=alert(1)>"
 
 
@@ -77,9 +79,10 @@ def grid() -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def document() -> str:
-    frame = analytics.to_frame(make_items(3_000, seed=5))
+    frame = to_frame(make_items(3_000, seed=5))
     return report.build_report(
-        frame, grid(), title="Demo <day>", subtitle="2026-03-01 – 2026-03-08 UTC", filters=Filters(providers=("bedrock", "sagemaker"), since=T0)
+        frame, grid(), title="Demo <day>", subtitle="2026-03-01 – 2026-03-08 UTC", filters=Filters(providers=("bedrock", "sagemaker"), since=T0),
+        legend=charts.legend_for(frame, CATALOGUE),
     )
 
 
@@ -140,7 +143,7 @@ def test_header_describes_the_selection(document: str, parsed: Parsed) -> None:
     assert "<title>Demo &lt;day&gt;</title>" in document
     assert "Demo <day>" in text and "2026-03-01 – 2026-03-08 UTC" in text
     assert re.search(r"3,000 results in 1,000 comparisons, \d+ errors", text)
-    assert "providers: bedrock, sagemaker" in text and "since: 2026-03-02 10:00:00 UTC" in text
+    assert "targets: Amazon Bedrock, SageMaker Serverless" in text and "since: 2026-03-02 10:00:00 UTC" in text
     assert "SageMaker Serverless" in text and "Amazon Bedrock" in text and "Azure OpenAI" in text
 
 
@@ -162,7 +165,7 @@ def test_report_of_known_numbers() -> None:
 
 
 def test_report_of_an_empty_selection_still_builds() -> None:
-    document = report.build_report(analytics.to_frame([]), [], title="Nothing", subtitle="")
+    document = report.build_report(to_frame([]), [], title="Nothing", subtitle="")
     parsed = Parsed(document)
     assert "Filters" not in " ".join(parsed.text)  # not given: not claimed to be "none"
     assert document.count("No results in this selection") >= len(charts.ALL_CHARTS)
@@ -170,7 +173,7 @@ def test_report_of_an_empty_selection_still_builds() -> None:
 
 
 def test_data_cannot_break_out_of_a_chart_script() -> None:
-    frame = analytics.to_frame([item("</script><script>alert(1)</script>", latency_ms=10, cost_usd=0.1)])
+    frame = to_frame([item("</script><script>alert(1)</script>", latency_ms=10, cost_usd=0.1)])
     document = report.build_report(frame, [], title="x", subtitle="")
     parsed = Parsed(document)
     assert len(parsed.scripts) == 1 + len(charts.ALL_CHARTS)
@@ -181,3 +184,26 @@ def test_data_cannot_break_out_of_a_chart_script() -> None:
 def test_thumbnail_must_be_bytes() -> None:
     with pytest.raises(TypeError, match="must be bytes"):
         report.grid_html([{"image_name": "a", "thumbnail_jpeg": "not bytes", "results": {}}])
+
+
+def test_grid_names_targets_by_the_legend_then_by_their_stored_titles() -> None:
+    rows = [
+        {
+            "image_name": "cat.jpg",
+            "thumbnail_jpeg": None,
+            "results": {
+                "retired": {"status": "ok", "output": "a cat", "title": "Retired model <old>"},
+                "azure_openai": {"status": "ok", "output": "a tabby"},
+                "bedrock": {"status": "ok", "output": "a cat on a rug"},
+            },
+        }
+    ]
+    legend = charts.legend(CATALOGUE.ids, CATALOGUE)
+    parsed = Parsed(report.grid_html(rows, legend))
+    heads = [h for h in parsed.text if h.strip()][:4]
+    assert heads == ["Image", "Amazon Bedrock", "Azure OpenAI", "Retired model <old>"]  # catalogue order, then the rest
+    swatches = [a["style"] for a in parsed.find("span")]
+    assert swatches[:2] == [f"background:{CATALOGUE.color('bedrock')}", f"background:{CATALOGUE.color('azure_openai')}"]
+    assert swatches[2] not in swatches[:2]
+    # Without a legend: every target by its stored title, else its id.
+    assert [h for h in Parsed(report.grid_html(rows)).text if h.strip()][:4] == ["Image", "azure_openai", "bedrock", "Retired model <old>"]
