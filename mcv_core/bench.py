@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, NamedTuple, 
 
 import numpy as np
 
+from . import formatting as fmt
 from . import images, pricing
 from .config import Settings
 from .errors import ImageError, MCVError, UsageError
@@ -350,7 +351,7 @@ def _token_estimate(
     text_tokens = prompt_tokens(prompt)
     output_max = calls * max_output
     typical = seen.mean_output_tokens.get(target.id)
-    typical_basis = f"mean of {typical:.1f} seen in history" if typical is not None else "assumed, no history"
+    typical_basis = f"mean of {fmt.number(typical)} seen in history" if typical is not None else "assumed, no history"
     typical = TYPICAL_OUTPUT_TOKENS if typical is None else typical
     output_typical = round(calls * typical)
     if any(tokens is None for tokens in per_image):
@@ -362,19 +363,19 @@ def _token_estimate(
         image_tokens_per_call = statistics.fmean(per_image)  # type: ignore[arg-type]
     prices = target.token_prices()
     basis = (
-        f"{rule}; prompt {text_tokens} tokens ({CHARS_PER_TOKEN} chars per token + {MESSAGE_OVERHEAD_TOKENS}); "
-        f"output at most {max_output} per call (max), {typical:g} per call typical ({typical_basis})"
+        f"{rule}; prompt {fmt.tokens(text_tokens)} ({CHARS_PER_TOKEN} characters per token + {MESSAGE_OVERHEAD_TOKENS}); "
+        f"output at most {fmt.count(max_output)} per call (max), {fmt.number(typical)} per call typical ({typical_basis})"
     )
     if prices is None:
         cost_max = cost_typical = None
         basis += f"; price unknown for {target.model_ref} (set input_usd_per_mtok and output_usd_per_mtok in the catalogue)"
     elif input_total is None:
         cost_max = cost_typical = None
-        basis += f"; ${prices[0]:g} in / ${prices[1]:g} out per million tokens ({target.price_source})"
+        basis += f"; {fmt.money(prices[0])} in / {fmt.money(prices[1])} out per million tokens ({target.price_source})"
     else:
         cost_max = (input_total * prices[0] + output_max * prices[1]) / 1e6
         cost_typical = (input_total * prices[0] + output_typical * prices[1]) / 1e6
-        basis += f"; ${prices[0]:g} in / ${prices[1]:g} out per million tokens ({target.price_source})"
+        basis += f"; {fmt.money(prices[0])} in / {fmt.money(prices[1])} out per million tokens ({target.price_source})"
     return Estimate(
         provider=target.id,
         model=target.model_ref,
@@ -407,8 +408,8 @@ def _compute_estimate(plan: BenchPlan, settings: Settings, target: "targets.Targ
         cost_usd_max=cost,
         cost_usd_typical=cost,
         basis=(
-            f"{math.ceil(billed_ms)} ms billed per call ({where}) x {settings.sagemaker_memory_mb} MB at "
-            f"${price.usd_per_gb_second:g} per GB-second ({price.source}); not a bound: slow calls bill more"
+            f"{fmt.duration_ms(math.ceil(billed_ms))} billed per call ({where}) × {fmt.count(settings.sagemaker_memory_mb)} MB at "
+            f"{fmt.usd_per_unit(price.usd_per_gb_second, 'GB-second')} ({price.source}); not a bound: slow calls bill more"
         ),
     )
 

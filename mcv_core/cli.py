@@ -12,6 +12,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -19,6 +20,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
+from . import formatting as fmt
 from . import targets
 from .config import Settings
 from .errors import MCVError, UsageError
@@ -187,27 +189,50 @@ def run_json(run: Run) -> dict[str, Any]:
     }
 
 
-def _num(value: float | int | None, fmt: str) -> str:
-    return "-" if value is None else format(value, fmt)
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[int] = (), indent: str = "  ") -> list[str]:
+    """Aligned text columns: numbers (columns in `right`) right-aligned under right-aligned headers."""
+    widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) if rows else len(str(h)) for i, h in enumerate(headers)]
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [str(c).rjust(w) if i in right else str(c).ljust(w) for i, (c, w) in enumerate(zip(cells, widths))]
+        return (indent + "  ".join(parts)).rstrip()
+
+    return [line(headers), *(line(r) for r in rows)]
+
+
+def _answer_width(used: int) -> int:
+    """Room left on the terminal line for an answer, at least 40 characters."""
+    return max(40, shutil.get_terminal_size((120, 24)).columns - used)
 
 
 def format_run(run: Run) -> str:
     image = run.image
-    width = max([13, *(len(r.provider) for r in run.results)])
-    lines = [
-        f"{image.name}  {image.width}x{image.height} {image.format}  run {run.run_id}  {run.wall_ms:.0f} ms side by side",
-        f"  {'target':<{width}} {'status':<6} {'latency':>9} {'cold':>5} {'in/out/img tokens':>19} {'cost USD':>11}  output",
-    ]
+    head = (
+        f"{image.name}  {image.width}×{image.height} {image.format}  run {run.run_id}  "
+        f"{fmt.duration_ms(run.wall_ms)} side by side"
+    )
+    rows = []
     for r in run.results:
-        cold = {True: "cold", False: "warm", None: "-"}[r.cold_start]
-        tokens = f"{_num(r.input_tokens, 'd')}/{_num(r.output_tokens, 'd')}/{_num(r.image_tokens, 'd')}"
-        text = r.output if r.ok else f"{r.error_type}: {r.error}"
-        text = " ".join(text.split())
-        lines.append(
-            f"  {r.provider:<{width}} {r.status:<6} {_num(r.latency_ms, '.0f'):>6} ms {cold:>5} {tokens:>19} "
-            f"{_num(r.cost_usd, '.6f'):>11}  {text[:100]}"
+        cold = {True: "cold", False: "warm", None: fmt.DASH}[r.cold_start]
+        rows.append(
+            [
+                r.provider,
+                r.status,
+                fmt.duration_ms(r.latency_ms),
+                cold,
+                fmt.count(r.input_tokens),
+                fmt.count(r.output_tokens),
+                fmt.money(r.cost_usd) if r.ok else fmt.DASH,
+            ]
         )
-    return "\n".join(lines)
+    lines = table(["target", "status", "latency", "start", "tokens in", "out", "cost"], rows, right=(2, 4, 5, 6))
+    used = len(lines[0]) + 2
+    width = _answer_width(used)
+    out = [head, lines[0] + "  answer"]
+    for line, r in zip(lines[1:], run.results):
+        text = r.output if r.ok else r.error
+        out.append(f"{line.ljust(len(lines[0]))}  {fmt.shorten(text, width)}")
+    return "\n".join(out)
 
 
 # --- the outbox (results kept locally while the table could not be written) ----------------------------------
@@ -327,11 +352,11 @@ class _ProgressLine:
         self._open = False
 
     def __call__(self, p: Progress) -> None:
-        eta = "-" if p.eta_s is None else f"{p.eta_s:.0f} s"
+        eta = fmt.DASH if p.eta_s is None else fmt.duration_ms(p.eta_s * 1000)
         failed = f", {p.failed} failed" if p.failed else ""
         text = (
             f"{p.done}/{p.total} comparisons, {p.ok} ok, {p.errors} errors{failed}, "
-            f"{p.elapsed_s:.0f} s, ETA {eta}  {p.last_image or ''}"
+            f"{fmt.duration_ms(p.elapsed_s * 1000)}, ETA {eta}  {p.last_image or ''}"
         )
         if self.live:
             self.stream.write("\r\x1b[K" + text)
@@ -353,23 +378,25 @@ class _ProgressLine:
 
 
 def format_estimate(bench_id: str, plan: BenchPlan, estimates: Sequence[Estimate], settings: Settings) -> str:
-    shape = " x ".join(
-        (_count(len(plan.images), "image"), _count(plan.repeat, "repeat"), _count(len(plan.providers), "target"))
-    )
-    lines = [
-        f"bench {bench_id}: {shape} = {plan.calls} calls, {plan.concurrency} comparisons at once",
-        f"  {'target':<13} {'calls':>6} {'img tok/call':>12} {'input tok':>11} {'output max':>11} "
-        f"{'USD max':>10} {'USD typical':>11}",
+    shape = " × ".join((fmt.count(len(plan.images), "image"), fmt.count(plan.repeat, "repeat"), fmt.count(len(plan.providers), "target")))
+    lines = [f"bench {bench_id}: {shape} = {fmt.count(plan.calls, 'call')}, {fmt.count(plan.concurrency, 'comparison')} at once"]
+    rows = [
+        [
+            e.provider,
+            fmt.count(e.calls),
+            fmt.number(e.image_tokens_per_call, 0),
+            fmt.count(e.input_tokens_total),
+            fmt.count(e.output_tokens_max),
+            fmt.money(e.cost_usd_max, unknown="unknown"),
+            fmt.money(e.cost_usd_typical, unknown="unknown"),
+        ]
+        for e in estimates
     ]
-    for e in estimates:
-        lines.append(
-            f"  {e.provider:<13} {e.calls:>6} {_num(e.image_tokens_per_call, ',.0f'):>12} "
-            f"{_num(e.input_tokens_total, ',d'):>11} {_num(e.output_tokens_max, ',d'):>11} "
-            f"{_num(e.cost_usd_max, '.6f'):>10} {_num(e.cost_usd_typical, '.6f'):>11}"
-        )
     known_max = [e.cost_usd_max for e in estimates if e.cost_usd_max is not None]
     known_typical = [e.cost_usd_typical for e in estimates if e.cost_usd_typical is not None]
-    lines.append(f"  {'total':<13} {plan.calls:>6} {'':>36} {sum(known_max):>10.6f} {sum(known_typical):>11.6f}")
+    rows.append(["total", fmt.count(plan.calls), "", "", "", fmt.money(sum(known_max)), fmt.money(sum(known_typical))])
+    headers = ["target", "calls", "image tokens/call", "input tokens", "output tokens max", "cost max", "cost typical"]
+    lines.extend(table(headers, rows, right=(1, 2, 3, 4, 5, 6)))
     lines.extend(f"  {e.provider}: {e.basis}" for e in estimates)
     if settings.is_local:
         lines.append("  (local cloud: nothing is billed; these are what the real services would charge)")
@@ -377,7 +404,7 @@ def format_estimate(bench_id: str, plan: BenchPlan, estimates: Sequence[Estimate
 
 
 def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+    return fmt.count(n, noun)
 
 
 def format_bench(outcome: BenchOutcome) -> str:
@@ -385,25 +412,29 @@ def format_bench(outcome: BenchOutcome) -> str:
 
     ended = len(outcome.runs) + len(outcome.failures)
     state = f", cancelled after {ended} of {outcome.planned}" if outcome.cancelled else ""
-    lines = [
-        f"bench {outcome.bench_id}: {len(outcome.runs)} comparisons in {outcome.wall_s:.1f} s{state}",
-        f"  {'target':<13} {'n':>4} {'ok':>4} {'err':>4} {'p50/p95 ms':>13} {'cold p50/p95 ms':>16} "
-        f"{'mean USD':>10}  accuracy",
-    ]
+    lines = [f"bench {outcome.bench_id}: {fmt.count(len(outcome.runs), 'comparison')} in {fmt.duration_ms(outcome.wall_s * 1000)}{state}"]
+    rows = []
     for row in summary(outcome):
         cold = row["cold_starts"] is not None
         p50, p95 = (row["p50_warm_ms"], row["p95_warm_ms"]) if cold else (row["p50_ms"], row["p95_ms"])
-        warm_text = f"{_num(p50, '.0f')}/{_num(p95, '.0f')}"
-        cold_text = "-"
-        if cold:
-            cold_text = f"{_num(row['p50_cold_ms'], '.0f')}/{_num(row['p95_cold_ms'], '.0f')} ({row['cold_starts']})"
         accuracy = (
-            f"{row['correct']}/{row['n_scored']} ({row['accuracy']:.0%})" if row["accuracy"] is not None else "-"
+            f"{row['correct']}/{row['n_scored']} ({fmt.percent(row['accuracy'], digits=0)})" if row["accuracy"] is not None else fmt.DASH
         )
-        lines.append(
-            f"  {row['provider']:<13} {row['n']:>4} {row['ok']:>4} {row['errors']:>4} {warm_text:>13} {cold_text:>16} "
-            f"{_num(row['mean_cost_usd'], '.6f'):>10}  {accuracy}"
+        rows.append(
+            [
+                row["provider"],
+                fmt.count(row["n"]),
+                fmt.count(row["ok"]),
+                fmt.count(row["errors"]),
+                fmt.duration_ms(p50),
+                fmt.duration_ms(p95),
+                f"{fmt.duration_ms(row['p50_cold_ms'])} ({row['cold_starts']})" if cold else fmt.DASH,
+                fmt.money(row["mean_cost_usd"]),
+                accuracy,
+            ]
         )
+    headers = ["target", "calls", "ok", "failed", "p50", "p95", "cold p50 (n)", "mean cost", "accuracy"]
+    lines.extend(table(headers, rows, right=(1, 2, 3, 4, 5, 6, 7)))
     lines.append("  latency: client wall time of ok calls; warm calls in p50/p95 where a target reports cold starts")
     lines.extend(_correct_by_image(outcome))
     lines.extend(f"  failed: {failure}" for failure in outcome.failures)
@@ -411,8 +442,8 @@ def format_bench(outcome: BenchOutcome) -> str:
 
 
 def _correct_by_image(outcome: BenchOutcome) -> list[str]:
-    """Per labelled image and provider: correct answers out of scored ones, over the repeats."""
-    table: dict[str, dict[str, list[int]]] = {}
+    """Per labelled image and target: correct answers out of scored ones, over the repeats."""
+    table_: dict[str, dict[str, list[int]]] = {}
     order: list[str] = []
     for run in outcome.runs:
         image = outcome.slots[run.run_id].image if run.run_id in outcome.slots else run.image.name
@@ -421,17 +452,13 @@ def _correct_by_image(outcome: BenchOutcome) -> list[str]:
                 continue
             if r.provider not in order:
                 order.append(r.provider)
-            counts = table.setdefault(image, {}).setdefault(r.provider, [0, 0])
+            counts = table_.setdefault(image, {}).setdefault(r.provider, [0, 0])
             counts[0] += bool(r.correct)
             counts[1] += 1
-    if not table:
+    if not table_:
         return []
-    width = max(len(name) for name in table) + 2
-    lines = ["  correct answers by image:", "    " + " " * width + " ".join(f"{p:>13}" for p in order)]
-    for image, counts in table.items():
-        cells = [f"{counts[p][0]}/{counts[p][1]}" if p in counts else "-" for p in order]
-        lines.append(f"    {image:<{width}}" + " ".join(f"{c:>13}" for c in cells))
-    return lines
+    rows = [[image, *(f"{c[p][0]}/{c[p][1]}" if p in c else fmt.DASH for p in order)] for image, c in table_.items()]
+    return ["  correct answers by image:", *table(["image", *order], rows, right=range(1, len(order) + 1), indent="    ")]
 
 
 # --- history ---------------------------------------------------------------------------------------------------
@@ -448,15 +475,25 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(json.dumps({"since": since.isoformat(), "count": len(items), "results": items}, indent=2, default=str))
         return EXIT_OK
-    print(f"{len(items)} results since {since:%Y-%m-%d %H:%M} UTC")
-    for item in items:
-        cold = {True: "cold", False: "warm"}.get(item.get("cold_start"), "-")
-        text = item.get("output") if item.get("status") == "ok" else f"{item.get('error_type')}: {item.get('error')}"
-        text = " ".join(str(text or "").split())
-        print(
-            f"{item.get('created_at', '')[:19]}  {item.get('run_id', '')}  {item.get('provider', ''):<13} "
-            f"{item.get('status', ''):<6} {_num(item.get('latency_ms'), '.0f'):>6} ms {cold:>5}  {text[:80]}"
-        )
+    print(f"{fmt.count(len(items), 'result')} since {since:%Y-%m-%d %H:%M} UTC")
+    rows = [
+        [
+            str(item.get("created_at", ""))[:19].replace("T", " "),
+            str(item.get("provider", "")),
+            str(item.get("status", "")),
+            fmt.duration_ms(item.get("latency_ms")),
+            {True: "cold", False: "warm"}.get(item.get("cold_start"), fmt.DASH),
+            fmt.money(item.get("cost_usd")) if item.get("status") == "ok" else fmt.DASH,
+            fmt.shorten(item.get("image_name") or fmt.DASH, 28),
+        ]
+        for item in items
+    ]
+    lines = table(["time (UTC)", "target", "status", "latency", "start", "cost", "image"], rows, right=(3, 5), indent="")
+    width = _answer_width(len(lines[0]) + 2)
+    print(lines[0] + "  answer")
+    for line, item in zip(lines[1:], items):
+        text = item.get("output") if item.get("status") == "ok" else item.get("error")
+        print(f"{line.ljust(len(lines[0]))}  {fmt.shorten(text, width)}")
     return EXIT_OK
 
 
@@ -487,7 +524,10 @@ def cmd_targets(args: argparse.Namespace, settings: Settings) -> int:
         elif r["input_usd_per_mtok"] is None:
             price = "price unknown"
         else:
-            price = f"${r['input_usd_per_mtok']:g} in / ${r['output_usd_per_mtok']:g} out per million tokens ({r['price_source']})"
+            price = (
+                f"{fmt.money(r['input_usd_per_mtok'])} in / {fmt.money(r['output_usd_per_mtok'])} out per million tokens "
+                f"({r['price_source']})"
+            )
         state = "" if r["enabled"] else "  (not enabled: MCV_TARGETS)"
         print(f"  {r['id']:<{width}}  {r['title']}{state}")
         print(f"  {'':<{width}}  {r['service']}: {r['model']}; image: {r['image_rule']}; {price}")
@@ -542,11 +582,12 @@ def _format_status(state: dict[str, Any]) -> str:
         f"local cloud: running, pid {state.get('pid')}, since {state.get('started_at')}, data in {state.get('data_dir')}",
         f"  AWS (moto):   {moto.get('url')}  {'up' if moto.get('running') else 'DOWN'}",
     ]
-    if not emulator.get("url"):
-        lines.append("  AI emulator:  DOWN")
-        return "\n".join(lines)
     requests = emulator.get("requests") or {}
-    lines.append(f"  AI emulator:  {emulator['url']}  ({sum(requests.values())} requests: " + ", ".join(f"{k} {v}" for k, v in requests.items()) + ")")
+    if emulator.get("url"):
+        per_service = ", ".join(f"{service} {fmt.count(n)}" for service, n in requests.items())
+        lines.append(f"  AI emulator:  {emulator['url']}  up, {fmt.count(sum(requests.values()), 'request')} ({per_service})")
+    else:
+        lines.append("  AI emulator:  DOWN")
     bedrock = emulator.get("bedrock") or {}
     if bedrock:
         lines.append(f"    Bedrock Converse: {bedrock.get('models', 0)} vision models served")
@@ -561,12 +602,20 @@ def _format_status(state: dict[str, Any]) -> str:
         lines.append("    local models loaded: " + (", ".join(name for name, up in loaded.items() if up) or "none yet"))
     for name, endpoint in (emulator.get("sagemaker") or {}).items():
         lines.append(
-            f"    SageMaker endpoint {name}: worker {endpoint['worker']}, {endpoint['invocations']} invocations, "
-            f"{endpoint['cold_starts']} cold starts, scales to zero after {endpoint['idle_s']:g} s idle"
+            f"    SageMaker endpoint {name}: worker {endpoint['worker']}, {fmt.count(endpoint['invocations'], 'invocation')}, "
+            f"{fmt.count(endpoint['cold_starts'], 'cold start')}, scales to zero after {fmt.duration_ms(endpoint['idle_s'] * 1000)} idle"
         )
     faults = emulator.get("faults") or {}
     if faults:
         lines.append("    faults injected: " + ", ".join(f"{service} {len(plan)}" for service, plan in faults.items()))
+    runner = components.get("lambda") or {}
+    if runner.get("running"):
+        counts = runner.get("counts") or {}
+        environment = (runner.get("environment") or {}).get("state", "none")
+        events = ", ".join(f"{fmt.count(v)} {k}" for k, v in counts.items()) or "no events yet"
+        lines.append(f"  S3 event Lambda: {runner.get('function')} polling {runner.get('queue')}, environment {environment}; {events}")
+    else:
+        lines.append("  S3 event Lambda: DOWN")
     return "\n".join(lines)
 
 
@@ -587,7 +636,7 @@ def cmd_health(args: argparse.Namespace, settings: Settings) -> int:
     else:
         marks = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
         for r in results:
-            print(f"{marks[r.status]}  {r.title:<28} {r.detail}  ({r.duration_ms:.0f} ms)")
+            print(f"{marks[r.status]}  {r.title:<28} {r.detail}  ({fmt.duration_ms(r.duration_ms)})")
             if r.fix and r.status != "ok":
                 print(f"      fix: {r.fix}")
     return EXIT_FAILED if failed else EXIT_OK

@@ -658,7 +658,7 @@ def _not_supported(data: bytes, subject: str) -> ImageError:
     if seen is None:
         return ImageError(
             f"{subject} is not an image in a supported format. {supported}",
-            hint="choose a JPEG, PNG, WebP or GIF file",
+            hint="save or export the picture again in one of them",
         )
     what, is_image = seen
     if is_image:
@@ -673,5 +673,5 @@ def _not_supported(data: bytes, subject: str) -> ImageError:
     }
     return ImageError(
         f"{subject} is not an image: it looks like {what}. {supported}",
-        hint=hints.get(what, "choose a JPEG, PNG, WebP or GIF file"),
+        hint=hints.get(what, "choose the picture file itself"),
     )

@@ -3,17 +3,21 @@ S3 and history."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Callable, Sequence
 
 from . import images, runner, services, targets
 from .clients import Clients
 from .config import Settings
+from .errors import LocalCloudError
 from .history import History
 from .outbox import FlushResult, Flusher
 from .records import ProviderResult, Run
 from .services.base import Service
 from .storage import ImageStore
+
+log = logging.getLogger(__name__)
 
 
 class Workbench:
@@ -28,7 +32,7 @@ class Workbench:
         self._bound: dict[str, Service] = {}
         self._lock = threading.Lock()  # benchmark threads ask for targets at once
         # The working size of a decoded upload covers what every target of the catalogue wants, no more.
-        self._specs = tuple({t.image_spec.name: t.image_spec for t in self.catalogue.targets}.values())
+        self.image_specs = tuple({t.image_spec.name: t.image_spec for t in self.catalogue.targets}.values())
 
     @classmethod
     def open(cls, settings: Settings | None = None, *, start_local: bool = True, quiet: bool = False) -> "Workbench":
@@ -41,7 +45,10 @@ class Workbench:
             from .local.control import deploy_catalogue, up
 
             up(settings, quiet=quiet)
-            deploy_catalogue(settings, catalogue)
+            try:
+                deploy_catalogue(settings, catalogue)
+            except LocalCloudError as exc:  # the model APIs are down: each Azure target says so in its own column
+                log.warning("%s", exc.user_text())
         return cls(settings, catalogue=catalogue)
 
     def target(self, target_id: str) -> Service:
@@ -53,7 +60,7 @@ class Workbench:
 
     def load_image(self, data: bytes, name: str = "") -> images.SourceImage:
         return images.load_image(
-            data, name, max_bytes=self.settings.max_image_bytes, max_pixels=self.settings.max_pixels, specs=self._specs
+            data, name, max_bytes=self.settings.max_image_bytes, max_pixels=self.settings.max_pixels, specs=self.image_specs
         )
 
     def compare(

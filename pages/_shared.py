@@ -16,9 +16,9 @@ from mcv_core.workbench import Workbench
 def workbench() -> Workbench:
     # boto3 clients and the openai client are thread-safe: one workbench serves every session. Its background
     # flusher writes results kept in the outbox (table unreachable) once the table is back.
-    bench = Workbench.open(Settings.load(), quiet=True)
-    bench.start_flusher()
-    return bench
+    opened = Workbench.open(Settings.load(), quiet=True)
+    opened.start_flusher()
+    return opened
 
 
 def _through_the_router() -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import botocore.exceptions as bce
 
+from .. import formatting as fmt
 from ..errors import CheckFailed, InvalidRequestError, MalformedResponseError
 from ..images import PreparedImage
 from ..records import Reply
@@ -91,7 +92,8 @@ class Bedrock(Service):
             }.get(code, "check the region, the credentials and that Bedrock is reachable")
             raise CheckFailed(f"{self.model_id} did not answer: {code}: {exc}", fix) from exc
         tokens = response.get("usage", {}).get("inputTokens")
-        return f"{self.model_id} answered a one-token request ({tokens} input tokens)", {"model": self.model_id, "usage": response.get("usage", {})}
+        read = fmt.count(tokens, "input token", unknown="input tokens not reported")
+        return f"{self.model_id} answered a one-token request ({read})", {"model": self.model_id, "usage": response.get("usage", {})}
 
 
 def _translate(exc: Exception, model_id: str) -> Exception:

@@ -118,7 +118,7 @@ def test_core(case: Case, workbench: Workbench) -> None:
     pw, ph = image.pixels.size
     assert pw <= outcome.width and ph <= outcome.height
     assert (pw >= ph) == (outcome.width >= outcome.height) or pw == ph
-    for name, prepared in prepare_all(image).items():
+    for name, prepared in prepare_all(image, workbench.image_specs).items():
         with Image.open(io.BytesIO(prepared.data)) as sent:
             sent.load()
             assert sent.format == "JPEG" and sent.mode == "RGB", name

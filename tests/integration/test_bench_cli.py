@@ -54,7 +54,7 @@ def test_samples_on_sagemaker_json_and_history(local_env):
     assert doc["cancelled"] is False and doc["runs"] == 10 and doc["wall_s"] > 0
     bench_id = doc["bench_id"]
     assert bench_id.startswith("bench-")
-    assert f"bench {bench_id}: 10 images x 1 repeat x 1 provider = 10 calls" in done.stderr  # the estimate
+    assert f"bench {bench_id}: 10 images × 1 repeat × 1 target = 10 calls" in done.stderr  # the estimate
     results = doc["results"]
     assert [r["image"] for r in results] == [image.name for image in sample_images()]
     for r in results:

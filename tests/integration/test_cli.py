@@ -79,7 +79,7 @@ def test_compare_json_contract_and_warm_second_call(local_env, cat_file):
 def test_human_output(local_env, cat_file):
     done = mcv("compare", str(cat_file), "--providers", "sagemaker")
     assert done.returncode == 0, done.stderr
-    assert "cat.jpg  451x300 JPEG" in done.stdout
+    assert "cat.jpg  451×300 JPEG" in done.stdout
     assert "sagemaker" in done.stdout and "bedrock" not in done.stdout
 
 
@@ -122,6 +122,10 @@ def test_local_commands(local_settings):
     assert status.returncode == 0
     state = json.loads(status.stdout)
     assert state["running"] is True and state["components"]["moto"]["running"] is True
+    text = mcv("local", "status").stdout
+    for component in ("AWS (moto):", "AI emulator:", "Bedrock Converse:", "OpenAI-compatible:", "S3 event Lambda:"):
+        assert component in text, text
+    assert "DOWN" not in text and "None" not in text
     env = mcv("local", "env")
     assert env.returncode == 0
     lines = env.stdout.strip().splitlines()
@@ -133,6 +137,8 @@ def test_local_commands(local_settings):
         "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
         "AWS_ACCESS_KEY_ID",
         "AWS_SECRET_ACCESS_KEY",
+        "OPENAI_BASE_URL",
+        "OPENAI_API_KEY",
         "AWS_REGION",
         "AZURE_OPENAI_ENDPOINT",
         "AZURE_OPENAI_API_KEY",

@@ -145,6 +145,23 @@ def test_history_keeps_target_service_and_model(seven: dict, catalogue_env: dict
     assert {i["provider"] for i in json.loads(one.stdout)["results"]} == {"nova-lite"}
 
 
+def test_history_charts_the_seven_with_their_titles_and_colours(seven: dict, workbench, catalogue_env) -> None:  # noqa: ANN001
+    from datetime import datetime, timedelta, timezone
+
+    from mcv_core import analytics, charts, targets
+    from mcv_core.config import Settings
+
+    catalogue = targets.load(Settings.from_mapping(catalogue_env))
+    items = [i for i in workbench.history.load(datetime.now(timezone.utc) - timedelta(hours=1)) if i["run_id"] == seven["run_id"]]
+    frame = analytics.to_frame(items, order=catalogue.ids)
+    figure = charts.latency_distribution(frame, charts.legend_for(frame, catalogue))
+    names = [trace.name for trace in figure.data if trace.name]
+    for target_id in SEVEN_IDS:
+        target = catalogue.get(target_id)
+        assert any(target.title in name for name in names), (target.title, names)
+        assert any(target.color.lower() in str(trace.marker.color).lower() for trace in figure.data if trace.name and target.title in trace.name)
+
+
 def test_an_unknown_model_fails_in_its_own_column(catalogue_env, tmp_path, cat_jpeg) -> None:  # noqa: ANN001
     image = tmp_path / "cat.jpg"
     image.write_bytes(cat_jpeg)

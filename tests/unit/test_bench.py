@@ -277,7 +277,7 @@ def test_estimate_from_history(no_price_override):
     assert bedrock.output_tokens_typical == 4 * 45
     assert bedrock.cost_usd_typical == pytest.approx((2794 * 0.25 + 180 * 1.25) / 1e6, rel=1e-12)
     assert bedrock.cost_usd_max == pytest.approx((2794 * 0.25 + 1200 * 1.25) / 1e6, rel=1e-12)  # the bound stays
-    assert "mean of 45.0 seen in history" in bedrock.basis
+    assert "mean of 45 seen in history" in bedrock.basis
     assert azure.output_tokens_typical == 4 * 60
     assert sagemaker.cost_usd_typical == pytest.approx(4 * 0.12 * 0.00002, rel=1e-12)  # median 120 ms
     assert "120 ms billed per call (median provider latency in history)" in sagemaker.basis

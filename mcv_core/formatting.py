@@ -1,0 +1,207 @@
+"""How numbers and names are shown to people: the one formatting layer of the pages, the HTML report and the CLI.
+
+Rules, the same everywhere:
+- Money is never rounded to zero: two significant digits below a cent ("$0.0000012"), cents above ("$0.42"),
+  whole dollars from $1,000 ("$1,234"); a true zero is "$0"; unknown is a dash with the reason
+  ("– price unknown").
+- Durations in ms below 10 s ("850 ms", "1,234 ms"), in s above ("12.3 s", "1,234 s"), with separators.
+- Percentages are 0 to 100 with "%" ("12.5%", "<0.1%", "100%"); counts have thousands separators.
+- A missing value is "–" (an en dash), with a reason where one is known; never "None", "nan" or "NaN".
+- Column and target names are titles with units (`COLUMN_TITLES`, `Catalogue.title`), never internal names.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+DASH = "–"
+
+
+def missing(value: Any) -> bool:
+    """None, NaN, pandas' NA and NaT: nothing to show."""
+    if value is None:
+        return True
+    try:
+        return bool(value != value)  # NaN, NA and NaT are not equal to themselves
+    except (TypeError, ValueError):  # pandas.NA raises on bool()
+        return True
+
+
+def dash(reason: str | None = None) -> str:
+    return f"{DASH} {reason}" if reason else DASH
+
+
+def _significant(value: float, digits: int) -> str:
+    """`value` (> 0) to `digits` significant digits, without exponent, trailing zeros of the digits kept off."""
+    exponent = math.floor(math.log10(abs(value)))
+    places = max(0, digits - 1 - exponent)
+    quantum = Decimal(1).scaleb(-places)
+    rounded = Decimal(repr(value)).quantize(quantum, rounding=ROUND_HALF_UP)
+    if rounded != 0 and math.floor(math.log10(abs(float(rounded)))) > exponent:  # 0.0000099 -> 0.000010
+        places = max(0, places - 1)
+        rounded = Decimal(repr(value)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    text = f"{rounded:,.{places}f}"
+    return text
+
+
+def money(usd: Any, *, unknown: str = "price unknown") -> str:
+    """A cost in USD: "$0.0000012", "$0.0034", "$0.42", "$1,234"; "$0" for nothing; a dash with why."""
+    if missing(usd):
+        return dash(unknown)
+    value = float(usd)
+    if value == 0:
+        return "$0"
+    sign = "-" if value < 0 else ""
+    value = abs(value)
+    if value < 0.01:
+        return f"{sign}${_significant(value, 2)}"
+    if value < 1000:
+        return f"{sign}${value:,.2f}"
+    return f"{sign}${value:,.0f}"
+
+
+def money_per_1000(usd: Any, *, unknown: str = "price unknown") -> str:
+    """What 1,000 calls at this cost come to: "$1.20 per 1,000 images"."""
+    if missing(usd):
+        return dash(unknown)
+    return f"{money(float(usd) * 1000)} per 1,000 images"
+
+
+def duration_ms(ms: Any, *, unknown: str | None = None) -> str:
+    """A duration given in ms: "850 ms", "1,234 ms", "12.3 s", "1,234 s"."""
+    if missing(ms):
+        return dash(unknown)
+    value = float(ms)
+    if abs(value) < 10:
+        return f"{value:,.1f} ms" if value != int(value) else f"{int(value)} ms"
+    if abs(value) < 10_000:
+        return f"{value:,.0f} ms"
+    seconds = value / 1000
+    return f"{seconds:,.1f} s" if abs(seconds) < 100 else f"{seconds:,.0f} s"
+
+
+def percent(fraction: Any, *, unknown: str | None = None, digits: int = 1) -> str:
+    """A fraction 0..1 as a percentage: 0.125 -> "12.5%", 1 -> "100%", 0.0004 -> "<0.1%"."""
+    if missing(fraction):
+        return dash(unknown)
+    value = float(fraction) * 100
+    if value == 0:
+        return "0%"
+    smallest = 10**-digits
+    if 0 < abs(value) < smallest:
+        return f"<{smallest:g}%"
+    text = f"{value:,.{digits}f}".rstrip("0").rstrip(".")
+    return f"{text}%"
+
+
+def count(n: Any, noun: str | None = None, *, unknown: str | None = None) -> str:
+    """A whole number with separators, and its noun in the right number: "1 call", "12,345 calls"."""
+    if missing(n):
+        return dash(unknown)
+    value = int(round(float(n)))
+    text = f"{value:,}"
+    if noun is None:
+        return text
+    return f"{text} {noun if value == 1 else plural(noun)}"
+
+
+def plural(noun: str) -> str:
+    if noun.endswith(("s", "x", "ch", "sh")):
+        return noun + "es"
+    if noun.endswith("y") and noun[-2:-1] not in "aeiou":
+        return noun[:-1] + "ies"
+    return noun + "s"
+
+
+def number(value: Any, digits: int = 1, *, unknown: str | None = None) -> str:
+    """A plain measurement with separators and at most `digits` decimals: 1921.8283 -> "1,921.8"."""
+    if missing(value):
+        return dash(unknown)
+    text = f"{float(value):,.{digits}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def tokens(n: Any, *, unknown: str = "not reported") -> str:
+    return count(n, "token", unknown=unknown)
+
+
+def ratio(value: Any, *, unknown: str | None = None) -> str:
+    """How many times: 41.1556 -> "41×", 1.5 -> "1.5×"."""
+    if missing(value):
+        return dash(unknown)
+    v = float(value)
+    return f"{v:,.0f}×" if abs(v) >= 10 else f"{v:,.1f}×".replace(".0×", "×")
+
+
+def usd_per_unit(usd: Any, unit: str) -> str:
+    """A list price: "$0.00002 per GB-second", "$0.25 per million tokens"."""
+    if missing(usd):
+        return dash("price unknown")
+    value = float(usd)
+    text = money(value) if value >= 0.01 else f"${_significant(value, 3).rstrip('0').rstrip('.')}"
+    return f"{text} per {unit}"
+
+
+def shorten(text: Any, width: int) -> str:
+    """One line of at most `width` characters, cut at a word with "…" when longer."""
+    flat = " ".join(str(text if not missing(text) else "").split())
+    if len(flat) <= width:
+        return flat
+    cut = flat[: width - 1]
+    if " " in cut and not flat[width - 1].isspace():
+        cut = cut[: cut.rfind(" ")]
+    return cut.rstrip(" ,;:.") + "…"
+
+
+# What people read instead of the frame's and history's column names. Units in the title, not in the cells.
+COLUMN_TITLES: dict[str, str] = {
+    "provider": "Model",
+    "target": "Model",
+    "title": "Model",
+    "service": "Service",
+    "model": "Model id",
+    "status": "Status",
+    "n": "Calls",
+    "ok": "Succeeded",
+    "errors": "Failed",
+    "error_rate": "Error rate",
+    "throttle_rate": "Throttled",
+    "latency_ms": "Latency (ms)",
+    "provider_latency_ms": "Service time (ms)",
+    "median_ms": "Median latency (ms)",
+    "median_ci_low": "Median, 95% CI low (ms)",
+    "median_ci_high": "Median, 95% CI high (ms)",
+    "p50_ms": "p50 (ms)",
+    "p90_ms": "p90 (ms)",
+    "p95_ms": "p95 (ms)",
+    "p99_ms": "p99 (ms)",
+    "p50_warm_ms": "p50 warm (ms)",
+    "p95_warm_ms": "p95 warm (ms)",
+    "p50_cold_ms": "p50 cold (ms)",
+    "p95_cold_ms": "p95 cold (ms)",
+    "cold_starts": "Cold starts",
+    "cold_start_rate": "Cold-start rate",
+    "penalty_ms": "Cold-start penalty (ms)",
+    "penalty_ratio": "Cold ÷ warm",
+    "cost_usd": "Cost (USD)",
+    "mean_cost_usd": "Mean cost per call (USD)",
+    "total_cost_usd": "Total cost (USD)",
+    "cost_per_1000_usd": "Per 1,000 images (USD)",
+    "input_tokens": "Input tokens",
+    "output_tokens": "Output tokens",
+    "image_tokens": "Image tokens",
+    "accuracy": "Accuracy",
+    "correct": "Correct",
+    "n_scored": "Scored",
+    "temperature": "Cold or warm",
+    "image_name": "Image",
+    "created_at": "Time (UTC)",
+    "attempts": "Attempts",
+}
+
+
+def column_title(name: str) -> str:
+    """The title of a column; an unknown name is made readable rather than shown raw."""
+    return COLUMN_TITLES.get(name) or name.replace("_", " ").capitalize()
