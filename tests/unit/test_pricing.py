@@ -5,23 +5,24 @@ from mcv_core import pricing
 
 def test_claude_3_haiku_on_bedrock_is_priced_by_genai_prices():
     # $0.25 per million input tokens, $1.25 per million output tokens.
-    cost = pricing.token_cost("anthropic.claude-3-haiku-20240307-v1:0", "aws", 1000, 200)
-    assert cost == pytest.approx(1000 * 0.25e-6 + 200 * 1.25e-6)
+    assert pricing.token_prices("anthropic.claude-3-haiku-20240307-v1:0", "aws") == pytest.approx((0.25, 1.25))
 
 
 def test_inference_profile_prices_as_its_model():
-    plain = pricing.token_cost("anthropic.claude-3-haiku-20240307-v1:0", "aws", 1000, 100)
-    assert pricing.token_cost("apac.anthropic.claude-3-haiku-20240307-v1:0", "aws", 1000, 100) == plain
+    plain = pricing.token_prices("anthropic.claude-3-haiku-20240307-v1:0", "aws")
+    assert pricing.token_prices("apac.anthropic.claude-3-haiku-20240307-v1:0", "aws") == plain
+    assert pricing.token_prices("us.amazon.nova-lite-v1:0", "aws") == pytest.approx((0.06, 0.24))
 
 
-def test_gpt_4o_mini_on_azure():
-    # $0.15 per million input tokens, $0.60 per million output tokens.
-    assert pricing.token_cost("gpt-4o-mini", "azure", 10_000, 1_000) == pytest.approx(10_000 * 0.15e-6 + 1_000 * 0.6e-6)
+def test_gpt_4o_mini_on_azure_and_gpt_41_mini_on_openai():
+    # $0.15 / $0.60 and $0.40 / $1.60 per million input / output tokens.
+    assert pricing.token_prices("gpt-4o-mini", "azure") == pytest.approx((0.15, 0.6))
+    assert pricing.token_prices("gpt-4.1-mini", "openai") == pytest.approx((0.4, 1.6))
 
 
-def test_unknown_model_or_missing_tokens_cost_nothing_known():
-    assert pricing.token_cost("no-such-model-xyz", "aws", 10, 10) is None
-    assert pricing.token_cost("gpt-4o-mini", "azure", None, 10) is None
+def test_unknown_model_has_no_price():
+    assert pricing.token_prices("no-such-model-xyz", "aws") is None
+    assert pricing.token_prices("llama3.2-vision", "openai") is None
 
 
 def test_sagemaker_serverless_by_gb_seconds(monkeypatch):
