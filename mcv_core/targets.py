@@ -16,9 +16,10 @@ price provider) from the service's class (services/).
 
 from __future__ import annotations
 
+import difflib
 import re
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -29,12 +30,12 @@ from .images import ImageSpec
 
 ID_PATTERN = re.compile(r"[a-z0-9_-]+")
 DEFAULT_FILE = "targets.toml"
-# Distinct on white and to colour-blind eyes (Okabe-Ito, then Tableau 10's): the default targets keep the
-# colours they always had; every other target takes the next free one in catalogue order.
+# Told apart on white and by colour-blind eyes: the default targets keep the colours they always had; every
+# other target takes the next free one in catalogue order (hues far from the defaults' orange, teal and blue first).
 DEFAULT_COLORS = {"sagemaker": "#EC7211", "bedrock": "#01A88D", "azure_openai": "#0078D4"}
 PALETTE = (
-    "#7B61FF", "#D6336C", "#2F9E44", "#8C564B", "#E69F00", "#56B4E9", "#CC79A7", "#009E73", "#F0E442",
-    "#7F7F7F", "#BCBD22", "#17BECF",
+    "#7B61FF", "#D6336C", "#2F9E44", "#8C564B", "#56B4E9", "#CC79A7", "#E6B800", "#1B2A49", "#7F7F7F", "#BCBD22",
+    "#17BECF", "#E69F00",
 )  # fmt: skip
 
 
@@ -358,19 +359,17 @@ def _default_title(target: Target, service_title: str) -> str:
 
 
 def _with(target: Target, **changes: Any) -> Target:
-    from dataclasses import replace
-
     return replace(target, **changes)
 
 
 def _colour(targets: Iterable[Target]) -> tuple[Target, ...]:
-    taken = set()
+    taken: set[str] = set()
     out = []
-    free = iter([c for c in PALETTE])
+    free = iter(PALETTE)
     for target in targets:
         color = DEFAULT_COLORS.get(target.id)
         if color is None or color in taken:
-            color = next((c for c in free if c not in taken), "#7F7F7F")
+            color = next((c for c in free if c not in taken), "#7F7F7F")  # more targets than colours: grey
         taken.add(color)
         out.append(_with(target, color=color))
     return tuple(out)
@@ -426,7 +425,5 @@ def _header_line(lines: Sequence[str], dotted: str) -> int | None:
 
 
 def _nearest(word: str, choices: Iterable[str]) -> str | None:
-    import difflib
-
     found = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return found[0] if found else None
