@@ -200,13 +200,22 @@ class Filters:
         """The filters that restrict anything, by field name."""
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name)}
 
+    # What people read for each filter instead of its field name.
+    _LABELS = {
+        "providers": "models",
+        "models": "model ids",
+        "statuses": "status",
+        "temperatures": "cold or warm",
+        "bench_ids": "benchmark runs",
+        "sources": "started from",
+    }
+
     def describe(self, title: Callable[[str], str] | None = None) -> list[str]:
         """One line per active filter, for people (the report's header); `title` names a target id."""
         lines = []
         for name, value in self.active().items():
-            label = name.replace("_", " ")
+            label = Filters._LABELS.get(name, name.replace("_", " "))
             if name == "providers":
-                label = "targets"
                 value = tuple(title(str(v)) if title else v for v in value)
             if isinstance(value, datetime):
                 lines.append(f"{label}: {_utc(value):%Y-%m-%d %H:%M:%S} UTC")
@@ -678,5 +687,6 @@ def selection_summary(df: pd.DataFrame) -> dict[str, Any]:
         "comparisons": int(df["run_id"].nunique()),
         "errors": int((df["status"] == "error").sum()),
         "providers": [str(p) for p in df["provider"].cat.categories if (df["provider"] == p).any()],
-        "cost_usd": float(df["cost_usd"].sum()),
+        # NaN when results are there but none has a known cost: "unknown", not "$0".
+        "cost_usd": float(df["cost_usd"].sum(min_count=1)) if len(df) else 0.0,
     }

@@ -5,21 +5,29 @@ Every figure's title is the question it answers, its axes carry units, and the s
 axis labels, the legend or the hover). A target keeps one title and one colour in every figure: they come from a `Legend`
 (`legend_for(frame, catalogue)`), given to each figure, never read from global state. An empty frame gives a figure
 that says "No results in this selection" rather than an exception.
+
+Labels and the hovers of aggregates are written by mcv_core.formatting (money never rounded to zero, ms or s, 0 to
+100 %); the numbers behind them stay in each trace's customdata. Per-call points (up to 100,000) keep plotly's own
+hover formats with separators, so as not to carry a string per call. Rates are drawn 0 to 100 with "%"
+ticks; a latency axis spanning more than LOG_RATIO is logarithmic with 1-2-5 ticks in ms or s (`log_ticks`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from scipy import stats
 
-from . import analytics, targets
+from . import analytics, formatting, targets
 
 EMPTY_TEXT = "No results in this selection"
+# Points of a call (box points, scatter dots): large enough to see, outlined in white so that overlapping dots
+# and two targets' colours stay apart.
+POINT_MARKER = {"size": 7, "opacity": 0.7, "line": {"color": "white", "width": 1}}
 # Groups of at most this many calls draw every call as a point; larger ones draw only their outliers, so that a
 # figure of 100,000 calls stays light in the browser.
 POINTS_LIMIT = 2_000
@@ -185,16 +193,91 @@ def _log_axis(values: np.ndarray) -> bool:
 
 
 def _latency_axis(what: str, log: bool) -> str:
-    return f"{what} (ms, log scale)" if log else f"{what} (ms)"
+    return f"{what} (ms or s, log scale)" if log else f"{what} (ms)"
+
+
+def duration_tick(ms: float) -> str:
+    """A tick of a latency axis: "20 ms", "500 ms", "1 s", "2 s", "1,000 s"."""
+    if ms < 1000:
+        return f"{ms:,.{_decimals(ms)}f} ms"
+    return f"{ms / 1000:,.{_decimals(ms / 1000)}f} s"
+
+
+def _decimals(value: float) -> int:
+    """Decimals a 1-2-5 tick needs: none from 1 up, one for 0.5, two for 0.05 ..."""
+    return 0 if value >= 1 else int(-np.floor(np.log10(value) + 1e-9))
+
+
+def log_ticks(values: Any) -> tuple[list[float], list[str]]:
+    """Ticks of a log latency axis in 1-2-5 steps (10, 20, 50, 100 ms ... 1 s, 2 s, 5 s), from the largest step
+    at or below the smallest value to the smallest at or above the largest, labelled in ms or s."""
+    data = np.asarray(values, dtype=np.float64)
+    data = data[np.isfinite(data) & (data > 0)]
+    if data.size == 0:
+        return [], []
+    low, high = float(data.min()), float(data.max())
+    decades = range(int(np.floor(np.log10(low))) - 1, int(np.ceil(np.log10(high))) + 1)
+    steps = [m * 10.0**e for e in decades for m in (1, 2, 5)]
+    below = [v for v in steps if v <= low * (1 + 1e-9)]
+    above = [v for v in steps if v >= high * (1 - 1e-9)]
+    first, last = (below[-1] if below else steps[0]), (above[0] if above else steps[-1])
+    vals = [float(f"{v:.6g}") for v in steps if first <= v <= last]
+    return vals, [duration_tick(v) for v in vals]
+
+
+def _latency_yaxis(fig: go.Figure, values: Any) -> bool:
+    """A latency value axis: logarithmic with 1-2-5 ticks in ms or s when the values span more than LOG_RATIO,
+    else linear with thousands separators. Returns whether it is logarithmic."""
+    data = np.asarray(values, dtype=np.float64)
+    log = _log_axis(data)
+    finite = data[np.isfinite(data)]
+    hover = ",.1f" if finite.size and np.nanmax(np.abs(finite)) < 10 else ",.0f"
+    if log:
+        tickvals, ticktext = log_ticks(data)
+        fig.update_yaxes(type="log", tickmode="array", tickvals=tickvals, ticktext=ticktext, hoverformat=hover)
+    else:
+        fig.update_yaxes(type="linear", tickformat=",~f", hoverformat=hover, rangemode="tozero")
+    return log
+
+
+def _rate_yaxis(fig: go.Figure, top_percent: float, *, full: bool = False) -> None:
+    """A rate axis in percent (the data 0 to 100): ticks "0%", "5%", "10%" ... in 1-2-5 steps, never above 100%,
+    and room above the highest bar (or error bar) for its label. `full`: always 0 to 100%."""
+    if full:
+        top, upper = 100.0, 116.0
+    else:
+        top = top_percent if np.isfinite(top_percent) and top_percent > 0 else 1.0
+        upper = top * 1.18
+    raw = min(top, 100.0) / 5
+    step = min((m * 10.0**e for e in range(-3, 3) for m in (1, 2, 5) if m * 10.0**e >= raw), default=20.0)
+    tickvals = [float(f"{v:.6g}") for v in np.arange(0, min(top, 100.0) + step / 2, step) if v <= 100]
+    fig.update_yaxes(
+        range=[0, upper], tickmode="array", tickvals=tickvals,
+        ticktext=[formatting.percent(v / 100, digits=2) for v in tickvals],
+    )
 
 
 def _pct(value: float) -> str:
-    return "–" if not np.isfinite(value) else f"{value:.1%}"
+    return formatting.percent(value)
+
+
+def _of(part: Any, whole: Any, noun: str | None = None) -> str:
+    """ "(4 of 11)", with a noun "(4 of 11 calls)"."""
+    return f"({formatting.count(part)} of {formatting.count(whole, noun)})"
+
+
+def _label_above(fig: go.Figure, x: Sequence[str], tops: Sequence[float], texts: Sequence[str]) -> None:
+    """Bar labels above the top of each error bar, so a label never sits on one."""
+    for xi, top, text in zip(x, tops, texts):
+        fig.add_annotation(
+            x=xi, y=float(top) if np.isfinite(top) else 0.0, text=text, showarrow=False,
+            yanchor="bottom", yshift=4, font={"size": 12},
+        )
 
 
 # --- latency --------------------------------------------------------------------------------------------------------
 
-LATENCY_TITLE = "How fast is each provider? Latency per call (ms)"
+LATENCY_TITLE = "How fast is each model? Latency per call (ms)"
 
 
 def latency_distribution(df: pd.DataFrame, legend: Legend | None = None) -> go.Figure:
@@ -221,16 +304,15 @@ def latency_distribution(df: pd.DataFrame, legend: Legend | None = None) -> go.F
                 boxpoints="all" if n <= POINTS_LIMIT else "outliers",
                 jitter=0.4,
                 pointpos=0,
-                marker={"color": color, "size": 3, "opacity": 0.6},
+                marker={"color": color, **POINT_MARKER},
                 line={"color": color},
                 fillcolor=_rgba(color, fill),
                 boxmean=True,
                 legendgroup=str(provider),
             )
         )
-    log = _log_axis(groups.values)
+    log = _latency_yaxis(fig, groups.values)
     _layout(fig, LATENCY_TITLE, None, _latency_axis("Latency per call", log), showlegend=False)
-    fig.update_yaxes(type="log" if log else "linear")
     _note(
         fig,
         "Successful calls; dashed line: mean. Each dot is one call"
@@ -259,17 +341,18 @@ def latency_over_time(agg: pd.DataFrame, legend: Legend | None = None) -> go.Fig
                 mode="lines+markers",
                 name=f"{legend.title(provider)} · {temperature} (n={n:,})",
                 line={"color": legend.color(provider), "dash": dash},
-                marker={"symbol": symbol, "size": 6},
-                hovertemplate=(
-                    "%{x}<br>median %{y:,.0f} ms · p95 %{customdata[1]:,.0f} ms<br>n=%{customdata[0]:,}"
-                    "<extra>%{fullData.name}</extra>"
-                ),
+                marker={"symbol": symbol, "size": 8, "line": {"color": "white", "width": 1}},
+                hovertext=[
+                    f"median {formatting.duration_ms(p50)} · p95 {formatting.duration_ms(p95)}"
+                    f"<br>n={formatting.count(k)}"
+                    for p50, p95, k in zip(part["p50"], part["p95"], part["n"])
+                ],
+                hovertemplate="%{x}<br>%{hovertext}<extra>%{fullData.name}</extra>",
             )
         )
-    log = _log_axis(agg["p50"].to_numpy(np.float64))
+    log = _latency_yaxis(fig, agg["p50"].to_numpy(np.float64))
     _layout(fig, title, f"Time (UTC), per {bucket}", _latency_axis("Median latency", log))
-    fig.update_yaxes(type="log" if log else "linear")
-    _note(fig, "Successful calls; cold and warm apart where the provider reports cold starts.")
+    _note(fig, "Successful calls; cold and warm apart where the service reports cold starts.")
     return fig
 
 
@@ -297,14 +380,14 @@ def latency_vs_size(agg: pd.DataFrame, legend: Legend | None = None) -> go.Figur
                 y=y.astype(np.float32),
                 mode="markers",
                 name=label,
-                marker={"color": legend.color(provider), "size": 4, "opacity": 0.5, "symbol": symbol},
+                marker={"color": legend.color(provider), "symbol": symbol, **POINT_MARKER},
                 hovertemplate="%{x:.2f} MP · %{y:,.0f} ms<extra>%{fullData.name}</extra>",
             )
         )
-    log = _log_axis(agg["latency_ms"].to_numpy(np.float64))
+    log = _latency_yaxis(fig, agg["latency_ms"].to_numpy(np.float64))
     _layout(fig, SIZE_TITLE, "Uploaded image size (megapixels)", _latency_axis("Latency per call", log))
-    fig.update_yaxes(type="log" if log else "linear")
-    _note(fig, "Successful calls; ρ: Spearman rank correlation. Each provider resizes the image before sending it.")
+    fig.update_xaxes(tickformat=",~f", ticksuffix=" MP", rangemode="tozero")
+    _note(fig, "Successful calls; ρ: Spearman rank correlation. Each service resizes the image before sending it.")
     return fig
 
 
@@ -313,37 +396,43 @@ def latency_vs_size(agg: pd.DataFrame, legend: Legend | None = None) -> go.Figur
 
 def _cold_title(agg: pd.DataFrame, legend: Legend | None) -> str:
     providers = [str(p) for p in agg["provider"]]
-    who = (legend or Legend()).title(providers[0]) if len(providers) == 1 else "each provider"
+    who = (legend or Legend()).title(providers[0]) if len(providers) == 1 else "each model"
     return f"How often does {who} start cold? Share of calls that were cold starts (%)"
 
 
 def cold_start_rate(agg: pd.DataFrame, legend: Legend | None = None) -> go.Figure:
-    """Bar of the cold-start rate per reporting provider, with its Wilson interval (analytics.cold_start_rate)."""
+    """Bar of the cold-start rate per reporting target, with its Wilson interval (analytics.cold_start_rate); each
+    bar's label sits above its error bar."""
     title = _cold_title(agg, legend)
     if agg.empty:
         return empty_figure(title)
     legend = _legend(agg, legend)
     rate = agg["rate"].to_numpy(np.float64) * 100
+    high = agg["wilson_high"].to_numpy(np.float64) * 100
+    low = agg["wilson_low"].to_numpy(np.float64) * 100
+    x = [_axis_label(legend, p, n) for p, n in zip(agg["provider"], agg["n"])]
+    labels = [f"{_pct(r)} {_of(c, n)}" for r, c, n in zip(agg["rate"], agg["cold"], agg["n"])]
     fig = go.Figure(
         go.Bar(
-            x=[_axis_label(legend, p, n) for p, n in zip(agg["provider"], agg["n"])],
+            x=x,
             y=rate,
-            error_y={
-                "type": "data", "symmetric": False,
-                "array": agg["wilson_high"].to_numpy(np.float64) * 100 - rate,
-                "arrayminus": rate - agg["wilson_low"].to_numpy(np.float64) * 100,
-            },
+            error_y={"type": "data", "symmetric": False, "array": high - rate, "arrayminus": rate - low},
             marker={"color": [legend.color(p) for p in agg["provider"]]},
-            text=[f"{r:.1%} ({c:,} of {n:,})" for r, c, n in zip(agg["rate"], agg["cold"], agg["n"])],
-            textposition="outside",
-            cliponaxis=False,
+            text=labels,
+            textposition="none",
             customdata=np.column_stack([agg["cold"].to_numpy(), agg["n"].to_numpy()]),
-            hovertemplate="%{y:.1f}% cold: %{customdata[0]:,} of %{customdata[1]:,} calls<extra></extra>",
+            hovertext=[
+                f"{_pct(r)} cold: {formatting.count(c)} of {formatting.count(n, 'call')}"
+                f"<br>95% interval {_pct(lo / 100)} to {_pct(hi / 100)}"
+                for r, c, n, lo, hi in zip(agg["rate"], agg["cold"], agg["n"], low, high)
+            ],
+            hovertemplate="%{hovertext}<extra></extra>",
         )
     )
+    _label_above(fig, x, np.fmax(high, rate), labels)
     _layout(fig, title, None, "Cold starts (% of successful calls)", showlegend=False)
-    fig.update_yaxes(rangemode="tozero")
-    _note(fig, "Error bars: 95% Wilson interval. Only providers that report cold starts.")
+    _rate_yaxis(fig, float(np.nanmax(np.fmax(high, rate))) if len(rate) else 0.0)
+    _note(fig, "Error bars: 95% Wilson interval. Only models whose service reports cold starts.")
     return fig
 
 
@@ -361,13 +450,15 @@ def cold_start_penalty(agg: pd.DataFrame, legend: Legend | None = None) -> go.Fi
         fill, _, _ = TEMPERATURE_STYLE[temperature]
         p50 = agg[f"p50_{temperature}"].to_numpy(np.float64)
         n = agg[f"n_{temperature}"].to_numpy()
+        none = f"no {temperature} calls"
         if temperature == "cold":
             text = [
-                "–" if not np.isfinite(v) else f"{v:,.0f} ms" + (f" (+{d:,.0f} ms, ×{r:.1f})" if np.isfinite(d) else "")
+                formatting.duration_ms(v, unknown=none)
+                + (f" (+{formatting.duration_ms(d)}, {formatting.ratio(r)})" if np.isfinite(d) else "")
                 for v, d, r in zip(p50, agg["penalty_ms"], agg["penalty_ratio"])
             ]
         else:
-            text = ["–" if not np.isfinite(v) else f"{v:,.0f} ms" for v in p50]
+            text = [formatting.duration_ms(v, unknown=none) for v in p50]
         fig.add_trace(
             go.Bar(
                 x=labels,
@@ -381,23 +472,28 @@ def cold_start_penalty(agg: pd.DataFrame, legend: Legend | None = None) -> go.Fi
                 textposition="outside",
                 cliponaxis=False,
                 customdata=n,
-                hovertemplate=f"{temperature}: median %{{y:,.0f}} ms, n=%{{customdata:,}}<extra></extra>",
+                hovertext=[
+                    f"{temperature}: median {formatting.duration_ms(v, unknown=none)}, n={formatting.count(k)}"
+                    for v, k in zip(p50, n)
+                ],
+                hovertemplate="%{hovertext}<extra></extra>",
             )
         )
     counts = (agg["n_cold"] + agg["n_warm"]).to_numpy()
     fig.update_xaxes(tickvals=labels, ticktext=[_axis_label(legend, p, int(n)) for p, n in zip(agg["provider"], counts)])
     _layout(fig, PENALTY_TITLE, None, "Median latency (ms)", barmode="group")
+    fig.update_yaxes(tickformat=",~f", rangemode="tozero")
     _note(fig, "Successful calls. Penalty: cold median minus warm median.")
     return fig
 
 
 # --- cost and tokens ------------------------------------------------------------------------------------------------
 
-COST_TITLE = "What does an image cost per provider? (USD per 1,000 images)"
+COST_TITLE = "What does an image cost per model? (USD per 1,000 images)"
 
 
 def cost_per_image(agg: pd.DataFrame, legend: Legend | None = None) -> go.Figure:
-    """Bar of USD per 1,000 images per provider (analytics.cost_per_image)."""
+    """Bar of USD per 1,000 images per target (analytics.cost_per_image)."""
     if agg.empty:
         return empty_figure(COST_TITLE)
     legend = _legend(agg, legend)
@@ -406,25 +502,33 @@ def cost_per_image(agg: pd.DataFrame, legend: Legend | None = None) -> go.Figure
             x=[_axis_label(legend, p, n) for p, n in zip(agg["provider"], agg["n"])],
             y=agg["per_1000_images_usd"].to_numpy(np.float64),
             marker={"color": [legend.color(p) for p in agg["provider"]]},
-            text=[f"${v:,.4f}" if v < 1 else f"${v:,.2f}" for v in agg["per_1000_images_usd"]],
+            text=[formatting.money(v) for v in agg["per_1000_images_usd"]],
             textposition="outside",
             cliponaxis=False,
             customdata=np.column_stack(
                 [agg["n"].to_numpy(), agg["mean_usd"].to_numpy(), agg["p50_usd"].to_numpy(), agg["total_usd"].to_numpy()]
             ),
-            hovertemplate=(
-                "$%{y:,.4f} per 1,000 images<br>mean $%{customdata[1]:.6f} · median $%{customdata[2]:.6f} per image"
-                "<br>total $%{customdata[3]:,.4f} over n=%{customdata[0]:,} images<extra></extra>"
-            ),
+            hovertext=[
+                f"{formatting.money_per_1000(mean)}<br>mean {formatting.money(mean)} · median {formatting.money(p50)}"
+                f" per image<br>total {formatting.money(total)} over {formatting.count(n, 'image')}"
+                for mean, p50, total, n in zip(agg["mean_usd"], agg["p50_usd"], agg["total_usd"], agg["n"])
+            ],
+            hovertemplate="%{hovertext}<extra></extra>",
         )
     )
     _layout(fig, COST_TITLE, None, "USD per 1,000 images", showlegend=False)
+    top = float(np.nanmax(agg["per_1000_images_usd"].to_numpy(np.float64), initial=0.0))
+    # Cents from ten cents up ("$0.80"); below that plotly's own precision, without exponent, so no tick reads $0.
+    fig.update_yaxes(
+        tickprefix="$", exponentformat="none", separatethousands=True, rangemode="tozero",
+        tickformat=",.2f" if top >= 0.1 else None,
+    )
     unpriced = int(agg["n_unpriced"].sum()) if "n_unpriced" in agg else 0
     _note(fig, "Successful calls with a known cost" + (f"; {unpriced:,} without one left out." if unpriced else "."))
     return fig
 
 
-TOKENS_TITLE = "How many tokens does each provider use per image? Mean tokens per call"
+TOKENS_TITLE = "How many tokens does each model use per image? Mean tokens per call"
 _TOKEN_KINDS = (
     ("mean_input_tokens", "input (image included)", ""),
     ("mean_output_tokens", "output", "/"),
@@ -447,21 +551,27 @@ def tokens_per_provider(agg: pd.DataFrame, legend: Legend | None = None) -> go.F
                 y=values,
                 name=label,
                 marker=_patterned(agg["provider"], legend, shape),
-                text=["" if not np.isfinite(v) else f"{v:,.0f}" for v in values],
+                text=["" if not np.isfinite(v) else formatting.count(v) for v in values],
                 textposition="outside",
                 cliponaxis=False,
                 customdata=agg["n"].to_numpy(),
-                hovertemplate=f"{label}: %{{y:,.0f}} tokens per call (mean of n=%{{customdata:,}})<extra></extra>",
+                hovertext=[
+                    f"{label}: {formatting.count(v, unknown='not reported')} tokens per call"
+                    f" (mean of n={formatting.count(n)})"
+                    for v, n in zip(values, agg["n"])
+                ],
+                hovertemplate="%{hovertext}<extra></extra>",
             )
         )
     _layout(fig, TOKENS_TITLE, None, "Tokens per image (mean)", barmode="group")
+    fig.update_yaxes(tickformat=",~f", rangemode="tozero")
     _note(fig, "Successful calls that report tokens. Input tokens include the image's.")
     return fig
 
 
 # --- failures and accuracy ------------------------------------------------------------------------------------------
 
-ERRORS_TITLE = "How often does each provider fail or throttle? Share of calls (%)"
+ERRORS_TITLE = "How often does each model fail or throttle? Share of calls (%)"
 _FAILURE_KINDS = (
     ("error_rate", "errors", "failed", ""),
     ("throttle_rate", "throttled", "failed throttled (after retries)", "/"),
@@ -470,12 +580,14 @@ _FAILURE_KINDS = (
 
 
 def error_rates(agg: pd.DataFrame, legend: Legend | None = None) -> go.Figure:
-    """Grouped bars of the error, throttle and retry rates per provider (analytics.error_rates)."""
+    """Grouped bars of the error, throttle and retry rates per target (analytics.error_rates), in percent. Labels
+    are the rates alone (three grouped labels with counts would run into each other); counts are in the hover."""
     if agg.empty:
         return empty_figure(ERRORS_TITLE)
     legend = _legend(agg, legend)
     x = [_axis_label(legend, p, n) for p, n in zip(agg["provider"], agg["n"])]
     fig = go.Figure()
+    top = 0.0
     for rate_column, count_column, label, shape in _FAILURE_KINDS:
         if rate_column not in agg:
             continue
@@ -487,57 +599,54 @@ def error_rates(agg: pd.DataFrame, legend: Legend | None = None) -> go.Figure:
                 y=rate * 100,
                 name=label,
                 marker=_patterned(agg["provider"], legend, shape),
-                text=[f"{_pct(r)} ({c:,} of {n:,})" for r, c, n in zip(rate, counts, agg["n"])],
+                text=[_pct(r) for r in rate],
                 textposition="outside",
                 cliponaxis=False,
                 customdata=np.column_stack([counts, agg["n"].to_numpy()]),
-                hovertemplate=f"{label}: %{{y:.1f}}% (%{{customdata[0]:,}} of %{{customdata[1]:,}} calls)<extra></extra>",
+                hovertext=[f"{label}: {_pct(r)} {_of(c, n, 'call')}" for r, c, n in zip(rate, counts, agg["n"])],
+                hovertemplate="%{hovertext}<extra></extra>",
             )
         )
+        top = max(top, float(np.nanmax(rate * 100, initial=0.0)))
     _layout(fig, ERRORS_TITLE, None, "Share of calls (%)", barmode="group")
-    fig.update_yaxes(rangemode="tozero")
+    _rate_yaxis(fig, top)
     _note(fig, "All calls. A call retried and then answered counts as retried, not failed.")
     return fig
 
 
-ACCURACY_TITLE = "How accurate is each provider on labelled images? Correct answers (%)"
+ACCURACY_TITLE = "How accurate is each model on labelled images? Correct answers (%)"
 
 
 def accuracy(agg: pd.DataFrame, legend: Legend | None = None) -> go.Figure:
-    """Bars of accuracy with 95% Wilson intervals per provider (analytics.accuracy)."""
+    """Bars of accuracy with 95% Wilson intervals per target (analytics.accuracy); each bar's label sits above
+    its error bar."""
     if agg.empty:
         return empty_figure(ACCURACY_TITLE)
     legend = _legend(agg, legend)
     value = agg["accuracy"].to_numpy(np.float64) * 100
+    high = agg["wilson_high"].to_numpy(np.float64) * 100
+    low = agg["wilson_low"].to_numpy(np.float64) * 100
+    x = [_axis_label(legend, p, n) for p, n in zip(agg["provider"], agg["n_scored"])]
+    labels = [f"{_pct(a)} {_of(c, n)}" for a, c, n in zip(agg["accuracy"], agg["correct"], agg["n_scored"])]
     fig = go.Figure(
         go.Bar(
-            x=[_axis_label(legend, p, n) for p, n in zip(agg["provider"], agg["n_scored"])],
+            x=x,
             y=value,
-            error_y={
-                "type": "data", "symmetric": False,
-                "array": agg["wilson_high"].to_numpy(np.float64) * 100 - value,
-                "arrayminus": value - agg["wilson_low"].to_numpy(np.float64) * 100,
-            },
+            error_y={"type": "data", "symmetric": False, "array": high - value, "arrayminus": value - low},
             marker={"color": [legend.color(p) for p in agg["provider"]]},
-            text=[f"{_pct(a)} ({c:,} of {n:,})" for a, c, n in zip(agg["accuracy"], agg["correct"], agg["n_scored"])],
-            textposition="outside",
-            cliponaxis=False,
-            customdata=np.column_stack(
-                [
-                    agg["correct"].to_numpy(),
-                    agg["n_scored"].to_numpy(),
-                    agg["wilson_low"].to_numpy() * 100,
-                    agg["wilson_high"].to_numpy() * 100,
-                ]
-            ),
-            hovertemplate=(
-                "%{y:.1f}% correct (%{customdata[0]:,} of %{customdata[1]:,})"
-                "<br>95% interval %{customdata[2]:.1f}–%{customdata[3]:.1f}%<extra></extra>"
-            ),
+            text=labels,
+            textposition="none",
+            customdata=np.column_stack([agg["correct"].to_numpy(), agg["n_scored"].to_numpy(), low, high]),
+            hovertext=[
+                f"{_pct(a)} correct {_of(c, n, 'labelled image')}<br>95% interval {_pct(lo / 100)} to {_pct(hi / 100)}"
+                for a, c, n, lo, hi in zip(agg["accuracy"], agg["correct"], agg["n_scored"], low, high)
+            ],
+            hovertemplate="%{hovertext}<extra></extra>",
         )
     )
+    _label_above(fig, x, np.fmax(high, value), labels)
     _layout(fig, ACCURACY_TITLE, None, "Correct answers (% of labelled images)", showlegend=False)
-    fig.update_yaxes(range=[0, 105])
+    _rate_yaxis(fig, 100.0, full=True)
     _note(fig, "Error bars: 95% Wilson interval. A failed call counts as not correct.")
     return fig
 

@@ -19,7 +19,9 @@ import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
 from . import analytics, charts
+from . import formatting as fmt
 from .analytics import Filters
+from .formatting import column_title
 
 PLOT_CONFIG = {"displaylogo": False, "responsive": True}
 
@@ -38,8 +40,9 @@ h2 { margin: 36px 0 8px; font-size: 21px; border-bottom: 1px solid var(--line); 
 p.note { color: var(--muted); margin: 4px 0 12px; font-size: 13px; }
 table { border-collapse: collapse; width: 100%; font-size: 14px; }
 th, td { border-bottom: 1px solid var(--line); padding: 6px 8px; text-align: left; vertical-align: top; }
-th { background: var(--soft); font-weight: 600; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+th { background: var(--soft); font-weight: 600; vertical-align: bottom; }
+th.num, td.num { text-align: right; }
+td.num { font-variant-numeric: tabular-nums; white-space: nowrap; }
 .chart { break-inside: avoid; page-break-inside: avoid; margin: 12px 0 24px; min-height: 300px; }
 table.grid td { width: 1%; }
 table.grid img { max-width: 220px; max-height: 220px; border-radius: 4px; display: block; }
@@ -63,73 +66,72 @@ def _finite(value: Any) -> bool:
         return False
 
 
-def _count(value: Any) -> str:
-    return f"{int(value):,}" if _finite(value) else "–"
-
-
-def _ms(value: Any) -> str:
-    return f"{float(value):,.0f} ms" if _finite(value) else "–"
-
-
-def _usd(value: Any) -> str:
-    if not _finite(value):
-        return "–"
-    value = float(value)
-    return f"${value:,.6f}" if abs(value) < 0.01 else f"${value:,.4f}"
-
-
-def _percent(value: Any) -> str:
-    return f"{float(value):.1%}" if _finite(value) else "–"
-
-
-def _ratio(value: Any) -> str:
-    return f"×{float(value):.1f}" if _finite(value) else "–"
-
-
 def _text(value: Any) -> str:
-    return "–" if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)) else str(value)
+    return fmt.dash() if fmt.missing(value) else str(value)
+
+
+def _ms(why: str) -> Callable[[Any], str]:
+    return lambda value: fmt.duration_ms(value, unknown=why)
+
+
+def _percent(why: str) -> Callable[[Any], str]:
+    return lambda value: fmt.percent(value, unknown=why)
+
+
+def _call_cost(usd: Any) -> str:
+    """A call's cost; below a cent with what 1,000 such calls come to, which is easier to weigh."""
+    if not _finite(usd):
+        return ""
+    return f"{fmt.money(usd)} ({fmt.money_per_1000(usd)})" if float(usd) < 0.01 else fmt.money(usd)
+
+
+def _heading(name: str) -> str:
+    """The column's title without the unit its cells show themselves ("850 ms", "12.3 s", "$0.42"): a "(ms)" over
+    a cell in seconds would mislead."""
+    return column_title(name).removesuffix(" (ms)").removesuffix(" (USD)")
 
 
 Column = tuple[str, str, Callable[[Any], str], bool]  # field, heading, formatter, numeric
 # The target column's formatter: its title, from the report's legend (table_html swaps it in).
 TARGET = "provider"
+NO_LATENCY = "no successful calls"
 
 
 SUMMARY_COLUMNS: tuple[Column, ...] = (
-    (TARGET, "Target", _text, False),
-    ("n", "Calls", _count, True),
-    ("ok", "OK", _count, True),
-    ("errors", "Errors", _count, True),
-    ("error_rate", "Error rate", _percent, True),
-    ("latency_basis", "Latency of", _text, False),
-    ("p50_ms", "p50", _ms, True),
-    ("p95_ms", "p95", _ms, True),
-    ("cold_start_rate", "Cold starts", _percent, True),
-    ("mean_cost_usd", "Cost per image", _usd, True),
-    ("per_1000_images_usd", "Per 1,000 images", _usd, True),
-    ("accuracy", "Accuracy", _percent, True),
-    ("n_scored", "Labelled", _count, True),
+    (TARGET, column_title(TARGET), _text, False),
+    ("n", column_title("n"), fmt.count, True),
+    ("ok", column_title("ok"), fmt.count, True),
+    ("errors", column_title("errors"), fmt.count, True),
+    ("error_rate", column_title("error_rate"), _percent("no calls"), True),
+    ("latency_basis", "Latency of", lambda v: {"warm": "warm calls", "all": "all calls"}.get(str(v), _text(v)), False),
+    ("p50_ms", _heading("p50_ms"), _ms(NO_LATENCY), True),
+    ("p95_ms", _heading("p95_ms"), _ms(NO_LATENCY), True),
+    ("cold_start_rate", column_title("cold_start_rate"), _percent("not reported"), True),
+    ("mean_cost_usd", _heading("mean_cost_usd"), fmt.money, True),
+    ("per_1000_images_usd", _heading("cost_per_1000_usd"), fmt.money, True),
+    ("accuracy", column_title("accuracy"), _percent("no labelled images"), True),
+    ("n_scored", "Labelled images", fmt.count, True),
 )
 PERCENTILE_COLUMNS: tuple[Column, ...] = (
-    (TARGET, "Target", _text, False),
-    ("temperature", "Cold or warm", _text, False),
-    ("n", "n", _count, True),
-    ("p50", "p50", _ms, True),
-    ("median_ci_low", "p50 95% CI low", _ms, True),
-    ("median_ci_high", "p50 95% CI high", _ms, True),
-    ("p90", "p90", _ms, True),
-    ("p95", "p95", _ms, True),
-    ("p99", "p99", _ms, True),
-    ("mean", "mean", _ms, True),
+    (TARGET, column_title(TARGET), _text, False),
+    ("temperature", column_title("temperature"), _text, False),
+    ("n", column_title("n"), fmt.count, True),
+    ("p50", "Median (p50)", _ms(NO_LATENCY), True),
+    ("median_ci_low", _heading("median_ci_low"), _ms("too few calls"), True),
+    ("median_ci_high", _heading("median_ci_high"), _ms("too few calls"), True),
+    ("p90", _heading("p90_ms"), _ms(NO_LATENCY), True),
+    ("p95", _heading("p95_ms"), _ms(NO_LATENCY), True),
+    ("p99", _heading("p99_ms"), _ms(NO_LATENCY), True),
+    ("mean", "Mean", _ms(NO_LATENCY), True),
 )
 PENALTY_COLUMNS: tuple[Column, ...] = (
-    (TARGET, "Target", _text, False),
-    ("n_cold", "Cold calls", _count, True),
-    ("n_warm", "Warm calls", _count, True),
-    ("p50_cold", "p50 cold", _ms, True),
-    ("p50_warm", "p50 warm", _ms, True),
-    ("penalty_ms", "Penalty", _ms, True),
-    ("penalty_ratio", "Cold / warm", _ratio, True),
+    (TARGET, column_title(TARGET), _text, False),
+    ("n_cold", "Cold calls", fmt.count, True),
+    ("n_warm", "Warm calls", fmt.count, True),
+    ("p50_cold", "Median cold", _ms("no cold calls"), True),
+    ("p50_warm", "Median warm", _ms("no warm calls"), True),
+    ("penalty_ms", "Penalty (cold − warm)", _ms("needs cold and warm calls"), True),
+    ("penalty_ratio", column_title("penalty_ratio"), lambda v: fmt.ratio(v, unknown="needs cold and warm calls"), True),
 )
 
 
@@ -140,13 +142,18 @@ def table_html(
     if frame.empty:
         return '<p class="note">No results in this selection.</p>'
     if legend is not None:
-        columns = [(name, head, legend.title if name == TARGET else fmt, num) for name, head, fmt, num in columns]
-    head = "".join(f"<th>{_e(heading)}</th>" for _, heading, _, _ in columns)
+        columns = [(name, head, legend.title if name == TARGET else show, num) for name, head, show, num in columns]
+    # A numeric column's heading is aligned like its cells (right), so that a value never reads as the next column's.
+    head = "".join(
+        f'<th class="num">{_e(heading)}</th>' if numeric else f"<th>{_e(heading)}</th>"
+        for _, heading, _, numeric in columns
+    )
     rows = []
     for record in frame.to_dict("records"):
         cells = "".join(
-            f'<td class="num">{_e(fmt(record.get(name)))}</td>' if numeric else f"<td>{_e(fmt(record.get(name)))}</td>"
-            for name, _, fmt, numeric in columns
+            f'<td class="num">{_e(show(record.get(name)))}</td>' if numeric
+            else f"<td>{_e(show(record.get(name)))}</td>"
+            for name, _, show, numeric in columns
         )
         rows.append(f"<tr>{cells}</tr>")
     return f'<table class="{_e(css_class)}"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
@@ -155,12 +162,16 @@ def table_html(
 def _selection(df: pd.DataFrame, filters: Filters | None, legend: charts.Legend) -> str:
     info = analytics.selection_summary(df)
     first, last = info["first"], info["last"]
-    span = "–" if first is None or pd.isna(first) else f"{first:%Y-%m-%d %H:%M} – {last:%Y-%m-%d %H:%M} UTC"
+    span = fmt.dash("no results") if fmt.missing(first) else f"{first:%Y-%m-%d %H:%M} – {last:%Y-%m-%d %H:%M} UTC"
+    counts = (
+        f"{fmt.count(info['results'], 'result')} in {fmt.count(info['comparisons'], 'comparison')}, "
+        f"{fmt.count(info['errors'], 'error')}"
+    )
     rows: list[tuple[str, str]] = [
-        ("Results", f"{info['results']:,} results in {info['comparisons']:,} comparisons, {info['errors']:,} errors"),
+        ("Results", counts),
         ("First and last result", span),
-        ("Targets", ", ".join(legend.title(p) for p in info["providers"]) or "–"),
-        ("Cost of these results", _usd(info["cost_usd"])),
+        ("Models", ", ".join(legend.title(p) for p in info["providers"]) or fmt.dash("none")),
+        ("Cost of these results", fmt.money(info["cost_usd"])),
     ]
     if filters is not None:  # unknown when not given: better no line than a wrong "none"
         rows.append(("Filters", "; ".join(filters.describe(legend.title)) or "none"))
@@ -188,8 +199,8 @@ def _cell(result: Mapping[str, Any] | None) -> str:
         kind = result.get("error_type") or "error"
         parts.append(f'<p class="error"><strong>{_e(kind)}</strong>: {_e(result.get("error", ""))}</p>')
     meta = [
-        _ms(result.get("latency_ms")) if _finite(result.get("latency_ms")) else "",
-        _usd(result.get("cost_usd")) if _finite(result.get("cost_usd")) else "",
+        fmt.duration_ms(result.get("latency_ms")) if _finite(result.get("latency_ms")) else "",
+        _call_cost(result.get("cost_usd")),
         {True: "cold start", False: "warm"}[cold] if isinstance(cold := result.get("cold_start"), bool) else "",
     ]
     shown = [m for m in meta if m]
@@ -248,8 +259,8 @@ def build_report(
     charts_html = "".join(chart_html(key, fig) for key, fig in figures.items())
     penalty = analytics.cold_start_penalty(df)
     sections = [
-        "<section><h2>Per target</h2>"
-        '<p class="note">Latency of successful calls: warm calls for targets that report cold starts, '
+        "<section><h2>Per model</h2>"
+        '<p class="note">Latency of successful calls: warm calls for models whose service reports cold starts, '
         "all calls for the others. "
         "Cost per image is the mean over successful calls with a known cost; accuracy is over labelled images.</p>"
         + table_html(analytics.provider_summary(df), SUMMARY_COLUMNS, "summary", legend)

@@ -30,12 +30,13 @@ from .images import ImageSpec
 
 ID_PATTERN = re.compile(r"[a-z0-9_-]+")
 DEFAULT_FILE = "targets.toml"
-# Told apart on white and by colour-blind eyes: the default targets keep the colours they always had; every
-# other target takes the next free one in catalogue order (hues far from the defaults' orange, teal and blue first).
+# Told apart on white: the default targets keep the colours they always had; every other target takes the next
+# free one in catalogue order, ordered so that each is as far as possible (CIEDE2000) from the defaults and from
+# those before it.
 DEFAULT_COLORS = {"sagemaker": "#EC7211", "bedrock": "#01A88D", "azure_openai": "#0078D4"}
 PALETTE = (
-    "#7B61FF", "#D6336C", "#2F9E44", "#8C564B", "#56B4E9", "#CC79A7", "#E6B800", "#1B2A49", "#7F7F7F", "#BCBD22",
-    "#17BECF", "#E69F00",
+    "#CC79A7", "#BCBD22", "#1B2A49", "#8C564B", "#7F7F7F", "#56B4E9", "#7B61FF", "#E69F00", "#D6336C", "#2F9E44",
+    "#17BECF",
 )  # fmt: skip
 
 

@@ -267,10 +267,11 @@ def test_filters_select_rows(filters: Filters, providers: list[str]) -> None:
 
 def test_filters_describe_themselves() -> None:
     text = Filters(since=T0, providers=("bedrock", "sagemaker")).describe()
-    assert text == ["since: 2026-03-02 10:00:00 UTC", "targets: bedrock, sagemaker"]
+    assert text == ["since: 2026-03-02 10:00:00 UTC", "models: bedrock, sagemaker"]
     titles = {"bedrock": "Amazon Bedrock", "gone": "Gone model"}
-    assert Filters(providers=("bedrock", "gone")).describe(titles.__getitem__) == ["targets: Amazon Bedrock, Gone model"]
+    assert Filters(providers=("bedrock", "gone")).describe(titles.__getitem__) == ["models: Amazon Bedrock, Gone model"]
     assert Filters().describe() == []
+    assert Filters(temperatures=("cold",), bench_ids=("b1",)).describe() == ["cold or warm: cold", "benchmark runs: b1"]
 
 
 # --- statistics ---------------------------------------------------------------------------------------------------------
@@ -561,3 +562,10 @@ def test_generated_history_numbers() -> None:
         assert row(rates, provider=provider)["errors"] == errors
         priced = [i["cost_usd"] for i in mine if i["status"] == "ok"]
         assert row(analytics.cost_per_image(frame), provider=provider)["total_usd"] == pytest.approx(sum(priced))
+
+
+def test_selection_summary_cost_is_unknown_when_nothing_is_priced() -> None:
+    assert np.isnan(analytics.selection_summary(to_frame([item("bedrock", latency_ms=5, cost_usd=None)]))["cost_usd"])
+    assert analytics.selection_summary(to_frame([]))["cost_usd"] == 0.0
+    priced = to_frame([item("bedrock", cost_usd=0.25), item("bedrock", cost_usd=None)])
+    assert analytics.selection_summary(priced)["cost_usd"] == pytest.approx(0.25)

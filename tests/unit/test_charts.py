@@ -20,15 +20,15 @@ LEGEND = charts.legend(CATALOGUE.ids, CATALOGUE)
 COLOR = {t.id: t.color for t in CATALOGUE.targets}
 
 QUESTIONS = {
-    "latency": "How fast is each provider? Latency per call (ms)",
+    "latency": "How fast is each model? Latency per call (ms)",
     "latency_over_time": "How did latency change over time?",
     "latency_vs_size": "Does latency grow with image size?",
     "cold_start_penalty": "What does a cold start cost?",
     "cold_start_rate": "start cold?",
-    "cost_per_image": "What does an image cost per provider? (USD per 1,000 images)",
-    "tokens": "How many tokens does each provider use per image?",
-    "errors": "How often does each provider fail or throttle?",
-    "accuracy": "How accurate is each provider on labelled images?",
+    "cost_per_image": "What does an image cost per model? (USD per 1,000 images)",
+    "tokens": "How many tokens does each model use per image?",
+    "errors": "How often does each model fail or throttle?",
+    "accuracy": "How accurate is each model on labelled images?",
 }
 UNITS = {  # what the value axis says
     "latency": "(ms",
@@ -62,9 +62,9 @@ def _annotations(fig: go.Figure) -> str:
 
 def _shown(fig: go.Figure) -> str:
     """Everything a reader sees or hovers: trace names, x labels, texts, hover templates, annotations."""
-    parts = [_annotations(fig), str(fig.layout.xaxis.ticktext or "")]
+    parts = [_annotations(fig), str(fig.layout.xaxis.ticktext or ""), str(fig.layout.yaxis.ticktext or "")]
     for trace in fig.data:
-        parts += [str(getattr(trace, name, "") or "") for name in ("name", "x0", "text", "hovertemplate")]
+        parts += [str(getattr(trace, name, "") or "") for name in ("name", "x0", "text", "hovertext", "hovertemplate")]
         x = getattr(trace, "x", None)
         if x is not None and len(x) and isinstance(x[0], str):
             parts.append(" ".join(x))
@@ -120,7 +120,8 @@ def test_latency_over_time_lines_with_n_in_hover() -> None:
     assert isinstance(bedrock, go.Scatter)
     assert list(bedrock.y) == [150.0, 350.0]
     assert bedrock.customdata[:, 0].tolist() == [2, 2]
-    assert "n=%{customdata[0]" in bedrock.hovertemplate
+    assert "%{hovertext}" in bedrock.hovertemplate
+    assert list(bedrock.hovertext) == ["median 150 ms · p95 195 ms<br>n=2", "median 350 ms · p95 395 ms<br>n=2"]
     cold = next(t for t in fig.data if "cold" in t.name)
     assert cold.line.dash == "dot" and cold.line.color == COLOR["sagemaker"]
 
@@ -141,13 +142,13 @@ def test_cold_start_rate_and_penalty() -> None:
     assert fig.layout.title.text.startswith("How often does SageMaker Serverless start cold?")
     (bar,) = fig.data
     assert list(bar.y) == pytest.approx([40.0])
-    assert list(bar.text) == ["40.0% (2 of 5)"]
+    assert list(bar.text) == ["40% (2 of 5)"]
     low, high = wilson(2, 5)
     assert list(bar.error_y.array) == pytest.approx([high * 100 - 40]) and list(bar.error_y.arrayminus) == pytest.approx([40 - low * 100])
     penalty = charts.cold_start_penalty(analytics.cold_start_penalty(frame))
     warm, cold = penalty.data
     assert (list(warm.y), list(cold.y)) == ([20.0], [2000.0])
-    assert cold.text[0] == "2,000 ms (+1,980 ms, ×100.0)"
+    assert cold.text[0] == "2,000 ms (+1,980 ms, 100×)"
 
 
 def test_cost_tokens_errors_accuracy_values() -> None:
@@ -162,11 +163,12 @@ def test_cost_tokens_errors_accuracy_values() -> None:
     assert [list(t.y) for t in tokens.data] == [[1500.0], [200.0], [1200.0]]
     errors = charts.error_rates(analytics.error_rates(_known()))
     failed = errors.data[0]
-    assert failed.name == "failed" and "36.4% (4 of 11)" in list(failed.text)
+    assert failed.name == "failed" and "36.4%" in list(failed.text)
+    assert "failed: 36.4% (4 of 11 calls)" in list(failed.hovertext)
     acc = charts.accuracy(analytics.accuracy(frame), LEGEND)
     (bar,) = acc.data
     texts = dict(zip([x.split("<br>")[0] for x in bar.x], bar.text))
-    assert texts == {"SageMaker Serverless": "40.0% (2 of 5)", "Amazon Bedrock": "80.0% (8 of 10)"}
+    assert texts == {"SageMaker Serverless": "40% (2 of 5)", "Amazon Bedrock": "80% (8 of 10)"}
     low, high = wilson(8, 10)
     i = [x.split("<br>")[0] for x in bar.x].index("Amazon Bedrock")
     assert bar.error_y.array[i] == pytest.approx(high * 100 - 80) and bar.error_y.arrayminus[i] == pytest.approx(80 - low * 100)
@@ -290,3 +292,110 @@ def test_100k_results_all_aggregates_and_figures() -> None:
     boxes = figures["latency"].data
     assert {b.boxpoints for b in boxes} == {"outliers", "all"}  # ~1,500 cold starts drawn as points, the rest not
     assert sum(len(t.x) for t in figures["latency_vs_size"].data) == len(ok)
+
+
+# --- reading at a glance --------------------------------------------------------------------------------------------
+
+
+def test_log_ticks_run_in_1_2_5_steps_labelled_in_ms_and_s() -> None:
+    assert charts.log_ticks([12, 3_400]) == (
+        [10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0],
+        ["10 ms", "20 ms", "50 ms", "100 ms", "200 ms", "500 ms", "1 s", "2 s", "5 s"],
+    )
+    assert charts.log_ticks([0.3, 40])[1] == ["0.2 ms", "0.5 ms", "1 ms", "2 ms", "5 ms", "10 ms", "20 ms", "50 ms"]
+    assert charts.log_ticks([20_000, 1_500_000])[1][-3:] == ["500 s", "1,000 s", "2,000 s"]
+    assert charts.log_ticks([np.nan, 0, -1]) == ([], [])
+
+
+def _mantissas(values: list[float]) -> set[int]:
+    return {int(round(v / 10 ** np.floor(np.log10(v)))) for v in values}
+
+
+@pytest.mark.parametrize("key", ["latency", "latency_over_time", "latency_vs_size"])
+def test_log_latency_axes_have_1_2_5_ticks_with_units(key: str) -> None:
+    items = [item("sagemaker", latency_ms=v, cold_start=v > 500, image_width=500 + v, minutes=i)
+             for i, v in enumerate([12, 15, 30, 45, 1_800, 4_200])]
+    fig = charts.build_all(to_frame(items), LEGEND)[key]
+    axis = fig.layout.yaxis
+    assert axis.type == "log" and axis.tickmode == "array"
+    assert _mantissas(list(axis.tickvals)) <= {1, 2, 5}
+    assert axis.tickvals[0] <= 12 and axis.tickvals[-1] >= (4_200 if key != "latency_over_time" else 1_800)
+    assert all(t.endswith((" ms", " s")) for t in axis.ticktext)
+    assert "1 s" in axis.ticktext and "1,000 ms" not in axis.ticktext
+
+
+def test_linear_latency_axes_use_separators() -> None:
+    fig = charts.latency_distribution(to_frame([item("bedrock", latency_ms=1200 + i) for i in range(5)]), LEGEND)
+    assert fig.layout.yaxis.type == "linear" and fig.layout.yaxis.tickformat == ",~f"
+
+
+@pytest.mark.parametrize("key", ["cold_start_rate", "errors", "accuracy"])
+def test_rates_are_in_percent_on_axis_title_and_ticks(key: str) -> None:
+    fig = charts.build_all(pd.concat([_known(), _labelled()], ignore_index=True), LEGEND)[key]
+    axis = fig.layout.yaxis
+    assert "%" in fig.layout.title.text and "%" in axis.title.text
+    assert all(t.endswith("%") for t in axis.ticktext) and axis.ticktext[0] == "0%"
+    assert max(axis.tickvals) <= 100 and axis.range[1] > max(t.y.max() for t in fig.data)
+    assert max(t.y.max() for t in fig.data) > 1  # percent, not fractions: 40% is 40, not 0.4
+    step = axis.tickvals[1] - axis.tickvals[0]  # a linear axis: a 1-2-5 step
+    assert _mantissas([step]) <= {1, 2, 5} and np.diff(axis.tickvals) == pytest.approx(step)
+
+
+def test_small_rates_read_as_percent() -> None:
+    items = [item("bedrock", latency_ms=10, minutes=i) for i in range(999)] + [item("bedrock", status="error")]
+    fig = charts.error_rates(analytics.error_rates(to_frame(items)), LEGEND)
+    assert fig.data[0].text[0] == "0.1%"
+    assert fig.layout.yaxis.ticktext[-1].endswith("%") and fig.layout.yaxis.tickvals[-1] <= 0.2
+
+
+@pytest.mark.parametrize("key", ["cold_start_rate", "accuracy"])
+def test_labels_sit_above_the_error_bars(key: str) -> None:
+    fig = charts.build_all(pd.concat([_known(), _labelled()], ignore_index=True), LEGEND)[key]
+    (bar,) = fig.data
+    assert bar.textposition == "none"  # not drawn on the bar, where the error bar runs through it
+    tops = np.asarray(bar.y) + np.asarray(bar.error_y.array)
+    labels = {a.text: a for a in fig.layout.annotations if a.x in bar.x}
+    assert set(labels) == set(bar.text)
+    for x, top, text in zip(bar.x, tops, bar.text):
+        note = labels[text]
+        assert note.x == x and note.y == pytest.approx(top) and note.yanchor == "bottom" and note.yshift > 0
+    assert fig.layout.yaxis.range[1] > max(tops)
+
+
+def test_points_are_visible_and_outlined() -> None:
+    figures = charts.build_all(_known(), LEGEND)
+    markers = [t.marker for t in figures["latency"].data] + [t.marker for t in figures["latency_vs_size"].data]
+    for marker in markers:
+        assert marker.size >= 6 and marker.opacity >= 0.6
+        assert marker.line.color == "white" and marker.line.width >= 1
+
+
+def test_no_label_or_hover_says_none_or_nan() -> None:
+    items = [
+        item("bedrock", latency_ms=100, cost_usd=None, minutes=1),  # no price, no tokens
+        item("bedrock", latency_ms=120, cost_usd=0.0000012, minutes=2),
+        item("sagemaker", latency_ms=30, cold_start=True, minutes=3),  # cold only: no warm median
+        item("azure_openai", latency_ms=400, input_tokens=3000, output_tokens=None, minutes=4, correct=False),
+        item("azure_openai", status="error", error_type=None, minutes=5),
+    ]
+    for key, fig in charts.build_all(to_frame(items), LEGEND).items():
+        shown = _shown(fig)
+        for word in ("None", "nan", "NaN", "inf"):
+            assert word not in shown.replace("Inference", ""), (key, word, shown)
+    cost = charts.cost_per_image(analytics.cost_per_image(to_frame(items)), LEGEND)
+    assert cost.data[0].text[0] == "$0.0012"  # per 1,000 images: never rounded to zero
+    assert "mean $0.0000012" in cost.data[0].hovertext[0] and "$0.0012 per 1,000 images" in cost.data[0].hovertext[0]
+    penalty = charts.cold_start_penalty(analytics.cold_start_penalty(to_frame(items)), LEGEND)
+    assert penalty.data[0].text[0] == "– no warm calls"
+
+
+def test_catalogue_colours_are_one_per_target_and_reused_everywhere() -> None:
+    figures = charts.build_all(pd.concat([_known(), _labelled()], ignore_index=True), LEGEND)
+    by_title = {LEGEND.title(i): LEGEND.color(i) for i in LEGEND.ids}
+    assert len(set(by_title.values())) == len(by_title)
+    for key in ("cold_start_rate", "cost_per_image", "accuracy"):
+        (bar,) = figures[key].data
+        for x, color in zip(bar.x, bar.marker.color):
+            assert by_title[x.split("<br>")[0]] == color, key
+    for trace in figures["latency"].data:
+        assert by_title[trace.name.split(" ·")[0]] == trace.line.color == trace.marker.color

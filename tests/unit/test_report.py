@@ -143,7 +143,7 @@ def test_header_describes_the_selection(document: str, parsed: Parsed) -> None:
     assert "<title>Demo &lt;day&gt;</title>" in document
     assert "Demo <day>" in text and "2026-03-01 – 2026-03-08 UTC" in text
     assert re.search(r"3,000 results in 1,000 comparisons, \d+ errors", text)
-    assert "targets: Amazon Bedrock, SageMaker Serverless" in text and "since: 2026-03-02 10:00:00 UTC" in text
+    assert "models: Amazon Bedrock, SageMaker Serverless" in text and "since: 2026-03-02 10:00:00 UTC" in text
     assert "SageMaker Serverless" in text and "Amazon Bedrock" in text and "Azure OpenAI" in text
 
 
@@ -151,15 +151,17 @@ def test_tables_are_present_and_formatted(parsed: Parsed) -> None:
     classes = [attrs.get("class") for attrs in parsed.find("table")]
     assert classes == ["summary", "percentiles", "penalty", "grid"]
     text = " ".join(parsed.text)
-    assert "p50 95% CI low" in text and "Per 1,000 images" in text and "not reported" in text
+    assert "Median, 95% CI low" in text and "Per 1,000 images" in text and "not reported" in text
+    assert "median_ci_low" not in text and "penalty_ratio" not in text and "Cold ÷ warm" in text
 
 
 def test_report_of_known_numbers() -> None:
     document = report.build_report(_known(), [], title="Known", subtitle="", filters=Filters())
     text = " ".join(Parsed(document).text)
     assert "250 ms" in text  # bedrock p50 of 100..400
-    assert "1,980 ms" in text and "×100.0" in text  # sagemaker's cold-start penalty
-    assert "$2.0000" in text  # bedrock per 1,000 images
+    assert "1,980 ms" in text and "100×" in text  # sagemaker's cold-start penalty
+    assert "$2.00" in text  # bedrock per 1,000 images
+    assert "$0.00002" in text and "$0.02" in text  # sagemaker per image, never rounded to zero, and per 1,000
     assert "No comparisons were picked" in text
     assert "Filters none" in text.replace("  ", " ")
 
@@ -207,3 +209,65 @@ def test_grid_names_targets_by_the_legend_then_by_their_stored_titles() -> None:
     assert swatches[2] not in swatches[:2]
     # Without a legend: every target by its stored title, else its id.
     assert [h for h in Parsed(report.grid_html(rows)).text if h.strip()][:4] == ["Image", "azure_openai", "bedrock", "Retired model <old>"]
+
+
+# --- numbers people can read ---------------------------------------------------------------------------------------
+
+BARE = re.compile(r"\b(None|nan|NaN|NaT|inf)\b")
+
+
+def _without_bundle(document: str) -> str:
+    return document.replace(get_plotlyjs(), "")
+
+
+def test_no_none_nan_or_rounded_to_zero_money_anywhere(document: str, parsed: Parsed) -> None:
+    text = " ".join(parsed.text)
+    assert not BARE.search(text), BARE.search(text)
+    assert "$0.000000" not in document and "$0.0000 " not in text
+    rest = _without_bundle(document)  # the charts' labels and hovers included
+    assert "$0.000000" not in rest
+    for match in re.finditer(r'"(text|hovertext|ticktext|name)":\s*(\[[^\]]*\]|"[^"]*")', rest):
+        assert not BARE.search(match.group(2)), match.group(0)[:200]
+
+
+def test_unknowns_are_dashes_with_a_reason() -> None:
+    frame = to_frame(
+        [
+            item("bedrock", latency_ms=100, cost_usd=None),  # no price, not labelled, no cold-start flag
+            item("sagemaker", latency_ms=30, cold_start=True, cost_usd=0.0000012),  # cold only
+            item("azure_openai", status="error", error_type="timeout"),  # nothing succeeded
+        ]
+    )
+    document = report.build_report(frame, [], title="Gaps", subtitle="", legend=charts.legend_for(frame, CATALOGUE))
+    text = " ".join(Parsed(document).text)
+    assert not BARE.search(text), BARE.search(text)
+    for reason in ("price unknown", "no labelled images", "not reported", "no successful calls", "no warm calls"):
+        assert f"– {reason}" in text, reason
+    assert "$0.0000012" in text and "$0.0012" in text  # per call and per 1,000 images
+    assert "sagemaker" not in text and "azure_openai" not in text and "SageMaker Serverless" in text
+
+
+def test_durations_counts_and_percentages_are_formatted() -> None:
+    items = [item("bedrock", latency_ms=12_345 + i, minutes=i) for i in range(1_200)]
+    items += [item("bedrock", status="error", minutes=2_000)]
+    text = " ".join(Parsed(report.build_report(to_frame(items), [], title="t", subtitle="")).text)
+    assert "12.9 s" in text  # p50 above 10 s: in seconds
+    assert "1,201" in text and "1,200" in text  # calls with separators
+    assert "0.1%" in text  # error rate 1 of 1,201, 0 to 100 with %
+    assert "12345" not in text and "0.000832" not in text
+
+
+def test_numeric_columns_are_right_aligned_headers_and_cells_alike(document: str, parsed: Parsed) -> None:
+    css = re.search(r"<style>(.*?)</style>", document, re.S).group(1)
+    rules: dict[str, str] = {}
+    for selectors, body in re.findall(r"([^{}]+)\{([^}]*)\}", css):
+        for selector in selectors.split(","):
+            rules[selector.strip()] = rules.get(selector.strip(), "") + body
+    assert "text-align: right" in rules["th.num"] and "text-align: right" in rules["td.num"]
+    assert "text-align: left" in rules["th"] and "text-align: left" in rules["td"]
+    for table in re.findall(r'<table class="(?:summary|percentiles|penalty)">(.*?)</table>', document, re.S):
+        head = re.findall(r"<th(\s[^>]*)?>", table)
+        for row in re.findall(r"<tr>(.*?)</tr>", table.split("</thead>")[1]):
+            cells = re.findall(r"<td(\s[^>]*)?>", row)
+            assert cells == head, (head, cells)  # every column: header and cells with the same class
+        assert 'class="num"' in "".join(head) and "<th>" in table  # numbers right, text left
