@@ -11,5 +11,7 @@ st.navigation(
         st.Page("pages/history.py", title="History", icon=":material/monitoring:"),
         st.Page("pages/benchmark.py", title="Benchmark", icon=":material/speed:"),
         st.Page("pages/infrastructure.py", title="Infrastructure", icon=":material/dns:"),
-    ]
+    ],
+    # At the top, not in a sidebar: a 1024 px screen keeps its whole width for the cards and tables.
+    position="top",
 ).run()

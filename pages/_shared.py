@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
 
+import pandas as pd
 import streamlit as st
 
+from mcv_core import analytics, charts, history, report
+from mcv_core import formatting as fmt
 from mcv_core.config import Settings
 from mcv_core.errors import MCVError, hint_for
-from mcv_core.records import ProviderResult
+from mcv_core.records import ProviderResult, Run
 from mcv_core.workbench import Workbench
 
 
@@ -73,54 +78,297 @@ def result_title(result: ProviderResult) -> str:
     return result.title or target_title(result.provider)
 
 
-def money(value: float | None) -> str:
-    if value is None:
-        return "–"
-    return f"${value:.6f}" if value < 0.01 else f"${value:.4f}"
+money = fmt.money  # the one money format of the app: never rounded to zero
+
+
+# --- tables -----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Column:
+    """How a table column is shown: its kind decides the format, `help` is the tooltip of its header.
+    kinds: "name" (the row's name, pinned), "text", "count", "ms", "money", "rate" (0..1, a bar), "ratio", "tokens"."""
+
+    kind: str
+    help: str
+    title: str | None = None  # else formatting.column_title
+    width: str | int | None = None  # "small", "medium", "large" or pixels; else as wide as the values
+
+
+# The columns of the analytics aggregates, the benchmark summary and estimate: what each shows, what it means.
+# Titles come from formatting.COLUMN_TITLES where it has the name; the others are given here.
+COLUMNS: dict[str, Column] = {
+    "model": Column("name", "The target: one model on one service", "Model"),
+    "model id": Column("text", "What the service calls the model", "Model id"),
+    "temperature": Column("text", "Cold start or warm call; “not reported” for models without cold starts"),
+    "latency_basis": Column("text", "Which calls the latency is of: warm ones where cold starts are reported, else all", "Latency of"),
+    "error_type": Column("kind", "The kind of error the call ended with", "Error"),
+    "n": Column("count", "Results counted in this row", "Calls"),
+    "ok": Column("count", "Calls that returned an answer"),
+    "errors": Column("count", "Calls that ended in an error, after retries"),
+    "n_scored": Column("count", "Results on labelled images, which can be scored"),
+    "correct": Column("count", "Scored results whose answer names what the image shows"),
+    "n_cold": Column("count", "Successful calls that were cold starts", "Cold calls"),
+    "n_warm": Column("count", "Successful calls that were warm", "Warm calls"),
+    "n_unpriced": Column("count", "Successful calls without a known price", "Unpriced calls"),
+    "cold": Column("count", "Successful calls that were cold starts", "Cold starts"),
+    "cold_starts": Column("count", "Successful calls that were cold starts"),
+    "throttled": Column("count", "Calls that ended throttled", "Throttled calls"),
+    "retried": Column("count", "Calls that needed more than one attempt", "Retried calls"),
+    "calls": Column("count", "Model calls the benchmark will make", "Calls"),
+    "p50": Column("ms", "Median latency of successful calls", "p50 (ms)"),
+    "p90": Column("ms", "9 in 10 successful calls were at least this fast", "p90 (ms)"),
+    "p95": Column("ms", "19 in 20 successful calls were at least this fast", "p95 (ms)"),
+    "p99": Column("ms", "99 in 100 successful calls were at least this fast", "p99 (ms)"),
+    "mean": Column("ms", "Mean latency of successful calls", "Mean (ms)"),
+    "median_ci_low": Column("ms", "Lower end of the median's 95% confidence interval (exact bootstrap)", "p50 CI low (ms)"),
+    "median_ci_high": Column("ms", "Upper end of the median's 95% confidence interval (exact bootstrap)", "p50 CI high (ms)"),
+    "p50_ms": Column("ms", "Median latency of successful calls (client wall time)"),
+    "p95_ms": Column("ms", "19 in 20 successful calls were at least this fast"),
+    "p50_warm_ms": Column("ms", "Median latency of warm calls"),
+    "p95_warm_ms": Column("ms", "p95 latency of warm calls"),
+    "p50_cold_ms": Column("ms", "Median latency of cold starts"),
+    "p95_cold_ms": Column("ms", "p95 latency of cold starts"),
+    "p50_cold": Column("ms", "Median latency of cold starts", "p50 cold (ms)"),
+    "p50_warm": Column("ms", "Median latency of warm calls", "p50 warm (ms)"),
+    "penalty_ms": Column("ms", "What a cold start adds: median cold minus median warm latency", "Cold-start penalty (ms)"),
+    "penalty_ratio": Column("ratio", "How many times slower a cold start is than a warm call"),
+    "error_rate": Column("rate", "Share of calls that ended in an error"),
+    "throttle_rate": Column("rate", "Share of calls that ended throttled", "Throttle rate"),
+    "retry_rate": Column("rate", "Share of calls that needed more than one attempt", "Retry rate"),
+    "rate": Column("rate", "Share of all this model's calls", "Share of calls"),
+    "cold_start_rate": Column("rate", "Share of successful calls that were cold starts"),
+    "accuracy": Column("rate", "Share of scored answers that name what the image shows"),
+    "wilson_low": Column("rate", "Lower end of the 95% Wilson interval", "95% CI low"),
+    "wilson_high": Column("rate", "Upper end of the 95% Wilson interval", "95% CI high"),
+    "mean_cost_usd": Column("money", "Mean cost of one successful call", "Cost per image"),
+    "total_cost_usd": Column("money", "Sum of the cost of every successful call", "Total cost"),
+    "per_1000_images_usd": Column("money", "What 1,000 images would cost at the mean", "Per 1,000 images"),
+    "total_usd": Column("money", "Sum of the cost of every priced call", "Total cost"),
+    "mean_usd": Column("money", "Mean cost of one image", "Cost per image"),
+    "p50_usd": Column("money", "Median cost of one image", "Median cost per image"),
+    "cost_usd_typical": Column("money", "With the output tokens this model typically writes", "Typical cost"),
+    "cost_usd_max": Column("money", "Every call writing the most output tokens allowed", "At most"),
+    "image_tokens_per_call": Column("tokens", "Tokens one image counts for, by the model's rule", "Image tokens per call"),
+    "input_tokens": Column("tokens", "Input tokens of every call together, images included", "Input tokens"),
+    "mean_input_tokens": Column("tokens", "Mean input tokens per call, the image included", "Input tokens per call"),
+    "mean_output_tokens": Column("tokens", "Mean output tokens per call", "Output tokens per call"),
+    "mean_image_tokens": Column("tokens", "The part of the input the image accounts for (estimated)", "Image tokens per call"),
+    "mean_total_tokens": Column("tokens", "Input and output tokens per call", "Tokens per call"),
+    "basis": Column("text", "What the estimate assumes", "Assumed"),
+}
+SHOWN_SUFFIX = " (shown)"  # the formatted text beside a money or ratio column, which keeps its number for tests
+# Shown as formatting's text: no printf format says "$0.0000012" or "35×" / "1.5×" as formatting does.
+TEXT_FORMATS: dict[str, Callable[[Any], str]] = {
+    "money": fmt.money,
+    "ratio": fmt.ratio,
+    "kind": lambda v: fmt.dash() if fmt.missing(v) else str(v).replace("_", " ").capitalize(),  # "service_error"
+}
+
+
+def column_spec(name: str, extra: dict[str, Column] | None = None) -> Column:
+    return (extra or {}).get(name) or COLUMNS.get(name) or Column("text", "")
+
+
+def column_title(name: str, extra: dict[str, Column] | None = None) -> str:
+    spec = column_spec(name, extra)
+    return spec.title or fmt.column_title(name)
+
+
+def _config(name: str, extra: dict[str, Column] | None) -> Any:
+    spec = column_spec(name, extra)
+    title, help_text = column_title(name, extra), spec.help or None
+    cc = st.column_config
+    if spec.kind == "name":
+        return cc.TextColumn(title, help=help_text, pinned=True)
+    if spec.kind == "text":
+        return cc.TextColumn(title, help=help_text)
+    if spec.kind == "long":  # ids and ARNs: a wide column, so that a table of them still fits its box
+        return cc.TextColumn(title, help=help_text, width=spec.width or "large")
+    if spec.kind == "money":
+        return cc.TextColumn(title, help=help_text, alignment="right")
+    if spec.kind == "rate":
+        return cc.ProgressColumn(title, help=help_text, format="percent", min_value=0.0, max_value=1.0, width="small")
+    if spec.kind == "ratio":
+        return cc.TextColumn(title, help=help_text, alignment="right")
+    if spec.kind == "kind":
+        return cc.TextColumn(title, help=help_text)
+    return cc.NumberColumn(title, help=help_text, format="%,.0f")  # counts, ms and tokens: whole, with separators
+
+
+def display_frame(
+    frame: pd.DataFrame, title_of: Callable[[object], str] | None = None, extra: dict[str, Column] | None = None
+) -> pd.DataFrame:
+    """`frame` ready for st.dataframe: targets by title in "model" (the service's model id in "model id"), numbers as
+    floats (a missing one drawn as the placeholder), money as text beside its number, text with a dash for missing."""
+    out = frame.reset_index(drop=True).copy()
+    if "provider" in out:
+        out = out.drop(columns=[c for c in ("target",) if c in out])
+        out = out.rename(columns={"model": "model id"})
+        titles = [(title_of or str)(p) for p in out["provider"].astype(object)]
+        out = out.drop(columns=["provider"])
+        out.insert(0, "model", titles)
+    for name in list(out.columns):
+        kind = column_spec(name, extra).kind
+        column = out[name]
+        if kind in ("count", "ms", "tokens", "rate"):
+            out[name] = pd.to_numeric(column, errors="coerce").astype("float64")
+        elif kind in TEXT_FORMATS:
+            out[name + SHOWN_SUFFIX] = [TEXT_FORMATS[kind](v) for v in column.astype(object)]
+        elif not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+            out[name] = [fmt.dash() if fmt.missing(v) else str(v) for v in column.astype(object)]
+    return out
+
+
+def show_table(
+    frame: pd.DataFrame,
+    *,
+    key: str,
+    main: Sequence[str],
+    title_of: Callable[[object], str] | None = None,
+    caption: str | None = None,
+    columns: dict[str, Column] | None = None,
+) -> None:
+    """A table that answers one question: the `main` columns by default (the target's name pinned first), the
+    others of `frame` behind a "More columns" choice; every column titled with its unit and a tooltip."""
+    extra_specs = columns
+    shown = display_frame(frame, title_of, extra_specs)
+    base = [c for c in shown.columns if not c.endswith(SHOWN_SUFFIX)]
+    main = [c for c in ["model", *main] if c in base]
+    extra = [c for c in base if c not in main]
+    more: list[str] = []
+    left, right = st.columns([2, 1], vertical_alignment="bottom") if extra else (st.container(), None)
+    if caption:
+        left.caption(caption)
+    if right is not None:
+        more = right.multiselect(
+            "More columns",
+            extra,
+            format_func=lambda name: column_title(name, extra_specs),
+            key=f"{key}.more",
+            placeholder="Add columns",
+            help="The table shows the columns that answer its question; add the others here.",
+        )
+    picked = [*main, *[c for c in extra if c in more]]
+    order = [c + SHOWN_SUFFIX if column_spec(c, extra_specs).kind in TEXT_FORMATS else c for c in picked]
+    config = {shown_name: _config(name, extra_specs) for name, shown_name in zip(picked, order)}
+    st.dataframe(
+        shown,
+        hide_index=True,
+        width="stretch",
+        height="content" if len(shown) <= 20 else "auto",
+        column_order=order,
+        column_config=config,
+        placeholder=fmt.DASH,
+        key=key,
+    )
+
+
+# --- a result card ----------------------------------------------------------------------------------------------
+
+
+def _tokens(result: ProviderResult) -> str:
+    if result.input_tokens is None and result.output_tokens is None:
+        return fmt.DASH
+    return f"{fmt.count(result.input_tokens)} / {fmt.count(result.output_tokens)}"
 
 
 def render_result(result: ProviderResult) -> None:
-    """One target's answer as a card: status, cold start, latency, tokens, cost, then the answer itself."""
+    """One target's answer as a card of one fixed structure: title, badge, latency, tokens in / out, cost (with
+    what 1,000 images cost), then the answer. The figures are one per line, so every card's block is as tall."""
     with st.container(border=True):
         st.markdown(f"**{plain(result_title(result))}**")
-        st.caption(result.model)
+        st.caption(plain(result.model))
         if not result.ok:
             st.badge("error", icon=":material/error:", color="red")
-            st.error(plain(f"{result.error_type}: {result.error}"), icon=":material/error:")
-            hint = hint_for(result.error_type)
-            if hint and hint not in (result.error or ""):
-                st.caption(f"What to do: {plain(hint)}")
-            st.caption(f"after {result.latency_ms:,.0f} ms, {result.attempts} attempt(s)")
-            return
-        if result.cold_start:
+        elif result.cold_start:
             st.badge("cold start", icon=":material/ac_unit:", color="orange")
         elif result.cold_start is False:
             st.badge("warm", icon=":material/local_fire_department:", color="green")
-        tokens = "–"
-        if result.input_tokens is not None:
-            tokens = f"{result.input_tokens:,} / {result.output_tokens:,}"
-        # Side by side when the column is wide enough, wrapped under each other when it is not.
-        with st.container(horizontal=True, wrap=True):
-            st.metric("Latency", f"{result.latency_ms:,.0f} ms", width="content")
-            st.metric("Tokens in / out", tokens, width="content")
-            st.metric("Cost", money(result.cost_usd), width="content")
+        else:
+            st.badge("answered", icon=":material/check_circle:", color="blue")
+        st.metric(
+            "Latency",
+            fmt.duration_ms(result.latency_ms),
+            help="From sending the request to the whole answer, as this app measured it",
+        )
+        st.metric(
+            "Tokens in / out",
+            _tokens(result),
+            help="Input tokens (the image included) / output tokens, as the service reported them; – when it reports none",
+        )
+        st.metric("Cost", fmt.money(result.cost_usd), help="What this one call cost, at list prices (USD)")
+        st.caption(fmt.money_per_1000(result.cost_usd) if result.cost_usd else "no cost recorded for 1,000 images")
         details = []
         if result.provider_latency_ms is not None:
-            details.append(f"service time {result.provider_latency_ms:,.0f} ms")
+            details.append(f"service time {fmt.duration_ms(result.provider_latency_ms)}")
         if result.image_tokens is not None:
-            details.append(f"image ≈ {result.image_tokens:,} tokens")
+            details.append(f"image ≈ {fmt.tokens(result.image_tokens)}")
         if result.image_width:
             details.append(f"sent {result.image_width}×{result.image_height}")
         if result.attempts > 1:
-            details.append(f"{result.attempts} attempts")
-        if details:
-            st.caption(" · ".join(details))
+            details.append(fmt.count(result.attempts, "attempt"))
+        st.caption(" · ".join(details) if details else "no service details reported")
+        if not result.ok:
+            st.error(plain(result.error or result.error_type or "The call failed."), icon=":material/error:")
+            hint = hint_for(result.error_type)
+            if hint and hint not in (result.error or ""):
+                st.caption(f"What to do: {plain(hint)}")
+            return
         # Model output is shown as plain text, never as markdown or HTML.
         st.text(result.output)
         if result.labels:
             st.dataframe(
-                {"label": [l.label for l in result.labels], "score": [l.score for l in result.labels]},
-                column_config={"score": st.column_config.ProgressColumn("score", min_value=0.0, max_value=1.0, format="%.2f")},
+                {"label": [l.label for l in result.labels], "score": [100 * l.score for l in result.labels]},
+                column_config={
+                    "label": st.column_config.TextColumn("Label", help="What the classifier sees", pinned=True),
+                    "score": st.column_config.ProgressColumn(
+                        "Score", help="The classifier's confidence", min_value=0.0, max_value=100.0, format="%.0f%%", width="small"
+                    ),
+                },
                 hide_index=True,
                 width="stretch",
+                height="content",
             )
+
+
+# --- the report of some comparisons -----------------------------------------------------------------------------
+
+
+def _thumbnail(run: Run) -> bytes:
+    from io import BytesIO
+
+    small = run.image.pixels.copy()
+    small.thumbnail((320, 320))
+    out = BytesIO()
+    small.convert("RGB").save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+def comparison_report(runs: Sequence[Run], title: str) -> str:
+    """The self-contained HTML report (mcv_core.report) of these comparisons: tables, charts, every answer."""
+    opened = workbench()
+    per_run = [[i for i in history.run_items(run, 0) if i["type"] == "result"] for run in runs]
+    frame = analytics.to_frame([i for items in per_run for i in items], opened.catalogue.ids)
+    grid = [
+        {"image_name": run.image.name, "thumbnail_jpeg": _thumbnail(run), "results": {i["provider"]: i for i in items}}
+        for run, items in zip(runs, per_run)
+    ]
+    first = min(run.created_at for run in runs)
+    subtitle = f"{first:%Y-%m-%d %H:%M} UTC · {fmt.count(len(runs), 'comparison')} · {fmt.count(len(frame), 'result')}"
+    legend = charts.legend_for(frame, opened.catalogue)
+    return report.build_report(frame, grid, title=title, subtitle=subtitle, legend=legend)
+
+
+def download_report(runs: Sequence[Run], *, title: str, key: str) -> None:
+    """A "Download report" button for these comparisons; the report is built when it is pressed."""
+    runs = list(runs)
+    st.download_button(
+        "Download report",
+        lambda: comparison_report(runs, title),
+        f"mc-vision-{runs[0].bench_id or runs[0].run_id}.html",
+        "text/html",
+        icon=":material/download:",
+        key=key,
+        help="One self-contained HTML file: tables, charts and every answer side by side. It opens offline.",
+    )

@@ -8,10 +8,10 @@ import pandas as pd
 import streamlit as st
 
 from mcv_core import bench as benchmark
+from mcv_core import formatting as fmt
 from mcv_core import samples
 from mcv_core.errors import MCVError
-from mcv_core.images import safe_name
-from pages._shared import get_workbench, mode_caption, money, plain, target_title
+from pages._shared import download_report, get_workbench, mode_caption, plain, show_table, target_title
 
 workbench = get_workbench()
 settings = workbench.settings
@@ -68,7 +68,7 @@ def plan_form() -> benchmark.BenchPlan | None:
         try:
             loaded = workbench.load_image(upload.getvalue(), upload.name)
         except MCVError as exc:
-            st.error(plain(f"{safe_name(upload.name)}: {exc.user_text()}"), icon=":material/broken_image:")
+            st.error(plain(exc.user_text()), icon=":material/broken_image:")  # the message names the file
             return None
         images.append(benchmark.BenchImage(loaded.name, upload.getvalue(), (), width=loaded.width, height=loaded.height))
     if not images or not chosen:
@@ -86,13 +86,13 @@ def show_estimate(plan: benchmark.BenchPlan) -> None:
     rows = pd.DataFrame(
         [
             {
-                "model": target_title(e.provider),
+                "provider": e.provider,
                 "calls": e.calls,
-                "image tokens / call": e.image_tokens_per_call,
-                "input tokens": e.input_tokens_total,
-                "typical cost (USD)": e.cost_usd_typical,
-                "at most (USD)": e.cost_usd_max,
-                "assumed": e.basis,
+                "image_tokens_per_call": e.image_tokens_per_call,
+                "input_tokens": e.input_tokens_total,
+                "cost_usd_typical": e.cost_usd_typical,
+                "cost_usd_max": e.cost_usd_max,
+                "basis": e.basis,
             }
             for e in estimates
         ]
@@ -101,28 +101,33 @@ def show_estimate(plan: benchmark.BenchPlan) -> None:
     most = sum(e.cost_usd_max or 0 for e in estimates)
     st.subheader("Before you run it")
     st.markdown(
-        f"{plan.comparisons:,} comparisons, {plan.calls:,} model calls · typical cost **{money(typical)}**, "
-        f"at most **{money(most)}** at today's prices"
+        f"{fmt.count(plan.comparisons, 'comparison')}, {fmt.count(plan.calls, 'model call')} · "
+        f"typical cost **{fmt.money(typical)}**, at most **{fmt.money(most)}** at today's prices"
     )
-    st.dataframe(
+    show_table(
         rows,
-        hide_index=True,
-        width="stretch",
-        column_config={
-            "typical cost (USD)": st.column_config.NumberColumn(format="$%.6f"),
-            "at most (USD)": st.column_config.NumberColumn(format="$%.6f"),
-            "image tokens / call": st.column_config.NumberColumn(format="%.0f"),
-            "assumed": st.column_config.TextColumn(width="large"),
-        },
+        key="benchmark.estimate",
+        main=["calls", "cost_usd_typical", "cost_usd_max"],
+        title_of=target_title,
+        caption="What each model's share will cost. Add “Assumed” to see what each estimate rests on.",
     )
 
 
 def summary_table(outcome: benchmark.BenchOutcome) -> None:
     rows = pd.DataFrame(benchmark.summary(outcome))
-    if "provider" in rows:
-        rows["provider"] = rows["provider"].map(target_title)
-        rows = rows.rename(columns={"model": "model id"}).rename(columns={"provider": "model"})
-    st.dataframe(rows, hide_index=True, width="stretch")
+    if rows.empty:
+        return
+    # Latency of warm calls where cold starts are reported, of all calls elsewhere: one pair of columns for both.
+    for name in ("p50", "p95"):
+        rows[f"{name}_ms"] = rows[f"{name}_ms"].astype("float64").fillna(rows[f"{name}_warm_ms"].astype("float64"))
+    show_table(
+        rows,
+        key="benchmark.summary",
+        main=["n", "errors", "p50_ms", "p95_ms", "mean_cost_usd", "accuracy"],
+        title_of=target_title,
+        caption="Per model: calls, latency of successful calls (warm ones where cold starts are reported), cost and "
+        "accuracy on the labelled images.",
+    )
 
 
 @st.fragment(run_every=1.0)
@@ -136,25 +141,37 @@ def job_panel() -> None:
         eta = f", about {progress.eta_s:,.0f} s left" if progress.eta_s is not None else ""
         state = "cancelling: running comparisons finish" if progress.cancelling else f"{progress.done} of {progress.total} comparisons{eta}"
         st.progress(progress.done / max(progress.total, 1), text=f"{job.bench_id}: {state}")
-        st.caption(f"{progress.ok} answers, {progress.errors} errors so far · last: {plain(progress.last_image or '–')}")
+        st.caption(
+            f"{fmt.count(progress.ok, 'answer')}, {fmt.count(progress.errors, 'error')} so far · "
+            f"last: {plain(progress.last_image or fmt.DASH)}"
+        )
         if st.button("Cancel", icon=":material/stop_circle:", key="benchmark.cancel", disabled=progress.cancelling):
             job.cancel()
         return
     if job.error is not None:
-        text = job.error.user_text() if isinstance(job.error, MCVError) else f"{type(job.error).__name__}: {job.error}"
-        st.error(plain(f"The benchmark could not run: {text}"), icon=":material/error:")
+        if isinstance(job.error, MCVError):
+            text = job.error.user_text()
+        else:  # a bug, not a condition the core describes: say so, and where to look
+            text = f"The benchmark stopped on an unexpected error ({type(job.error).__name__}). Check the server log, then run it again."
+        st.error(plain(text), icon=":material/error:")
         return
     outcome = job.outcome
     assert outcome is not None
-    verdict = "cancelled" if outcome.cancelled else "finished"
-    st.success(
-        f"{outcome.bench_id} {verdict}: {len(outcome.runs)} of {outcome.planned} comparisons in {outcome.wall_s:,.1f} s",
-        icon=":material/check_circle:",
-    )
+    ran = f"{len(outcome.runs)} of {outcome.planned} comparisons in {outcome.wall_s:,.1f} s"
+    if outcome.cancelled:
+        st.warning(
+            f"{outcome.bench_id} cancelled: {ran}. Their results are stored; run it again for the rest.",
+            icon=":material/stop_circle:",
+        )
+    else:
+        st.success(f"{outcome.bench_id} finished: {ran}", icon=":material/check_circle:")
     for failure in outcome.failures:
         st.error(plain(failure), icon=":material/error:")
     summary_table(outcome)
-    st.page_link("pages/history.py", label="Open in History", icon=":material/monitoring:", query_params={"bench": outcome.bench_id})
+    with st.container(horizontal=True, vertical_alignment="center"):
+        if outcome.runs:
+            download_report(outcome.runs, title=f"MC Vision benchmark {outcome.bench_id}", key="benchmark.report")
+        st.page_link("pages/history.py", label="Open in History", icon=":material/monitoring:", query_params={"bench": outcome.bench_id})
 
 
 plan = plan_form()

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import streamlit as st
 
+from mcv_core import formatting as fmt
 from mcv_core.errors import MCVError
 from mcv_core.images import SourceImage, safe_name
 from mcv_core.records import ProviderResult, Run
-from pages._shared import get_workbench, mode_caption, plain, render_result, result_title, target_title
+from pages._shared import download_report, get_workbench, mode_caption, plain, render_result, result_title, target_title
 
-bench = get_workbench()
-settings = bench.settings
+workbench = get_workbench()
+settings = workbench.settings
 
 st.title("Compare")
 st.caption(f"Every selected model answers on the same image at the same time. {mode_caption(settings)}")
@@ -24,12 +25,12 @@ with st.container(border=True):
     )
     chosen = st.pills(
         "Models",
-        options=bench.catalogue.ids,
+        options=workbench.catalogue.ids,
         format_func=target_title,
         selection_mode="multi",
-        default=bench.enabled,
+        default=workbench.enabled,
         key="compare.targets",
-        help=f"The targets of the catalogue ({bench.catalogue.source_text}): each one a model on a service.",
+        help=f"The targets of the catalogue ({workbench.catalogue.source_text}): each one a model on a service.",
     )
     prompt = st.text_area(
         "Prompt",
@@ -39,21 +40,25 @@ with st.container(border=True):
         key="compare.prompt",
         help="Sent to the language models; the image classifier ignores it and returns its top labels.",
     )
-    go = st.button(
-        "Compare",
-        type="primary",
-        icon=":material/play_arrow:",
-        disabled=not files or not chosen or not prompt.strip(),
-        key="compare.go",
-    )
+    missing = [what for what, given in (("an image", files), ("a model", chosen), ("a prompt", prompt.strip())) if not given]
+    with st.container(horizontal=True, vertical_alignment="center"):
+        go = st.button(
+            "Compare",
+            type="primary",
+            icon=":material/play_arrow:",
+            disabled=bool(missing),
+            key="compare.go",
+        )
+        if missing:
+            st.caption(f"To compare, choose {', '.join(missing[:-1]) + ' and ' if len(missing) > 1 else ''}{missing[-1]}.")
 
 
 def show_image_header(image: SourceImage, run: Run | None) -> None:
     left, right = st.columns([1, 4])
     left.image(image.pixels, width="stretch")  # decoded, oriented RGB: any source mode shows (16-bit, CMYK)
-    facts = [f"{image.width}×{image.height} {image.format}", f"{image.size_bytes / 1024:,.0f} KB"]
+    facts = [f"{image.width}×{image.height} {image.format}", f"{fmt.count(image.size_bytes / 1024)} KB"]
     if run is not None:
-        facts.append(f"side by side in {run.wall_ms:,.0f} ms")
+        facts.append(f"side by side in {fmt.duration_ms(run.wall_ms)}")
         facts.append(f"run {run.run_id}")
     right.markdown(f"**{plain(image.name)}**")
     right.caption(" · ".join(facts))
@@ -94,13 +99,13 @@ def run_all() -> list[tuple[str, Run | str]]:
     progress = st.progress(0.0, text="Starting…")
     for upload in files:
         try:
-            image = bench.load_image(upload.getvalue(), upload.name)
+            image = workbench.load_image(upload.getvalue(), upload.name)
         except MCVError as exc:
             name = safe_name(upload.name)  # the browser's file name: path parts and control characters removed
             outcomes.append((name, exc.user_text()))
-            st.error(plain(f"{name}: {exc.user_text()}"), icon=":material/broken_image:")
+            st.error(plain(exc.user_text()), icon=":material/broken_image:")  # the message names the file
             done += len(names)
-            progress.progress(done / total, text=f"{done} of {total} answers")
+            progress.progress(done / total, text=f"{fmt.count(done)} of {fmt.count(total, 'answer')}")
             continue
         st.divider()
         header = st.empty()
@@ -114,15 +119,17 @@ def run_all() -> list[tuple[str, Run | str]]:
         def on_result(result: ProviderResult) -> None:
             nonlocal done
             done += 1
-            progress.progress(done / total, text=f"{done} of {total} answers · {plain(result_title(result))} finished")
+            progress.progress(
+                done / total, text=f"{fmt.count(done)} of {fmt.count(total, 'answer')} · {plain(result_title(result))} finished"
+            )
             with slots[result.provider].container():
                 render_result(result)
 
         try:
-            run = bench.compare(image, names, prompt, source="ui", on_result=on_result)
+            run = workbench.compare(image, names, prompt, source="ui", on_result=on_result)
         except MCVError as exc:
             outcomes.append((image.name, exc.user_text()))
-            st.error(plain(f"{image.name}: {exc.user_text()}"), icon=":material/error:")
+            st.error(plain(exc.user_text()), icon=":material/error:")
             continue
         with header.container():
             show_image_header(image, run)
@@ -135,15 +142,24 @@ def run_all() -> list[tuple[str, Run | str]]:
 if go:
     # Drawn live as each target finishes; kept so that the next rerun draws the same page.
     st.session_state["compare.outcomes"] = run_all()
+    compared = [outcome for _, outcome in st.session_state["compare.outcomes"] if isinstance(outcome, Run)]
+    if compared:
+        st.divider()
+        download_report(compared, title="MC Vision comparison", key="compare.report")
     st.stop()
 
 for name, outcome in st.session_state.get("compare.outcomes", []):
     st.divider()
     if isinstance(outcome, str):
-        st.error(plain(f"{name}: {outcome}"), icon=":material/broken_image:")
+        st.error(plain(outcome), icon=":material/broken_image:")
         continue
     show_image_header(outcome.image, outcome)
     show_save_notice(outcome)
     for column, result in zip(card_columns(len(outcome.results)), outcome.results):
         with column:
             render_result(result)
+
+runs = [outcome for _, outcome in st.session_state.get("compare.outcomes", []) if isinstance(outcome, Run)]
+if runs:
+    st.divider()
+    download_report(runs, title="MC Vision comparison", key="compare.report")

@@ -12,10 +12,11 @@ import pandas as pd
 import streamlit as st
 
 from mcv_core import analytics, charts, report
+from mcv_core import formatting as fmt
 from mcv_core.errors import MCVError
-from pages._shared import get_workbench, money, plain
+from pages._shared import get_workbench, plain, show_table
 
-bench = get_workbench()
+workbench = get_workbench()
 
 RANGES = {"1 hour": timedelta(hours=1), "24 hours": timedelta(days=1), "7 days": timedelta(days=7), "30 days": timedelta(days=30)}
 TABS = ["Latency", "Cold starts", "Cost & tokens", "Errors", "Accuracy", "Outputs", "Export"]
@@ -58,7 +59,7 @@ def load_frame(since: datetime, until: datetime, on_progress: Callable[[int, int
     the load reports its progress on the page, which a cached function may not do."""
     frame = frame_cache().get((since, until))
     if frame is None:
-        frame = analytics.to_frame(bench.history.load(since, until, on_progress=on_progress), bench.catalogue.ids)
+        frame = analytics.to_frame(workbench.history.load(since, until, on_progress=on_progress), workbench.catalogue.ids)
         frame_cache().put((since, until), frame)
     return frame
 
@@ -113,7 +114,7 @@ def filters(df: pd.DataFrame, legend: charts.Legend) -> analytics.Filters:
         chosen = c1.multiselect(
             "Models", [p for p in legend.ids if p in options("provider")], format_func=legend.title, key="history.targets"
         )
-        models = c2.multiselect("Models", options("model"), key="history.models")
+        models = c2.multiselect("Model ids", options("model"), key="history.models")
         statuses = c3.multiselect("Status", options("status"), key="history.status")
         c4, c5, c6 = st.columns(3)
         temperatures = c4.multiselect("Cold or warm", options("temperature"), key="history.temperature")
@@ -135,20 +136,15 @@ def filters(df: pd.DataFrame, legend: charts.Legend) -> analytics.Filters:
 def headline(df: pd.DataFrame) -> None:
     ok = int((df["status"] == "ok").sum())
     cols = st.columns(4)
-    cols[0].metric("Results", f"{len(df):,}", help="one result is one model's answer on one image")
-    cols[1].metric("Comparisons", f"{df['run_id'].nunique():,}")
-    cols[2].metric("Errors", f"{len(df) - ok:,}", help="calls that ended in an error, retries included")
-    cols[3].metric("Cost", money(float(df["cost_usd"].sum())), help="sum of every result's cost, USD")
+    cols[0].metric("Results", fmt.count(len(df)), help="One result is one model's answer on one image")
+    cols[1].metric("Comparisons", fmt.count(df["run_id"].nunique()), help="One comparison is one image sent to the models chosen")
+    cols[2].metric("Errors", fmt.count(len(df) - ok), help="Calls that ended in an error, after their retries")
+    cols[3].metric("Cost", fmt.money(float(df["cost_usd"].sum())), help="Sum of every result's cost, USD")
 
 
-def table(frame: pd.DataFrame, legend: charts.Legend, caption: str | None = None) -> None:
+def table(frame: pd.DataFrame, legend: charts.Legend, *, key: str, main: list[str], caption: str) -> None:
     """An aggregate as a table, its targets by title (the id stays in history and on the command line)."""
-    if caption:
-        st.caption(caption)
-    if "provider" in frame:
-        titles = frame["provider"].astype(str).map(legend.title)
-        frame = frame.assign(provider=titles).rename(columns={"provider": "model"})
-    st.dataframe(frame, hide_index=True, width="stretch")
+    show_table(frame, key=key, main=main, title_of=legend.title, caption=caption)
 
 
 def run_labels(df: pd.DataFrame) -> dict[str, str]:
@@ -167,7 +163,7 @@ def chosen_runs(df: pd.DataFrame) -> list[str]:
 def grid_rows(df: pd.DataFrame, run_ids: list[str]) -> list[dict]:
     """Images x targets for these comparisons: full results by key (BatchGetItem) and a thumbnail each."""
     picked = df[df["run_id"].isin(run_ids)]
-    items = bench.history.get_results(list(zip(picked["run_id"], picked["provider"].astype(str))))
+    items = workbench.history.get_results(list(zip(picked["run_id"], picked["provider"].astype(str))))
     by_run: dict[str, dict[str, dict]] = {}
     for item in items:
         by_run.setdefault(item["run_id"], {})[item["provider"]] = item
@@ -228,9 +224,9 @@ def outputs_grid(df: pd.DataFrame, legend: charts.Legend) -> None:
                     if result.get("status") == "ok":
                         st.text(result.get("output", ""))  # model output: plain text, never markdown
                     else:
-                        st.error(plain(f"{result.get('error_type')}: {result.get('error')}"))
+                        st.error(plain(result.get("error") or "The call failed."), icon=":material/error:")
                     cold = {True: " · cold start", False: " · warm"}.get(result.get("cold_start"), "")
-                    st.caption(f"{result.get('latency_ms', 0):,.0f} ms · {money(result.get('cost_usd'))}{cold}")
+                    st.caption(f"{fmt.duration_ms(result.get('latency_ms'))} · {fmt.money(result.get('cost_usd'))}{cold}")
 
 
 st.title("History")
@@ -256,7 +252,7 @@ if frame.empty:
 
 # Titles and colours from the catalogue, and for targets no longer in it from their stored titles: made from the
 # whole loaded frame, so that a target keeps its colour whatever the filters select.
-legend = charts.legend_for(frame, bench.catalogue)
+legend = charts.legend_for(frame, workbench.catalogue)
 selection = filters(frame, legend)
 df = analytics.apply_filters(frame, selection)
 if df.empty:
@@ -273,8 +269,10 @@ if latency_tab.open:
         table(
             analytics.latency_percentiles(df),
             legend,
-            "Latency percentiles of successful calls (ms), from the raw values; warm and cold kept apart; "
-            "the median's 95% interval is an exact bootstrap.",
+            key="history.table.latency",
+            main=["temperature", "n", "p50", "p95", "p99"],
+            caption="How fast each model answers: latency percentiles of successful calls, warm and cold apart. "
+            "The median's 95% interval and the mean are among the other columns.",
         )
         st.plotly_chart(charts.latency_over_time(analytics.latency_over_time(df), legend), key="history.chart.time")
         st.plotly_chart(charts.latency_vs_size(analytics.latency_vs_size(df), legend), key="history.chart.size")
@@ -286,21 +284,39 @@ if cold_tab.open:
             st.info("No model in this selection reports cold starts (only the SageMaker classifier does).")
         else:
             st.plotly_chart(charts.cold_start_penalty(penalty, legend), key="history.chart.penalty")
-            table(penalty, legend, "What a cold start costs: median cold minus median warm latency (ms).")
+            table(
+                penalty,
+                legend,
+                key="history.table.penalty",
+                main=["p50_cold", "p50_warm", "penalty_ms", "penalty_ratio"],
+                caption="What a cold start costs: median cold minus median warm latency.",
+            )
             st.plotly_chart(charts.cold_start_rate(analytics.cold_start_rate(df), legend), key="history.chart.cold")
 
 if cost_tab.open:
     with cost_tab:
         cost = analytics.cost_per_image(df)
         st.plotly_chart(charts.cost_per_image(cost, legend), key="history.chart.cost")
-        table(cost, legend, "Cost of one image per model (USD), and per 1,000 images.")
+        table(
+            cost,
+            legend,
+            key="history.table.cost",
+            main=["n", "mean_usd", "per_1000_images_usd", "total_usd"],
+            caption="What one image costs per model, and 1,000 images at that rate (USD, successful calls).",
+        )
         tokens = analytics.tokens_per_provider(df)
         st.plotly_chart(charts.tokens_per_provider(tokens, legend), key="history.chart.tokens")
 
 if errors_tab.open:
     with errors_tab:
         st.plotly_chart(charts.error_rates(analytics.error_rates(df), legend), key="history.chart.errors")
-        table(analytics.errors_by_type(df), legend, "Errors by type (retries included in each call).")
+        table(
+            analytics.errors_by_type(df),
+            legend,
+            key="history.table.errors",
+            main=["error_type", "errors", "rate"],
+            caption="Errors by kind, per model, after each call's retries.",
+        )
 
 if accuracy_tab.open:
     with accuracy_tab:
@@ -309,7 +325,14 @@ if accuracy_tab.open:
             st.info("No labelled images in this selection: run a benchmark on the sample set to score answers.")
         else:
             st.plotly_chart(charts.accuracy(scored, legend), key="history.chart.accuracy")
-            table(analytics.provider_summary(df), legend, "Accuracy beside latency and cost, per model.")
+            summary = analytics.provider_summary(df)
+            table(
+                summary[summary["n_scored"] > 0],  # the models that were scored: an accuracy for each
+                legend,
+                key="history.table.accuracy",
+                main=["accuracy", "n_scored", "p50_ms", "mean_cost_usd"],
+                caption="Accuracy beside latency and cost, per model.",
+            )
 
 if outputs_tab.open:
     with outputs_tab:
@@ -318,7 +341,7 @@ if outputs_tab.open:
 if export_tab.open:
     with export_tab:
         stamp = f"{since:%Y%m%d-%H%M}-{until:%Y%m%d-%H%M}"
-        st.caption(f"{len(df):,} results as filtered above.")
+        st.caption(f"{fmt.count(len(df), 'result')} as filtered above.")
         c1, c2, c3 = st.columns(3)
         c1.download_button("CSV", df.to_csv(index=False).encode(), f"mc-vision-{stamp}.csv", "text/csv", icon=":material/download:", key="history.csv")
         parquet = BytesIO()

@@ -8,7 +8,8 @@ import streamlit as st
 from mcv_core import infra
 from mcv_core.errors import MCVError
 from mcv_core.services import registry
-from pages._shared import get_workbench, mode_caption, plain
+from mcv_core import formatting as fmt
+from pages._shared import Column, get_workbench, mode_caption, plain, show_table
 
 workbench = get_workbench()
 settings = workbench.settings
@@ -31,7 +32,14 @@ def show_outputs() -> None:
     for note in outputs.notes:
         st.info(note, icon=":material/info:")
     if outputs.aws or outputs.azure:
-        st.dataframe(pd.DataFrame(outputs.rows()), hide_index=True, width="stretch")
+        show_table(pd.DataFrame(outputs.rows()), key="infrastructure.outputs", main=["output", "cloud", "value"], columns=OUTPUT_COLUMNS)
+
+
+OUTPUT_COLUMNS = {
+    "output": Column("name", "The output's name in Terraform", "Output"),
+    "cloud": Column("text", "Where the resource is", "Cloud"),
+    "value": Column("long", "Its value; sensitive values are masked. Hover a cell to read a long one whole.", "Value"),
+}
 
 
 BILLING = {"tokens": "per token", "compute": "compute time"}
@@ -78,23 +86,26 @@ def show_targets() -> None:
                 "model id": described["model"],
             }
         )
-    st.dataframe(
+    show_table(
         pd.DataFrame(rows),
-        hide_index=True,
-        width="stretch",
         key="infrastructure.targets",
-        column_config={
-            "title": st.column_config.TextColumn("title", help="How the app names the target"),
-            "id": st.column_config.TextColumn(
-                "id", help="The target's id: in history, on the command line, in MCV_TARGETS"
-            ),
-            "image rule": st.column_config.TextColumn("image rule", help="How the model counts an image's tokens"),
-            "model id": st.column_config.TextColumn("model id", help="What the service calls the model"),
-            "price (USD per million tokens)": st.column_config.TextColumn(
-                "price (USD per million tokens)", help="Input / output, from genai-prices or the catalogue"
-            ),
-        },
+        main=["title", "id", "price (USD per million tokens)", "service"],
+        columns=TARGET_COLUMNS,
     )
+
+
+TARGET_COLUMNS = {
+    "title": Column("name", "How the app names the target", "Target"),
+    "id": Column("text", "The target's id: in history, on the command line, in MCV_TARGETS", "Id"),
+    "price (USD per million tokens)": Column(
+        "text", "Input / output, per million tokens, from genai-prices or the catalogue", "Price (USD per million tokens)"
+    ),
+    "billing": Column("text", "What the service bills for", "Billing"),
+    "service": Column("text", "The cloud service that runs the model", "Service"),
+    "model": Column("text", "The model's name", "Model"),
+    "image rule": Column("text", "How the model counts an image's tokens", "Image rule"),
+    "model id": Column("long", "What the service calls the model", "Model id"),
+}
 
 
 def show_health() -> None:
@@ -107,18 +118,18 @@ def show_health() -> None:
             st.session_state["infrastructure.results"] = infra.run_checks(workbench)
     results: list[infra.CheckResult] = st.session_state["infrastructure.results"]
     counts = {status: sum(1 for r in results if r.status == status) for status in infra.STATUSES}
-    st.caption(f"{counts['ok']} ok · {counts['warn']} warn · {counts['fail']} fail")
+    st.caption(f"{fmt.count(counts['ok'])} ok · {fmt.count(counts['warn'])} warn · {fmt.count(counts['fail'])} fail")
     for result in results:
         label, color, icon = BADGES[result.status]
         with st.container(border=True):
             head, badge = st.columns([5, 1])
-            head.markdown(f"**{result.title}**")
-            head.caption(f"checked: {result.checked} · {result.duration_ms:,.0f} ms")
+            head.markdown(f"**{plain(result.title)}**")
+            head.caption(f"checked: {plain(result.checked)} · {fmt.duration_ms(result.duration_ms)}")
             with badge:
                 st.badge(label, color=color, icon=icon)
             st.text(result.detail)
             if result.fix and result.status != "ok":
-                st.caption(f"Fix: {result.fix}")
+                st.caption(f"What to do: {plain(result.fix)}")
 
 
 @st.fragment(run_every=10)
@@ -133,9 +144,30 @@ def show_lambda_events() -> None:
     if not events:
         st.info("No events yet: upload an image on the Compare page.", icon=":material/info:")
         return
-    columns = ["time", "outcome", "key", "size", "format", "width", "height", "duration_ms", "request_id", "error"]
     frame = pd.DataFrame(events)
-    st.dataframe(frame[[c for c in columns if c in frame]], hide_index=True, width="stretch")
+    if "time" in frame:  # ISO 8601 with microseconds and offset, as logged: to the second, in UTC
+        when = pd.to_datetime(frame["time"], utc=True, errors="coerce", format="ISO8601")
+        frame["time"] = [fmt.dash() if pd.isna(t) else f"{t:%Y-%m-%d %H:%M:%S}" for t in when]
+    show_table(
+        frame[[c for c in EVENT_COLUMNS if c in frame]],
+        key="infrastructure.events",
+        main=["time", "outcome", "key", "size", "duration_ms"],
+        columns=EVENT_COLUMNS,
+    )
+
+
+EVENT_COLUMNS = {
+    "time": Column("name", "When the Lambda handled the upload (UTC)", "Time (UTC)"),
+    "outcome": Column("text", "What the Lambda made of the object", "Outcome"),
+    "key": Column("long", "The object's key in the upload bucket (named by its SHA-256)", "Object key", width="medium"),
+    "size": Column("count", "The object's size", "Size (bytes)"),
+    "format": Column("text", "The image format the Lambda found", "Format"),
+    "width": Column("count", "Width in pixels", "Width (px)"),
+    "height": Column("count", "Height in pixels", "Height (px)"),
+    "duration_ms": Column("ms", "How long the Lambda took for this record", "Duration (ms)"),
+    "request_id": Column("long", "The Lambda invocation's request id", "Request id", width="medium"),
+    "error": Column("text", "Why the object was rejected, if it was", "Error"),
+}
 
 
 show_outputs()

@@ -6,6 +6,7 @@ caches first, so the page's cached workbench is opened from the test's environme
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterator
@@ -15,7 +16,8 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Block
 
-from pages._shared import plain
+from pages._shared import comparison_report, plain
+from tests.app.tables import ZERO_COST, assert_tables_configured
 
 REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "app.py"
@@ -115,7 +117,7 @@ def assert_ok_card(card: Block, name: str) -> None:
     assert not any("error" in b for b in badges(card)), badges(card)
     shown = metrics(card)
     assert set(shown) == {"Latency", "Tokens in / out", "Cost"}, shown
-    assert shown["Latency"].endswith(" ms") and shown["Latency"][0].isdigit(), shown["Latency"]
+    assert re.fullmatch(r"[\d,.]+ (ms|s)", shown["Latency"]), shown["Latency"]  # "850 ms", "12.3 s"
     outputs = [t.value for t in card.text]
     assert outputs and outputs[0].strip(), f"{name} shows no answer"
 
@@ -176,16 +178,20 @@ def test_page_renders_its_controls_and_compare_waits_for_a_file(app: AppTest, lo
     assert prompt.value == local_settings.default_prompt and prompt.value.strip()
 
     assert at.button(key="compare.go").disabled, "Compare must wait for a file"
+    assert "To compare, choose an image." in [c.value for c in at.caption], "the disabled button says why"
     assert not cards(at)
 
     upload(at, ("cat.jpg", cat_jpeg, "image/jpeg"))
     assert not at.button(key="compare.go").disabled
+    assert not [c.value for c in at.caption if c.value.startswith("To compare")]
 
     at.pills(key="compare.targets").set_value([]).run()
     assert at.button(key="compare.go").disabled, "Compare must wait for at least one model"
+    assert "To compare, choose a model." in [c.value for c in at.caption]
     at.pills(key="compare.targets").set_value(ALL).run()
     at.text_area(key="compare.prompt").set_value("   ").run()
     assert at.button(key="compare.go").disabled, "Compare must wait for a prompt"
+    assert "To compare, choose a prompt." in [c.value for c in at.caption]
     assert not at.exception, _exceptions(at)
 
 
@@ -203,6 +209,16 @@ def test_compare_shows_three_cards_and_stores_the_run(app: AppTest, workbench: A
 
     sagemaker = shown["sagemaker"]
     assert any("cold start" in b or "warm" in b for b in badges(sagemaker)), badges(sagemaker)
+    for name, card in shown.items():  # one structure: a badge, the three figures, what 1,000 images cost
+        assert len(badges(card)) == 1, (name, badges(card))
+        assert [m.label for m in card.metric] == ["Latency", "Tokens in / out", "Cost"], name
+        cost = metrics(card)["Cost"]
+        assert cost.startswith("$") and not ZERO_COST.search(cost), (name, cost)
+        assert any(c.value.endswith("per 1,000 images") for c in card.caption), name
+    assert metrics(sagemaker)["Tokens in / out"] == "–", "the classifier reports no tokens"
+    assert assert_tables_configured(at) == 1, "the classifier's label table"
+    reports = [b for b in at.get("download_button") if b.proto.label == "Download report"]
+    assert len(reports) == 1, "no report of the comparison"
     labels = sagemaker_labels(sagemaker)
     assert names_a_cat(labels[:3]), f"SageMaker's top labels name no cat: {labels}"
     # The generative services answer in words; on this photo the local describers see a cat too.
@@ -212,6 +228,12 @@ def test_compare_shows_three_cards_and_stores_the_run(app: AppTest, workbench: A
 
     run = last_run(at)
     assert run.source == "ui"
+    # What "Download report" gives: the one self-contained report, of this comparison's answers.
+    html = comparison_report([run], "MC Vision comparison")
+    assert html.startswith("<!DOCTYPE html>") and "MC Vision comparison" in html
+    for name in ALL:
+        assert TITLES[name] in html, name
+    assert "data:image/jpeg;base64," in html, "the report shows the image"
     stored = stored_results(workbench, run.run_id)
     assert sorted(stored) == sorted(ALL)
     for name, item in stored.items():
@@ -241,7 +263,8 @@ def test_a_file_that_is_not_an_image_shows_an_error_and_stores_nothing(
     click_compare(at)
 
     errors = [e.value for e in at.error]
-    assert len(errors) == 1 and errors[0].startswith("x.jpg: "), errors
+    # One message that names the file once: the core's message names it, the page adds nothing before it.
+    assert len(errors) == 1 and errors[0].count("x.jpg") == 1 and not errors[0].startswith("x.jpg: "), errors
     assert not cards(at)
     assert not waiting_notes(at)
     outcomes = at.session_state["compare.outcomes"]
@@ -261,7 +284,7 @@ def test_a_bad_file_does_not_stop_the_good_one(app: AppTest, workbench: Any, cat
     click_compare(at)
 
     errors = [e.value for e in at.error]
-    assert len(errors) == 1 and errors[0].startswith("x.jpg: "), errors
+    assert len(errors) == 1 and errors[0].count("x.jpg") == 1, errors
     shown = one_card_each(at, ["sagemaker"])
     assert_ok_card(shown["sagemaker"], "sagemaker")
     outcomes = dict(at.session_state["compare.outcomes"])
@@ -305,9 +328,10 @@ def test_a_failing_provider_stays_in_its_own_column(
     bedrock, sagemaker = shown["bedrock"], shown["sagemaker"]
     assert any("error" in b for b in badges(bedrock)), badges(bedrock)
     assert len(bedrock.error) == 1, [e.value for e in bedrock.error]
-    assert bedrock.error[0].value.startswith("service_error: "), bedrock.error[0].value  # a 5xx, named as such
-    assert not bedrock.metric and not bedrock.text
-    assert f"{attempts} attempt(s)" in " ".join(c.value for c in bedrock.caption)
+    assert not bedrock.error[0].value.startswith("service_error"), "an internal name on the card"
+    # The same structure as an answer's card: the figures, then the error where the answer would be.
+    assert [m.label for m in bedrock.metric] == ["Latency", "Tokens in / out", "Cost"] and not bedrock.text
+    assert f"{attempts} attempts" in " ".join(c.value for c in bedrock.caption)
 
     assert_ok_card(sagemaker, "sagemaker")
     assert names_a_cat(sagemaker_labels(sagemaker)[:3])
@@ -386,3 +410,21 @@ def test_a_catalogue_names_the_targets_to_compare(catalogue_app: AppTest, workbe
     assert sorted(stored) == sorted(chosen)
     assert {name: item.get("title") for name, item in stored.items()} == {n: CATALOGUE_TITLES[n] for n in chosen}
     assert {name: item.get("service") for name, item in stored.items()} == {"claude-35-sonnet": "bedrock", "gpt-41-mini": "openai"}
+
+
+def test_a_broken_catalogue_is_one_clear_line_on_the_page(local_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same line the command line prints (file, line, what is wrong, what to do), and no traceback."""
+    path = tmp_path / "targets.toml"
+    path.write_text('[targets.claude]\nservice = "bedrock"\nmodle = "anthropic.claude-3-haiku-20240307-v1:0"\n', encoding="utf-8")
+    monkeypatch.setenv("MCV_TARGETS_FILE", str(path))
+    st.cache_resource.clear()
+    try:
+        at = AppTest.from_file(str(APP), default_timeout=60)
+        at.run()
+        assert not at.exception, _exceptions(at)
+        errors = [e.value for e in at.error]
+        assert len(errors) == 1
+        assert f"{path}:3: unknown field 'modle' in target 'claude'" in errors[0].replace("\\", "")
+        assert "did you mean 'model'?" in errors[0]
+    finally:
+        st.cache_resource.clear()

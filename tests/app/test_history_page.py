@@ -27,6 +27,8 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from tests.app.tables import assert_tables_configured, shown_columns
+
 REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "app.py"
 
@@ -36,15 +38,15 @@ BY_TITLE = {title: name for name, title in TITLES.items()}
 TABS = ["Latency", "Cold starts", "Cost & tokens", "Errors", "Accuracy", "Outputs", "Export"]
 # The question each chart answers (its title starts with it), by widget key; which tab shows which.
 QUESTIONS = {
-    "history.chart.latency": "How fast is each provider?",
+    "history.chart.latency": "How fast is each model?",
     "history.chart.time": "How did latency change over time?",
     "history.chart.size": "Does latency grow with image size?",
     "history.chart.penalty": "What does a cold start cost?",
     "history.chart.cold": "How often does SageMaker Serverless start cold?",
-    "history.chart.cost": "What does an image cost per provider?",
-    "history.chart.tokens": "How many tokens does each provider use per image?",
-    "history.chart.errors": "How often does each provider fail or throttle?",
-    "history.chart.accuracy": "How accurate is each provider on labelled images?",
+    "history.chart.cost": "What does an image cost per model?",
+    "history.chart.tokens": "How many tokens does each model use per image?",
+    "history.chart.errors": "How often does each model fail or throttle?",
+    "history.chart.accuracy": "How accurate is each model on labelled images?",
 }
 TAB_CHARTS = {
     "Latency": ["history.chart.latency", "history.chart.time", "history.chart.size"],
@@ -308,6 +310,33 @@ def assert_headline(at: AppTest, items: list[dict[str, Any]]) -> None:
 
 
 # --- tests --------------------------------------------------------------------------------------------------------
+
+
+# Each tab's table: the columns it shows before "More columns" is used (money as its formatted text).
+TAB_TABLES = {
+    "Latency": ("latency", ["model", "temperature", "n", "p50", "p95", "p99"]),
+    "Cold starts": ("penalty", ["model", "p50_cold", "p50_warm", "penalty_ms", "penalty_ratio (shown)"]),
+    "Cost & tokens": ("cost", ["model", "n", "mean_usd (shown)", "per_1000_images_usd (shown)", "total_usd (shown)"]),
+    "Errors": ("errors", ["model", "error_type (shown)", "errors", "rate"]),
+    "Accuracy": ("accuracy", ["model", "accuracy", "n_scored", "p50_ms", "mean_cost_usd (shown)"]),
+}
+
+
+def test_every_tab_s_table_is_titled_explained_and_without_raw_values(history: Callable[..., AppTest]) -> None:
+    at = history("Latency")
+    for tab, (name, columns) in TAB_TABLES.items():
+        at.session_state["history.tab"] = tab
+        run(at)
+        if tab == "Errors" and not at.dataframe:
+            continue  # no error in the sample benchmark: the tab has its chart only
+        assert assert_tables_configured(at) == 1, f"{tab}: one table"
+        assert shown_columns(at.dataframe[0]) == columns, tab
+        more = at.multiselect(key=f"history.table.{name}.more")
+        more.set_value(list(more.options))
+        run(at)
+        shown = shown_columns(at.dataframe[0])
+        assert len(shown) > len(columns) and shown[: len(columns)] == columns, (tab, shown)
+        assert_tables_configured(at)
 
 
 def test_history_json_returns_the_benchmarks_items(sample_bench: dict[str, Any], raw: list[dict[str, Any]]) -> None:

@@ -64,7 +64,7 @@ def test_a_fault_shows_fail_with_its_fix_after_check_again(app: AppTest, local_s
         found = badges(at)
         assert found["DynamoDB results table"] == "fail"
         assert [title for title, status in found.items() if status == "fail"] == ["DynamoDB results table"]
-        assert any(c.value.startswith("Fix: restore the table's settings") for c in at.caption)
+        assert any(c.value.startswith("What to do: restore the table's settings") for c in at.caption)
     finally:
         control.reprovision(local_settings)
 

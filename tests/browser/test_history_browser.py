@@ -12,7 +12,7 @@ import pytest
 pytestmark = pytest.mark.browser
 
 PAGES = ["Compare", "History", "Benchmark", "Infrastructure"]
-LATENCY_QUESTION = "How fast is each provider?"
+LATENCY_QUESTION = "How fast is each model?"
 # The report's charts (mcv_core.charts.ALL_CHARTS keys, its div ids "chart-<key>").
 REPORT_CHARTS = (
     "latency", "latency_over_time", "latency_vs_size", "cold_start_penalty", "cold_start_rate",
@@ -22,7 +22,7 @@ CHART_S = 90  # a bound: the first load reads the day's results from DynamoDB an
 
 
 def nav_links(page: Any) -> Any:
-    return page.get_by_test_id("stSidebarNav").get_by_test_id("stSidebarNavLink")
+    return page.get_by_test_id("stTopNavLink")
 
 
 def drawn(chart: Any) -> Any:

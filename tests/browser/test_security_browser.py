@@ -102,7 +102,7 @@ def test_model_output_and_errors_are_shown_as_text_in_history(guarded_page: Any,
     page.get_by_role("tab", name="Outputs").click()
     shown = page.get_by_text(HOSTILE_OUTPUT, exact=True)
     expect(shown).to_be_visible(timeout=90_000)  # every character as the model wrote it, on the page
-    expect(page.get_by_text("service_error: " + HOSTILE_ERROR, exact=True)).to_be_visible()
+    expect(page.get_by_text(HOSTILE_ERROR, exact=True)).to_be_visible()
 
     assert page.evaluate("window.__mcv_pwned") is None, "a handler in the model's output ran"
     assert page.locator('img[src="x"], img[src="y"]').count() == 0
