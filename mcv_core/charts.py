@@ -352,8 +352,20 @@ def latency_over_time(agg: pd.DataFrame, legend: Legend | None = None) -> go.Fig
         )
     log = _latency_yaxis(fig, agg["p50"].to_numpy(np.float64))
     _layout(fig, title, f"Time (UTC), per {bucket}", _latency_axis("Median latency", log))
+    # A few buckets only (a fresh history): show a sensible window around them, never sub-second ticks.
+    step = pd.to_timedelta(pd.tseries.frequencies.to_offset(agg.attrs.get("freq", "min")))
+    first, last = pd.Timestamp(agg["bucket"].min()), pd.Timestamp(agg["bucket"].max())
+    if last - first < 10 * step:
+        middle = first + (last - first) / 2
+        fig.update_xaxes(range=[middle - 5 * step, middle + 5 * step])
+    fig.update_xaxes(tickformat=_TIME_TICKS.get(bucket, "%b %d %H:%M"))
+    # The legend under the axis title, not on it.
+    fig.update_layout(margin={"b": 130}, legend={"y": -0.3})
     _note(fig, "Successful calls; cold and warm apart where the service reports cold starts.")
     return fig
+
+
+_TIME_TICKS = {"minute": "%H:%M<br>%b %d", "hour": "%H:00<br>%b %d", "day": "%b %d"}
 
 
 SIZE_TITLE = "Does latency grow with image size? Latency (ms) vs image size (megapixels)"

@@ -399,3 +399,17 @@ def test_catalogue_colours_are_one_per_target_and_reused_everywhere() -> None:
             assert by_title[x.split("<br>")[0]] == color, key
     for trace in figures["latency"].data:
         assert by_title[trace.name.split(" ·")[0]] == trace.line.color == trace.marker.color
+
+
+def test_latency_over_time_of_a_single_minute_reads_in_minutes() -> None:
+    """A fresh history (every call in one minute) gets a ten-minute window with HH:MM ticks, never sub-second ones."""
+    items = [
+        {"run_id": f"r{i}", "created_at": f"2026-12-04T18:52:00.{i:06d}Z", "provider": "sagemaker", "model": "m",
+         "status": "ok", "latency_ms": 100.0 + i, "cold_start": False}
+        for i in range(5)
+    ]  # fmt: skip
+    fig = charts.latency_over_time(analytics.latency_over_time(analytics.to_frame(items)))
+    low, high = (pd.Timestamp(x) for x in fig.layout.xaxis.range)
+    assert high - low == pd.Timedelta(minutes=10)
+    assert fig.layout.xaxis.tickformat.startswith("%H:%M")
+    assert fig.layout.legend.y < -0.25  # below the axis title
