@@ -379,24 +379,12 @@ CHECKS: tuple[Check, ...] = (
     Check("lambda", "S3 event Lambda", "Active, last invocation and errors in its logs (24 h)", check_lambda, ("local_aws",)),
     Check("log_groups", "CloudWatch log groups", "exist with a retention", check_log_groups, ("local_aws",)),
 )
-# What each service's probe looks at, and which local part it needs.
-_PROBES = {
-    "sagemaker": ("InService, serverless memory and concurrency", ("local_aws",)),
-    "bedrock": ("answers a one-token request", ("local_emulator",)),
-    "azure_openai": ("answers a one-token request", ("local_emulator",)),
-    "openai": ("answers a one-token request", ("local_emulator",)),
-}
-
-
 def checks_for(workbench: Workbench) -> list[Check]:
     """The stack's checks, then one per enabled target (named by its id), in catalogue order."""
     checks = [c for c in CHECKS if workbench.settings.is_local or not c.local_only]
     for target_id in workbench.enabled:
-        target = workbench.catalogue.get(target_id)
-        checked, needs = _PROBES.get(target.service, ("answers a one-token request", ()))
-        if target.service == "openai" and target.base_url:
-            needs = ()  # a server of the user's own, not the local cloud's
-        checks.append(Check(target_id, target.title, checked, target_check(target_id), needs))
+        service = workbench.target(target_id)
+        checks.append(Check(target_id, service.title, service.probe_checks, target_check(target_id), service.probe_needs))
     return checks
 
 

@@ -41,6 +41,8 @@ class Service(ABC):
     default_concurrency: ClassVar[int] = 8  # calls in flight at once per process (MCV_CONCURRENCY_<TARGET>)
     required_fields: ClassVar[tuple[str, ...]] = ("model",)  # catalogue fields a target of this service needs
     field_help: ClassVar[dict[str, str]] = {}  # what to write for each of them
+    probe_checks: ClassVar[str] = "answers a one-token request"  # what the health check looks at
+    local_part: ClassVar[str] = "local_emulator"  # the local cloud's check this one needs first (in local mode)
 
     def __init__(self, target: "Target", settings: Settings, clients: Clients) -> None:
         self.target = target
@@ -95,6 +97,11 @@ class Service(ABC):
     def cost(self, reply: Reply) -> float | None:
         """What the call cost in USD, or None when it cannot be known (a model without a price)."""
         return self.target.token_cost(reply.input_tokens, reply.output_tokens)
+
+    @property
+    def probe_needs(self) -> tuple[str, ...]:
+        """The local cloud's checks that must pass before this target is probed (none outside local mode)."""
+        return (self.local_part,) if self.settings.is_local and self.local_part else ()
 
     @abstractmethod
     def probe(self, timeout: float) -> tuple[str, dict[str, Any]]:

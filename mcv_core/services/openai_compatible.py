@@ -30,6 +30,11 @@ class OpenAICompatible(Service):
     def model_id(self) -> str:
         return self.target.model
 
+    @property
+    def probe_needs(self) -> tuple[str, ...]:
+        # A server of the user's own (base_url) is not the local cloud's: nothing to wait for.
+        return () if self.target.base_url else super().probe_needs
+
     def _client(self, timeout: float, max_attempts: int | None = None) -> Any:
         return self.clients.openai_compatible(
             base_url=self.target.base_url, api_key_env=self.target.api_key_env, timeout=timeout, max_attempts=max_attempts

@@ -63,6 +63,8 @@ class SageMaker(Service):
     default_concurrency = stack.SAGEMAKER_MAX_CONCURRENCY
     required_fields = ()
     field_help = {"endpoint": "set endpoint to the SageMaker endpoint name (default MCV_SAGEMAKER_ENDPOINT)"}
+    probe_checks = "InService, serverless memory and concurrency"
+    local_part = "local_aws"  # describe_endpoint is the control plane (moto)
 
     @property
     def endpoint(self) -> str:
