@@ -9,7 +9,7 @@ from typing import Any, Callable, Sequence
 import pandas as pd
 import streamlit as st
 
-from mcv_core import analytics, charts, history, report
+from mcv_core import analytics, charts, history, report, targets
 from mcv_core import formatting as fmt
 from mcv_core.config import Settings
 from mcv_core.errors import MCVError, hint_for
@@ -79,6 +79,14 @@ def result_title(result: ProviderResult) -> str:
 
 
 money = fmt.money  # the one money format of the app: never rounded to zero
+
+_HEX = re.compile(r"#[0-9A-Fa-f]{6}")
+
+
+def result_color(result: ProviderResult) -> str:
+    """The target's colour, as in every chart and the report (catalogue colours; ids no longer in it get one too)."""
+    color = targets.colors_for([result.provider], get_workbench().catalogue)[result.provider]
+    return color if _HEX.fullmatch(color) else "#7F7F7F"
 
 
 # --- tables -----------------------------------------------------------------------------------------------------
@@ -278,6 +286,8 @@ def render_result(result: ProviderResult) -> None:
     what 1,000 images cost), then the answer. The figures are one per line, so every card's block is as tall."""
     with st.container(border=True):
         st.markdown(f"**{plain(result_title(result))}**")
+        # The target's colour, as its charts draw it: a bar under its title (the colour is one of ours, never input).
+        st.html(f'<div style="height:4px;border-radius:2px;background:{result_color(result)}"></div>')
         st.caption(plain(result.model))
         if not result.ok:
             st.badge("error", icon=":material/error:", color="red")
