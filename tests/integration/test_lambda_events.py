@@ -159,7 +159,9 @@ def test_events_queued_while_the_runner_is_stopped_are_processed_when_it_starts(
     assert status["components"]["lambda"]["running"] is True
     for key in keys:
         wait_for(lambda: image_item(cloud, key), f"image item for {key} queued while the runner was stopped")
-        assert [line["outcome"] for line in handler_lines(cloud, key)] == ["stored"]
+        # The handler's log line is shipped to CloudWatch Logs after its item is written: wait for it too.
+        lines = wait_for(lambda: handler_lines(cloud, key), f"handler log line for {key}")
+        assert [line["outcome"] for line in lines] == ["stored"]
 
 
 def test_a_restart_does_not_process_old_uploads_again(workbench, local_settings, cloud):
