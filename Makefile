@@ -12,7 +12,7 @@ PORT ?= 8501
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: install run test test-fast model local-up local-down browser-deps bench clean checkov-venv tf-check
+.PHONY: install run test test-fast model local-up local-down browser-deps bench clean checkov-venv tf-check tf-schemas
 
 install: $(STAMP)
 
@@ -41,7 +41,7 @@ browser-deps:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
-test: $(MODEL) browser-deps checkov-venv
+test: $(MODEL) browser-deps checkov-venv tf-schemas
 	$(PY) -m pytest
 
 test-fast: $(STAMP)
@@ -55,8 +55,13 @@ $(CHECKOV_STAMP): requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	touch $(CHECKOV_STAMP)
 
-# Static checks of terraform/: fmt, checkov, and the HCL properties the app relies on.
-tf-check: $(STAMP) $(CHECKOV_STAMP)
+# The pinned providers' schemas, from the prebuilt CDK provider packages on PyPI (pip download, no npm), one
+# compact file per provider version in .cache/terraform-schemas/; rebuilt only when a pin or package changes.
+tf-schemas: $(STAMP)
+	$(PY) -m tests.terraform.provider_schema
+
+# Static checks of terraform/: fmt, checkov, the pinned providers' schemas, and the HCL properties the app relies on.
+tf-check: $(STAMP) $(CHECKOV_STAMP) tf-schemas
 	$(PY) -m pytest tests/terraform
 
 # Every benchmark under bench/ (figures in docs/PERFORMANCE.md); `make bench QUICK=1` for a quick look.
@@ -64,4 +69,4 @@ bench: $(MODEL) browser-deps
 	$(PY) -m bench $(if $(QUICK),--quick,)
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) sagemaker_model/build .pytest_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) sagemaker_model/build .pytest_cache .cache
