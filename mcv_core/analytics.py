@@ -24,6 +24,8 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
+from . import quality
+
 STATUSES = ("ok", "error")
 TEMPERATURES = ("warm", "cold", "not reported")
 PERCENTILES = (50, 90, 95, 99)
@@ -326,18 +328,9 @@ def median_ci(values: Any, confidence: float = 0.95) -> tuple[float, float]:
 
 
 def wilson_interval(successes: Any, n: Any, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval of a proportion: center (p + z²/2n) / (1 + z²/n), half-width
-    z / (1 + z²/n) * sqrt(p(1-p)/n + z²/4n²). NaN where n == 0. Vectorised."""
-    k = np.asarray(successes, dtype=np.float64)
-    n = np.asarray(n, dtype=np.float64)
-    z = stats.norm.ppf(1 - (1 - confidence) / 2)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p = k / n
-        denom = 1 + z * z / n
-        center = (p + z * z / (2 * n)) / denom
-        half = z / denom * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-        low, high = np.clip(center - half, 0, 1), np.clip(center + half, 0, 1)
-    return np.where(n > 0, low, np.nan), np.where(n > 0, high, np.nan)
+    """Wilson score interval of a proportion, vectorised; NaN where n == 0. Its home is `quality.wilson_interval`
+    (statsmodels' `proportion_confint`): every view's intervals come from the same function."""
+    return quality.wilson_interval(successes, n, confidence)
 
 
 @dataclass

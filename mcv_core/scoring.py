@@ -23,6 +23,19 @@ def names_any(answer: str, expected: Iterable[str]) -> bool:
     return any(_pattern(label.strip()).search(text) for label in expected if label.strip())
 
 
+def first_named(answer: str, expected: Iterable[object]) -> str | None:
+    """The expected label an answer names first (earliest in the text; of labels named at the same place, the
+    first listed), by the same whole-word rule as `names_any`; None when it names none."""
+    text = answer.lower()
+    found = []
+    for rank, value in enumerate(expected):
+        label = str(value).strip()
+        match = _pattern(label).search(text) if label else None
+        if match is not None:
+            found.append((match.start(), rank, label))
+    return min(found)[2] if found else None
+
+
 def score(output: str, expected: Iterable[str], ok: bool = True) -> bool | None:
     """True or False for an answer on a labelled image; None when there is nothing to score against.
     A failed call is scored as not correct: the user got no right answer."""

@@ -88,6 +88,14 @@ def test_sample_labels_score_a_true_answer_and_not_a_wrong_one():
     assert scoring.score("An astronaut in a white space suit.", samples.sample("astronaut").expected) is True
 
 
+def test_first_named_is_the_earliest_expected_label_by_the_scoring_rule():
+    labels = ("cat", "kitten", "tabby")
+    assert scoring.first_named("A tabby cat and two kittens.", labels) == "tabby"
+    assert scoring.first_named("Kittens, then a cat.", labels) == "kitten"  # plurals count, as for `correct`
+    assert scoring.first_named("A category of objects.", labels) is None  # whole words only
+    assert scoring.first_named("A cat.", ("cat", "Cat")) == "cat"  # same place: the first listed
+
+
 # --- collecting images ---------------------------------------------------------------------------------------
 
 
