@@ -1,12 +1,21 @@
 """DynamoDB history: one run item and one item per target's result, read back through Query on two indexes.
 
 Layout (table keys pk/sk; see docs/ARCHITECTURE.md):
-  run     pk=RUN#<run_id>  sk=RUN
-  result  pk=RUN#<run_id>  sk=RESULT#<provider>     (provider: the target id; service and model on every item)
-          gsi1pk=DAY#<YYYY-MM-DD>      gsi1sk=<created_at>#<run_id>#<provider>   (index by_time)
-          gsi2pk=PROVIDER#<provider>   gsi2sk=<created_at>#<run_id>              (index by_provider)
-Writes are conditional on the item not existing, so writing the same run twice stores it once. A run whose
-items cannot be written goes to the local outbox (outbox.py) and is written from there later.
+  run       pk=RUN#<run_id>  sk=RUN
+  result    pk=RUN#<run_id>  sk=RESULT#<provider>     (provider: the target id; service and model on every item)
+            gsi1pk=DAY#<YYYY-MM-DD>      gsi1sk=<created_at>#<run_id>#<provider>   (index by_time)
+            gsi2pk=PROVIDER#<provider>   gsi2sk=<created_at>#<run_id>              (index by_provider)
+  judgment  pk=RUN#<run_id>  sk=JUDGE#<target>#<judge>#<rubric_id>   (an LLM judge's score of one result)
+            gsi1pk=JUDGE#<YYYY-MM-DD>    gsi1sk=<created_at>#<run_id>#<target>#<judge>#<rubric_id>
+  vote      pk=VOTE#<run_id>#<a>#<b>  sk=VOTER#<voter>   (a person's blind vote between two answers, a < b)
+            gsi1pk=VOTE#<YYYY-MM-DD>     gsi1sk=<created_at>#<run_id>#<a>#<b>#<voter>
+Judgments and votes carry the judged run's created_at (their by_time day is that of the run), so a time range
+selects results and their judgments and votes alike; they have partitions of their own, never the DAY# ones
+results are read from. Every item expires with its run (TTL on expires_at).
+
+Run, result and judgment writes are conditional on the item not existing, so writing the same run (or the same
+judgment) twice stores it once. A vote is put unconditionally: a voter's second vote on a pair replaces the first.
+A run whose items cannot be written goes to the local outbox (outbox.py) and is written from there later.
 """
 
 from __future__ import annotations
@@ -17,6 +26,8 @@ import json
 import logging
 import math
 import os
+import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -105,8 +116,34 @@ ANALYTIC_FIELDS = (
     "correct",
     stack.TTL_ATTRIBUTE,
 )
+# A judgment item's attributes (see mcv_core/judge.py): whose answer (run_id, target) was scored by which judge
+# and rubric; the judge's own tokens, cost and latency; created_at is the judged result's.
+JUDGMENT_FIELDS = (
+    "run_id",
+    "target",
+    "judge",
+    "judge_model",
+    "rubric_id",
+    "score",
+    "reason",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "latency_ms",
+    "judged_at",
+    "created_at",
+    "bench_id",
+    "image_key",
+)
+# A vote item's attributes (see mcv_core/votes.py): a and b sorted (a < b), winner "a", "b", "tie" or "neither"
+# relative to them; created_at is the run's.
+VOTE_FIELDS = ("run_id", "a", "b", "winner", "voter", "voted_at", "created_at", "bench_id")
 # A day's partition is complete once the day is over by this much (clocks and in-flight writes).
 SEAL_AFTER = timedelta(minutes=10)
+# bench-YYYYmmddTHHMMSS-xxxxxx (bench.new_bench_id): the id carries the benchmark's start.
+_BENCH_ID = re.compile(r"bench-(\d{8}T\d{6})-[0-9a-f]+")
+# Runs whose judgments are read at once (judgments_for_runs: one Query per run).
+READ_THREADS = 8
 
 
 def _to_dynamo(value: Any) -> Any:
@@ -199,6 +236,71 @@ def run_items(run: Run, ttl_days: int) -> list[dict[str, Any]]:
     return [{k: v for k, v in item.items() if v is not None} for item in items]
 
 
+def _expires(created_at: str, ttl_days: int) -> dict[str, int]:
+    """The TTL attribute of an item that lives as long as the run created at `created_at` (ISO UTC)."""
+    if ttl_days <= 0:
+        return {}
+    created = datetime.fromisoformat(created_at)
+    return {stack.TTL_ATTRIBUTE: int(created.timestamp()) + ttl_days * 86400}
+
+
+def _require(record: dict[str, Any], fields: Sequence[str], kind: str) -> None:
+    missing = [name for name in fields if not isinstance(record.get(name), str) or not record[name]]
+    if missing:
+        raise ValueError(f"a {kind} needs {', '.join(missing)}")
+
+
+def judgment_item(record: dict[str, Any], ttl_days: int) -> dict[str, Any]:
+    """The item one judgment writes (JUDGMENT_FIELDS plus keys, type and TTL). Pure, for tests."""
+    _require(record, ("run_id", "target", "judge", "rubric_id", "created_at", "judged_at"), "judgment")
+    score = record.get("score")
+    if not isinstance(score, int) or isinstance(score, bool) or not 1 <= score <= 5:
+        raise ValueError(f"a judgment's score is an integer 1..5, not {score!r}")
+    fields = {name: record.get(name) for name in JUDGMENT_FIELDS}
+    run_id, target, judge, rubric, created = (fields[k] for k in ("run_id", "target", "judge", "rubric_id", "created_at"))
+    item = {
+        "pk": f"RUN#{run_id}",
+        "sk": f"JUDGE#{target}#{judge}#{rubric}",
+        "type": "judgment",
+        "gsi1pk": f"JUDGE#{created[:10]}",
+        "gsi1sk": f"{created}#{run_id}#{target}#{judge}#{rubric}",
+        **fields,
+        **_expires(created, ttl_days),
+    }
+    return {k: v for k, v in item.items() if v is not None}
+
+
+def vote_item(record: dict[str, Any], ttl_days: int) -> dict[str, Any]:
+    """The item one vote writes (VOTE_FIELDS plus keys, type and TTL). Pure, for tests."""
+    _require(record, ("run_id", "a", "b", "winner", "voter", "voted_at", "created_at"), "vote")
+    if not record["a"] < record["b"]:
+        raise ValueError(f"a vote's targets are stored sorted (a < b), not {record['a']!r}, {record['b']!r}")
+    fields = {name: record.get(name) for name in VOTE_FIELDS}
+    run_id, a, b, voter, created = (fields[k] for k in ("run_id", "a", "b", "voter", "created_at"))
+    item = {
+        "pk": f"VOTE#{run_id}#{a}#{b}",
+        "sk": f"VOTER#{voter}",
+        "type": "vote",
+        "gsi1pk": f"VOTE#{created[:10]}",
+        "gsi1sk": f"{created}#{run_id}#{a}#{b}#{voter}",
+        **fields,
+        **_expires(created, ttl_days),
+    }
+    return {k: v for k, v in item.items() if v is not None}
+
+
+def bench_started(bench_id: str) -> datetime:
+    """When a benchmark started, from its id (bench-YYYYmmddTHHMMSS-xxxxxx); a UsageError for anything else."""
+    hint = "benchmark ids look like bench-20261124T101500-a1b2c3 (bench --json prints its bench_id)"
+    match = _BENCH_ID.fullmatch(bench_id.strip()) if isinstance(bench_id, str) else None
+    if match is None:
+        raise UsageError(f"{bench_id!r} is not a benchmark id", hint=hint)
+    try:
+        return datetime.strptime(match.group(1), "%Y%m%dT%H%M%S").replace(tzinfo=timezone.utc)
+    except ValueError:
+        raise UsageError(f"{bench_id!r} carries no valid start time", hint=hint) from None
+
+
 class DayCache:
     """Complete day partitions of the results table, kept on disk as gzipped JSON (one file per day and
     field list). Only days that are over are stored; a write into a stored day drops that day."""
@@ -267,21 +369,155 @@ class History:
 
     def put_once(self, item: dict[str, Any]) -> bool:
         """Write an item unless it is there already; True when this call wrote it."""
+        written = self._write(item, once=True)
+        # Dropped either way: a refused write may have been made by a flush that stopped before this.
+        self._drop_cached_day(item)
+        return written
+
+    def _write(self, item: dict[str, Any], *, once: bool) -> bool:
+        """Put an item, only if absent when `once`; True when this call wrote it."""
+        condition = {"ConditionExpression": "attribute_not_exists(pk)"} if once else {}
         try:
-            self._ddb.put_item(
-                TableName=self.table,
-                Item=_marshal(item),
-                ConditionExpression="attribute_not_exists(pk)",
-            )
+            self._ddb.put_item(TableName=self.table, Item=_marshal(item), **condition)
         except bce.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                self._drop_cached_day(item)  # it may have been written by a flush that stopped before this
+            if once and exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 return False
             raise storage_error(exc, f"write to table {self.table}", "check the table name and that the local cloud or AWS is reachable") from exc
         except bce.BotoCoreError as exc:
             raise storage_error(exc, f"write to table {self.table}", "check that the local cloud or AWS is reachable") from exc
-        self._drop_cached_day(item)
         return True
+
+    # --- judgments and votes (never in the DAY# partitions, so the day cache of results is not touched) -----
+    def save_judgment(self, record: dict[str, Any]) -> bool:
+        """Store one judgment (JUDGMENT_FIELDS; the keys are made here) unless that judge has already scored that
+        result with that rubric; True when this call stored it. Raises StorageError when the table refuses."""
+        return self._write(judgment_item(record, self.settings.result_ttl_days), once=True)
+
+    def save_vote(self, record: dict[str, Any]) -> None:
+        """Store one vote (VOTE_FIELDS, a < b); it replaces the same voter's earlier vote on the same pair."""
+        self._write(vote_item(record, self.settings.result_ttl_days), once=False)
+
+    def judgments(self, since: datetime, until: datetime | None = None) -> list[dict[str, Any]]:
+        """Judgments of results created in [since, until], oldest first; every JUDGMENT_FIELDS key present."""
+        return self._by_time("JUDGE", since, until, JUDGMENT_FIELDS)
+
+    def votes(self, since: datetime, until: datetime | None = None) -> list[dict[str, Any]]:
+        """Votes on runs created in [since, until], oldest first; every VOTE_FIELDS key present."""
+        return self._by_time("VOTE", since, until, VOTE_FIELDS)
+
+    def judgments_for_runs(self, run_ids: Iterable[str]) -> list[dict[str, Any]]:
+        """Every judgment of these runs' results: one Query per run (its JUDGE# items), a few at once."""
+        wanted = list(dict.fromkeys(run_ids))
+        projection, names = _projection((*JUDGMENT_FIELDS, stack.TTL_ATTRIBUTE))
+
+        def one(run_id: str) -> list[dict[str, Any]]:
+            return list(
+                self._paginate(
+                    TableName=self.table,
+                    KeyConditionExpression="pk = :pk AND begins_with(sk, :judge)",
+                    ExpressionAttributeValues={":pk": {"S": f"RUN#{run_id}"}, ":judge": {"S": "JUDGE#"}},
+                    ExpressionAttributeNames=names,
+                    ProjectionExpression=projection,
+                )
+            )
+
+        if len(wanted) <= 1:
+            found = [one(run_id) for run_id in wanted]
+        else:
+            with ThreadPoolExecutor(max_workers=min(READ_THREADS, len(wanted)), thread_name_prefix="mcv-read") as pool:
+                found = list(pool.map(one, wanted))
+        return _records((item for items in found for item in items), JUDGMENT_FIELDS)
+
+    def _by_time(self, kind: str, since: datetime, until: datetime | None, fields: Sequence[str]) -> list[dict[str, Any]]:
+        until = until or datetime.now(timezone.utc)
+        items = [
+            item
+            for day in _days(since, until)
+            for item in self._query_day(f"{kind}#{day}", since, until, (*fields, stack.TTL_ATTRIBUTE))
+        ]
+        return sorted(_records(items, fields), key=lambda r: (r["created_at"] or "", r["run_id"] or ""))
+
+    # --- selecting results: a benchmark, a run or a time range ------------------------------------------------
+    def select(
+        self,
+        *,
+        bench_id: str | None = None,
+        run_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        fields: Sequence[str] = RESULT_FIELDS,
+    ) -> list[dict[str, Any]]:
+        """Result items of a run, of a benchmark, or created in [since, until] — each given criterion applies —
+        newest first, with every key of `fields` present (None where the item has none).
+
+        A run is one Query on its partition. A benchmark is read from its start (its id carries it) one day
+        partition at a time, until a day after its results holds none of them: a benchmark runs without a pause of
+        a whole day, since every comparison ends within its deadline."""
+        if not (bench_id or run_id or since):
+            raise UsageError("choose what to select: a benchmark, a run or a time range", hint="give --bench ID, --run ID or --since 24h")
+        now = datetime.now(timezone.utc)
+        wanted = tuple(dict.fromkeys((*fields, "run_id", "created_at", "bench_id", stack.TTL_ATTRIBUTE)))
+        if run_id:
+            projection, names = _projection(wanted)
+            items: list[dict[str, Any]] = list(
+                self._paginate(
+                    TableName=self.table,
+                    KeyConditionExpression="pk = :pk AND begins_with(sk, :result)",
+                    ExpressionAttributeValues={":pk": {"S": f"RUN#{run_id}"}, ":result": {"S": "RESULT#"}},
+                    ExpressionAttributeNames=names,
+                    ProjectionExpression=projection,
+                )
+            )
+        elif bench_id:
+            items = self._bench_items(bench_id, bench_started(bench_id), now, wanted)
+        else:
+            assert since is not None
+            items = list(self._query_results(since, until or now, None, wanted))
+        low = _iso(since) if since else ""
+        high = _iso(until) if until else "~"
+        chosen = [
+            item
+            for item in items
+            if (not bench_id or item.get("bench_id") == bench_id)
+            and (not run_id or item.get("run_id") == run_id)
+            and low <= item.get("created_at", "") <= high
+        ]
+        chosen.sort(key=lambda item: (item.get("created_at", ""), item.get("run_id", ""), item.get("provider", "")), reverse=True)
+        return _records(chosen, fields)
+
+    def _bench_items(self, bench_id: str, started: datetime, now: datetime, fields: Sequence[str]) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for index, day in enumerate(_days(started, max(now, started))):
+            day_items = list(self._query_day(f"DAY#{day}", started, now, fields, bench_id=bench_id))
+            # The first comparison may start just after midnight of the start day: look at two days before giving up.
+            if not day_items and (found or index >= 1):
+                break
+            found.extend(day_items)
+        return found
+
+    def _query_day(
+        self, partition: str, since: datetime, until: datetime, fields: Sequence[str], bench_id: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """One by_time partition's items with created_at in [since, until] (optionally of one benchmark)."""
+        if since > until:  # an empty range (DynamoDB refuses a BETWEEN whose bounds are reversed)
+            return
+        hash_key, range_key = stack.INDEXES[stack.TIME_INDEX]
+        projection, names = _projection(fields)
+        values = {":h": {"S": partition}, ":lo": {"S": _iso(since)}, ":hi": {"S": _iso(until) + "~"}}
+        request: dict[str, Any] = {}
+        if bench_id is not None:
+            names = {**names, "#bench": "bench_id"}
+            values[":bench"] = {"S": bench_id}
+            request["FilterExpression"] = "#bench = :bench"
+        yield from self._paginate(
+            TableName=self.table,
+            IndexName=stack.TIME_INDEX,
+            KeyConditionExpression="#h = :h AND #r BETWEEN :lo AND :hi",
+            ExpressionAttributeNames={"#h": hash_key, "#r": range_key, **names},
+            ExpressionAttributeValues=values,
+            ProjectionExpression=projection,
+            **request,
+        )
 
     def _drop_cached_day(self, item: dict[str, Any]) -> None:
         # A late write (from the outbox) into a day already cached as complete. Dropped after the write, not
@@ -426,6 +662,17 @@ class History:
             if not last:
                 return
             request["ExclusiveStartKey"] = last
+
+
+def _records(items: Iterable[dict[str, Any]], fields: Sequence[str]) -> list[dict[str, Any]]:
+    """Items as records: exactly `fields`, None where an item has none; items past their TTL left out (DynamoDB
+    deletes them a while after they expire, and may still return them)."""
+    now = int(datetime.now(timezone.utc).timestamp())
+    return [
+        {name: item.get(name) for name in fields}
+        for item in items
+        if not isinstance(item.get(stack.TTL_ATTRIBUTE), int) or item[stack.TTL_ATTRIBUTE] > now
+    ]
 
 
 def _projection(fields: Sequence[str]) -> tuple[str, dict[str, str]]:

@@ -199,6 +199,8 @@ class Family:
     tokens_for: Callable[[int, int, str], int | None] | None  # (width, height, detail) of the image sent
     billing: str = "tokens"  # "tokens" (priced per token) or "compute" (per GB-second: our SageMaker model)
     takes_detail: bool = False  # OpenAI's image detail (low, high, auto) applies
+    # It answers a prompt in words (so it can judge other answers); our classifier answers with labels only.
+    answers_text: bool = True
 
     def image_spec(self, detail: str = "auto") -> ImageSpec:
         return self.spec_for(detail)
@@ -214,7 +216,7 @@ def _fixed(spec: ImageSpec) -> Callable[[str], ImageSpec]:
 
 CLASSIFIER_FAMILY = Family(
     "classifier", "ImageNet classifier", "no tokens: billed per GB-second of compute", "aws.amazon.com/sagemaker/pricing",
-    _fixed(CLASSIFIER), None, billing="compute",
+    _fixed(CLASSIFIER), None, billing="compute", answers_text=False,
 )
 CLAUDE_FAMILY = Family(
     "claude", "Anthropic Claude", "w×h/750 tokens; long edge ≤ 1568 px, about 1.15 MP",

@@ -24,8 +24,10 @@ from urllib.parse import parse_qs, urlsplit
 
 from PIL import Image, UnidentifiedImageError
 
+from ...judge import parse_request as parse_judge_request
 from ...models import Model
 from .. import describers, sigv4
+from . import standin_judge
 
 log = logging.getLogger("mcv_core.local.emulator")
 
@@ -272,8 +274,12 @@ class Handler(BaseHTTPRequestHandler):
 
 def describe_or_decline(model: Model, picture: Image.Image | None, prompt: str) -> str:
     """The model's local stand-in's answer; without an image it says plainly that it only describes images
-    (a text-only request, such as a health check's ping, gets that instead of an invented answer)."""
+    (a text-only request, such as a health check's ping, gets that instead of an invented answer). A judge
+    request (mcv_core.judge's format) with its image gets the stand-in judge's JSON judgment."""
     local = describers.for_model(model)
     if picture is None:
         return f"No image was given: this local stand-in for {model.title} ({' + '.join(local.models)}) only describes images."
+    request = parse_judge_request(prompt)
+    if request is not None:
+        return standin_judge.judge(local, model.title, picture, request)
     return local.describe(picture, prompt).text
