@@ -1,4 +1,4 @@
-"""python -m mcv_core: compare, bench, history and the local cloud from a shell.
+"""python -m mcv_core: compare, bench, history, judge, vote, scorecard and the local cloud from a shell.
 
 `--json` prints one JSON document on stdout. Exit codes: 0 the command did its job (for compare: every
 target answered; for bench: every result ok, not cancelled), 2 bad input or usage (one line on stderr, nothing
@@ -75,6 +75,28 @@ def build_parser() -> argparse.ArgumentParser:
     health.add_argument("--timeout", type=float, default=10.0, help="seconds each check may take (default 10)")
     local.add_argument("--json", action="store_true", help="status as JSON")
 
+    judge = sub.add_parser("judge", help="score stored answers 1 to 5 with a language model of the catalogue, against a rubric")
+    chosen = judge.add_mutually_exclusive_group(required=True)
+    chosen.add_argument("--bench", metavar="ID", help="the results of this benchmark")
+    chosen.add_argument("--run", metavar="ID", help="the results of this comparison")
+    chosen.add_argument("--since", help="the results since a duration (30m, 24h, 7d) or an ISO date")
+    judge.add_argument("--judge", required=True, metavar="TARGET", help="the judging target's id (see `targets`)")
+    judge.add_argument("--rubric", type=Path, metavar="FILE", help="the rubric as a text file (default: faithful, complete, nothing invented)")
+    judge.add_argument("--json", action="store_true", help="print JSON")
+
+    vote = sub.add_parser("vote", help="record which of two targets answered an image better (a blind vote)")
+    vote.add_argument("run_id", metavar="RUN_ID", help="the comparison both answers come from")
+    vote.add_argument("--a", required=True, metavar="TARGET", help="one target of the run")
+    vote.add_argument("--b", required=True, metavar="TARGET", help="the other target")
+    vote.add_argument("--winner", required=True, choices=["a", "b", "tie", "neither"], help="the better answer, a tie, or neither good")
+    vote.add_argument("--voter", default="anonymous", help="who votes (a second vote on the same pair replaces the first)")
+
+    scorecard = sub.add_parser("scorecard", help="quality, latency and cost per target: accuracy, judge scores, ratings, tests, Pareto front")
+    selection = scorecard.add_mutually_exclusive_group()
+    selection.add_argument("--since", default=None, help="results since a duration or an ISO date (default 30d)")
+    selection.add_argument("--bench", metavar="ID", help="the results of this benchmark")
+    scorecard.add_argument("--json", action="store_true", help="print JSON")
+
     listing = sub.add_parser("targets", help="the catalogue: every target with its service, model, image rule and prices")
     listing.add_argument("--json", action="store_true", help="print JSON")
     return parser
@@ -109,6 +131,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "local": cmd_local,
             "health": cmd_health,
             "targets": cmd_targets,
+            "judge": cmd_judge,
+            "vote": cmd_vote,
+            "scorecard": cmd_scorecard,
         }[args.command]
         return handler(args, settings)
     except UsageError as exc:
@@ -640,4 +665,134 @@ def cmd_health(args: argparse.Namespace, settings: Settings) -> int:
             if r.fix and r.status != "ok":
                 print(f"      fix: {r.fix}")
     return EXIT_FAILED if failed else EXIT_OK
+
+
+
+# --- quality: judge, vote, scorecard ----------------------------------------------------------------------------
+
+
+def cmd_judge(args: argparse.Namespace, settings: Settings) -> int:
+    from . import judge as judging
+    from .workbench import Workbench
+
+    judging.judge_target(targets.load(settings), args.judge)  # a bad judge is refused before anything starts
+    rubric = judging.Rubric.from_file(args.rubric) if args.rubric else judging.DEFAULT_RUBRIC
+    since = parse_since(args.since) if args.since else None
+    workbench = Workbench.open(settings, quiet=args.json)
+    flush_outbox(workbench)
+    results = workbench.history.select(bench_id=args.bench, run_id=args.run, since=since)
+    if not results and not since:
+        what = f"benchmark {args.bench}" if args.bench else f"run {args.run}"
+        raise UsageError(f"{what} has no stored results", hint="check the id with `python -m mcv_core history`")
+    progress = None if args.json or not sys.stderr.isatty() else _judge_progress
+    outcome = judging.judge_results(workbench, args.judge, results, rubric, on_progress=progress)
+    if progress is not None:
+        print(file=sys.stderr)
+    if args.json:
+        print(json.dumps(outcome.to_json(), indent=2))
+    else:
+        print(format_judging(outcome, workbench.catalogue))
+    return EXIT_FAILED if outcome.failed else EXIT_OK
+
+
+def _judge_progress(done: int, total: int) -> None:
+    print(f"\rjudged {done} of {total}", end="", file=sys.stderr, flush=True)
+
+
+def format_judging(outcome: Any, catalogue: targets.Catalogue) -> str:
+    already = sum(1 for s in outcome.skipped if s.why == "already judged")
+    errors = len(outcome.skipped) - already
+    head = (
+        f"judge {outcome.judge} ({catalogue.title(outcome.judge)}), rubric {outcome.rubric_id}: "
+        f"{fmt.count(outcome.scored, 'answer')} scored, {fmt.count(len(outcome.failed), 'judge call')} failed, "
+        f"{fmt.count(already, 'answer')} already judged, {fmt.count(errors, 'error result')} left alone; "
+        f"the judge's cost {fmt.money(outcome.cost_usd)}"
+    )
+    rows = [[j.run_id, j.target, str(j.score) if j.ok else "failed"] for j in outcome.results]
+    lines = [head]
+    if rows:
+        body = table(["run", "target", "score"], rows, right=(2,))
+        width = _answer_width(len(body[0]) + 2)
+        lines.append(body[0] + "  reason")
+        lines.extend(f"{line.ljust(len(body[0]))}  {fmt.shorten(j.reason, width)}" for line, j in zip(body[1:], outcome.results))
+    return "\n".join(lines)
+
+
+def cmd_vote(args: argparse.Namespace, settings: Settings) -> int:
+    from . import votes
+    from .workbench import Workbench
+
+    workbench = Workbench.open(settings, quiet=True)
+    vote = votes.cast(workbench, args.run_id, args.a, args.b, args.winner, args.voter)
+    said = {"a": f"{vote.a} better", "b": f"{vote.b} better", "tie": "a tie", "neither": "neither good"}[vote.winner]
+    print(f"vote stored: run {vote.run_id}, {vote.a} against {vote.b}: {said} (voter {vote.voter})")
+    return EXIT_OK
+
+
+def cmd_scorecard(args: argparse.Namespace, settings: Settings) -> int:
+    from . import scorecard
+    from .history import bench_started
+    from .workbench import Workbench
+
+    since = bench_started(args.bench) if args.bench else parse_since(args.since or "30d")
+    workbench = Workbench.open(settings, quiet=True)
+    flush_outbox(workbench)
+    history = workbench.history
+    results = history.select(bench_id=args.bench, since=None if args.bench else since)
+    if args.bench and not results:
+        raise UsageError(f"benchmark {args.bench} has no stored results", hint="check the id with `python -m mcv_core history`")
+    card = scorecard.build(results, history.judgments(since), history.votes(since), order=workbench.catalogue.ids)
+    if args.json:
+        print(json.dumps(card.to_json(), indent=2))
+    else:
+        what = f"benchmark {args.bench}" if args.bench else f"since {since:%Y-%m-%d %H:%M} UTC"
+        print(format_scorecard(card, what))
+    return EXIT_OK
+
+
+def format_scorecard(card: Any, what: str) -> str:
+    """The scorecard as text: targets, then the paired tests and the agreement."""
+    if not card.targets:
+        return f"scorecard {what}: no results"
+    quality_name = "accuracy" if card.quality_metric == "accuracy" else "judge score"
+    judge = f"; judge {card.judge}, rubric {card.rubric_id}" if card.judge else ""
+    lines = [f"scorecard {what}: quality is {quality_name}{judge}; * on the Pareto front of quality, p95 latency and cost"]
+
+    rows = [
+        [
+            ("* " if t.pareto else "  ") + t.target,
+            fmt.count(t.n),
+            fmt.interval(t.accuracy, t.accuracy_ci, lambda v: fmt.percent(v, digits=0)) + (f" n={t.n_scored}" if t.accuracy is not None else ""),
+            fmt.interval(t.judge_score, t.judge_ci, lambda v: fmt.number(v, 2)) + (f" n={t.n_judged}" if t.judge_score is not None else ""),
+            fmt.interval(t.rating, t.rating_ci, lambda v: fmt.number(v, 0)) + (f" {fmt.count(t.votes, 'vote')}" if t.rating is not None else ""),
+            fmt.duration_ms(t.p50_ms),
+            fmt.duration_ms(t.p95_ms),
+            fmt.money(t.cost_per_1k_usd),
+        ]
+        for t in card.targets
+    ]
+    headers = ["target", "results", "accuracy (95% CI)", "judge score 1-5", "rating", "p50", "p95", "cost per 1,000"]
+    lines.extend(table(headers, rows, right=(1, 5, 6, 7), indent=""))
+    if card.pairs:
+        lines.append("paired tests on the same images (effect: a − b)")
+        pair_rows = [
+            [p.a, p.b, p.test, fmt.count(p.n), fmt.effect(p.metric, p.effect), fmt.p_value(p.p_value, unknown=p.note)]
+            for p in card.pairs
+        ]
+        lines.extend(table(["a", "b", "test", "pairs", "effect", "p-value"], pair_rows, right=(3, 4)))
+    if card.agreement:
+        lines.append("agreement")
+        rows = [
+            [
+                g.a,
+                g.b,
+                fmt.dash(g.note) if g.kappa is None else fmt.number(g.kappa, 2),
+                fmt.count(g.n),
+                fmt.percent(g.top_agreement, digits=0),
+                fmt.count(g.top_n),
+            ]
+            for g in card.agreement
+        ]
+        lines.extend(table(["a", "b", "kappa (correct)", "n", "top answers agree", "n"], rows, right=(3, 4, 5)))
+    return "\n".join(lines)
 

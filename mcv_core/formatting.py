@@ -144,6 +144,37 @@ def usd_per_unit(usd: Any, unit: str) -> str:
     return f"{text} per {unit}"
 
 
+def p_value(p: Any, *, unknown: str | None = None) -> str:
+    """A test's p-value as papers print it: "0.042", "< 0.001"; a dash with the reason when there is none."""
+    if missing(p):
+        return dash(unknown)
+    value = float(p)
+    return "< 0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def effect(metric: str, value: Any, *, unknown: str | None = None) -> str:
+    """A paired difference a − b with its sign, in the metric's unit: "+12 points" (accuracy), "−85 ms"
+    (latency), "+0.40" (judge score, 1 to 5)."""
+    if missing(value):
+        return dash(unknown)
+    v = float(value)
+    sign = "+" if v > 0 else "−" if v < 0 else "±"
+    if metric == "correct":
+        return f"{sign}{abs(v) * 100:,.0f} points"
+    if metric == "latency_ms":
+        return f"{sign}{duration_ms(abs(v))}"
+    return f"{sign}{abs(v):,.2f}"
+
+
+def interval(value: Any, ci: Any, show: Any, *, unknown: str | None = None) -> str:
+    """A figure with its 95% interval: "80% (49%–94%)"; the figure alone when there is no interval."""
+    if missing(value):
+        return dash(unknown)
+    if not ci or missing(ci[0]) or missing(ci[1]):
+        return show(value)
+    return f"{show(value)} ({show(ci[0])}–{show(ci[1])})"
+
+
 def shorten(text: Any, width: int) -> str:
     """One line of at most `width` characters, cut at a word with "…" when longer."""
     flat = " ".join(str(text if not missing(text) else "").split())
