@@ -690,3 +690,340 @@ def build_all(df: pd.DataFrame, legend: Legend | None = None) -> dict[str, go.Fi
     (its ids, named by their stored titles)."""
     legend = legend or legend_for(df)
     return {spec.key: spec.build(df, legend) for spec in ALL_CHARTS}
+
+
+# --- the quality scorecard ------------------------------------------------------------------------------------------
+# Figures of a scorecard (mcv_core.scorecard), read through its `to_json()` document: the issue's `scorecard --json`
+# shape, the contract every view of the scorecard shares.
+
+DOMINATED_COLOR = "#B4BCC7"  # lighter than the palette's own grey (#7F7F7F), so a dominated target never passes for one
+FRONT_LINE = "#3A4656"
+PARETO_TITLE = "Which models are worth it? Quality against cost and p95 latency"
+QUALITY_TITLES = {"accuracy": "Accuracy (% of labelled images)", "judge_score": "Judge score (1 to 5)"}
+
+
+def _doc(scorecard: Any) -> Mapping[str, Any]:
+    return scorecard.to_json() if hasattr(scorecard, "to_json") else scorecard
+
+
+def _number(value: Any) -> float:
+    return float(value) if not formatting.missing(value) else np.nan
+
+
+def _ci(value: Any) -> tuple[float, float]:
+    if value is None or len(value) != 2:
+        return np.nan, np.nan
+    return _number(value[0]), _number(value[1])
+
+
+def quality_text(metric: str, value: Any, ci: Any = None, n: Any = None) -> str:
+    """A quality figure as people read it, with its 95% interval and n: "80% (49%–94%) n=10", "3.4 (2.9–3.9) n=12"."""
+    if metric == "accuracy":
+        shown = formatting.interval(value, ci, formatting.percent, unknown="no labelled results")
+    else:
+        shown = formatting.interval(value, ci, lambda v: formatting.number(v, 2), unknown="not judged")
+    return shown if formatting.missing(value) or formatting.missing(n) else f"{shown} n={formatting.count(n)}"
+
+
+def quality_of(row: Mapping[str, Any], metric: str) -> tuple[float, tuple[float, float], Any]:
+    """A scorecard row's quality on `metric`: (value, (ci low, ci high), n behind it), values as floats (NaN)."""
+    if metric == "accuracy":
+        return _number(row.get("accuracy")), _ci(row.get("accuracy_ci")), row.get("n_scored", row.get("n"))
+    return _number(row.get("judge_score")), _ci(row.get("judge_ci")), row.get("n_judged", row.get("n"))
+
+
+def _front_steps(x: np.ndarray, y: np.ndarray) -> tuple[list[float], list[float]]:
+    """The staircase of the best quality to be had at a given x or less (x: cost or latency, lower is better),
+    through the front targets' points: sorted by x, a point is a step when its quality beats every cheaper one."""
+    order = np.lexsort((-y, x))
+    steps_x: list[float] = []
+    steps_y: list[float] = []
+    best = -np.inf
+    for i in order:
+        if y[i] > best:
+            steps_x.append(float(x[i]))
+            steps_y.append(float(y[i]))
+            best = y[i]
+    return steps_x, steps_y
+
+
+def money_tick(usd: float) -> str:
+    """A tick of a cost axis: formatting's money without the trailing zero of its two significant digits
+    ("$0.005", "$0.02", "$0.50", "$2")."""
+    text = formatting.money(usd)
+    if float(usd) < 0.01:
+        text = text.rstrip("0").rstrip(".")
+    return text.removesuffix(".00")
+
+
+def _thinned(tickvals: list[float]) -> list[float]:
+    """1-2-5 ticks over many decades crowd a narrow panel: keep 1-5 steps, then decades alone."""
+    for keep in ((1, 2, 5), (1, 5), (1,)):
+        kept = [v for v in tickvals if round(v / 10 ** np.floor(np.log10(v) + 1e-9)) in keep]
+        if len(kept) <= 5:
+            return kept
+    return kept
+
+
+def _padded(values: np.ndarray, log: bool, right: float) -> list[float]:
+    """An x range around `values` with room on the right for the points' names (`right`: a share of the span)."""
+    if log:
+        low, high = np.log10(values.min()), np.log10(values.max())
+        span = max(high - low, 0.5)
+        return [low - 0.12 * span, high + right * span]
+    high = float(values.max()) if values.size else 1.0
+    return [0.0, high * (1 + right) if high > 0 else 1.0]
+
+
+def _money_axis(fig: go.Figure, values: np.ndarray, col: int) -> bool:
+    """A cost axis: logarithmic with 1-2-5 ticks in dollars when the costs span more than LOG_RATIO (a
+    classifier at a thousandth of an LLM's price), else linear from zero. Returns whether it is logarithmic."""
+    log = values.size > 1 and bool((values > 0).all()) and _log_axis(values)
+    if log:
+        tickvals = _thinned(log_ticks(values)[0])
+        fig.update_xaxes(
+            type="log", tickmode="array", tickvals=tickvals, ticktext=[money_tick(v) for v in tickvals],
+            range=_padded(values, True, 0.35), row=1, col=col,
+        )  # fmt: skip
+    else:
+        fig.update_xaxes(
+            tickprefix="$", exponentformat="none", separatethousands=True, range=_padded(values, False, 0.35), row=1, col=col
+        )
+    return log
+
+
+def _duration_axis(fig: go.Figure, values: np.ndarray, col: int) -> bool:
+    log = bool((values > 0).all()) and _log_axis(values)
+    if log:
+        tickvals = _thinned(log_ticks(values)[0])
+        fig.update_xaxes(
+            type="log", tickmode="array", tickvals=tickvals, ticktext=[duration_tick(v) for v in tickvals],
+            range=_padded(values, True, 0.35), row=1, col=col,
+        )  # fmt: skip
+    else:
+        span = _padded(values, False, 0.35)
+        raw = span[1] / 5
+        step = min((m * 10.0**e for e in range(0, 8) for m in (1, 2, 5) if m * 10.0**e >= raw), default=raw)
+        tickvals = [float(v) for v in np.arange(0, span[1], step)]
+        fig.update_xaxes(
+            tickmode="array", tickvals=tickvals, ticktext=[duration_tick(v) if v else "0" for v in tickvals],
+            range=span, row=1, col=col,
+        )  # fmt: skip
+    return log
+
+
+def pareto_chart(scorecard: Any, legend: Legend | None = None) -> go.Figure:
+    """Quality (accuracy or judge score, as the scorecard's `quality_metric`) against cost per 1,000 images (left)
+    and against p95 latency (right), one point per target with its quality's 95% interval. Targets on the
+    Pareto front (the scorecard's `pareto`) in their colours and named; dominated ones grey. In each panel the
+    front's staircase: the best quality to be had at that cost (or latency) or less. Targets without a quality,
+    a cost or a latency are left out of the panel that needs it, and the note says which."""
+    from plotly.subplots import make_subplots
+
+    doc = _doc(scorecard)
+    metric = str(doc.get("quality_metric") or "accuracy")
+    rows = [r for r in doc.get("targets", [])]
+    legend = (legend or Legend()).covering([r["target"] for r in rows])
+    quality = np.array([quality_of(r, metric)[0] for r in rows], dtype=np.float64)
+    if not rows or not np.isfinite(quality).any():
+        fig = empty_figure(PARETO_TITLE)
+        if rows:  # results, but no quality figure to place them by
+            fig.update_annotations(text="No quality figure yet: score labelled images (the sample set) or run the judge")
+        return fig
+    fig = make_subplots(
+        rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.06,
+        subplot_titles=("against cost per 1,000 images", "against p95 latency (warm calls)"),
+    )  # fmt: skip
+    _layout(fig, PARETO_TITLE, None, QUALITY_TITLES[metric])
+    scale = 100.0 if metric == "accuracy" else 1.0  # accuracy drawn 0 to 100 with "%" ticks, as every rate
+    front = np.array([bool(r.get("pareto")) for r in rows])
+    panels = (
+        ("cost_per_1k_usd", 1, "Cost per 1,000 images (USD", "no price"),
+        ("p95_ms", 2, "p95 latency, warm calls (ms or s", "no latency"),
+    )
+    left_out: dict[str, list[str]] = {  # target title -> why it is missing from a panel
+        legend.title(r["target"]): [f"no {'accuracy on labelled images' if metric == 'accuracy' else 'judge score'}"]
+        for r, q in zip(rows, quality)
+        if not np.isfinite(q)
+    }
+    hover = []
+    for r, q in zip(rows, quality):
+        value, ci, n = quality_of(r, metric)
+        hover.append(
+            f"<b>{legend.title(r['target'])}</b>"
+            f"<br>{QUALITY_TITLES[metric].split(' (')[0]}: {quality_text(metric, value, ci, n)}"
+            f"<br>Cost: {formatting.money_per_1000(_number(r.get('cost_per_1k_usd')) / 1000)}"
+            f"<br>p95 latency: {formatting.duration_ms(r.get('p95_ms'), unknown='no successful warm calls')}"
+            f"<br>n={formatting.count(r.get('n'))} results"
+            f"<br>{'on the Pareto front' if r.get('pareto') else 'dominated: another model is as good on all three and better on one'}"
+        )
+    for column, col, axis_title, why in panels:
+        x = np.array([_number(r.get(column)) for r in rows], dtype=np.float64)
+        drawn = np.isfinite(x) & np.isfinite(quality)
+        for i in np.flatnonzero(~drawn & np.isfinite(quality)):
+            left_out.setdefault(legend.title(rows[i]["target"]), []).append(why)
+        if not drawn.any():
+            continue
+        on = drawn & front
+        if on.any():
+            steps_x, steps_y = _front_steps(x[on], quality[on] * scale)
+            fig.add_trace(
+                go.Scatter(
+                    x=steps_x, y=steps_y, mode="lines", line={"color": FRONT_LINE, "width": 1.5, "dash": "dash", "shape": "hv"},
+                    name="Pareto front", legendgroup="front", showlegend=col == 1, hoverinfo="skip",
+                ),
+                row=1, col=col,
+            )  # fmt: skip
+        for i in np.flatnonzero(drawn):
+            row = rows[i]
+            _, (low, high), _ = quality_of(row, metric)
+            y = quality[i] * scale
+            color = legend.color(row["target"]) if front[i] else DOMINATED_COLOR
+            error = (
+                {"type": "data", "symmetric": False, "array": [high * scale - y], "arrayminus": [y - low * scale],
+                 "color": _rgba(color, 0.55) if color.startswith("#") else color, "thickness": 1.2, "width": 4}
+                if np.isfinite(low) and np.isfinite(high) else None
+            )  # fmt: skip
+            fig.add_trace(
+                go.Scatter(
+                    x=[x[i]], y=[y], mode="markers+text",
+                    marker={"color": color, "size": 13 if front[i] else 10, "symbol": "circle" if front[i] else "circle-open",
+                            "line": {"color": "white" if front[i] else color, "width": 1 if front[i] else 2}},
+                    error_y=error,
+                    text=[legend.title(row["target"])], textposition="top right",
+                    textfont={"color": "#1d2733" if front[i] else "#8A94A1", "size": 12},
+                    cliponaxis=False, showlegend=False,
+                    customdata=[[row.get("n"), x[i]]],
+                    hovertext=[hover[i]], hovertemplate="%{hovertext}<extra></extra>",
+                    name=legend.title(row["target"]),
+                ),
+                row=1, col=col,
+            )  # fmt: skip
+        log = (_money_axis if col == 1 else _duration_axis)(fig, x[drawn], col)
+        fig.update_xaxes(title_text=f"{axis_title}{', log scale' if log else ''})", row=1, col=col)
+    # No legend entry per target: each point is named beside it; the legend keys the front's line.
+    fig.update_layout(height=500, legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0})
+    if metric == "accuracy":
+        _rate_yaxis(fig, 100.0, full=True)
+    else:
+        fig.update_yaxes(range=[0.6, 5.5], tickmode="array", tickvals=[1, 2, 3, 4, 5])
+    fig.update_yaxes(title_text=QUALITY_TITLES[metric], row=1, col=1)
+    fig.update_annotations(font={"size": 13, "color": "#5b6776"}, selector={"text": "against cost per 1,000 images"})
+    fig.update_annotations(font={"size": 13, "color": "#5b6776"}, selector={"text": "against p95 latency (warm calls)"})
+    note = (
+        "Coloured: on the Pareto front (no other model is at least as good on quality, cost and p95 latency and better"
+        "<br>on one); grey: dominated. Bars: 95% interval of the quality. Line: the best quality at that cost or latency."
+    )
+    if left_out:
+        note += "<br>Not drawn: " + "; ".join(f"{name} ({', '.join(whys)})" for name, whys in left_out.items()) + "."
+    fig.add_annotation(
+        text=note, xref="paper", yref="paper", x=0, y=-0.32, xanchor="left", yanchor="top",
+        showarrow=False, font={"size": 11, "color": "#555"}, align="left",
+    )  # fmt: skip
+    fig.update_layout(margin={"l": 70, "r": 30, "t": 90, "b": 150})
+    fig.update_xaxes(tickangle=0)
+    return fig
+
+
+RATINGS_TITLE = "Which answers do people prefer? Rating from blind votes (Bradley-Terry)"
+
+
+def ratings_chart(ratings: Any, legend: Legend | None = None) -> go.Figure:
+    """Each rated target's Bradley-Terry rating on the Elo-like scale with its 95% bootstrap interval, best at the
+    top (a quality.Ratings: items, rating, low, high, votes). 1,000 is the average of the rated targets."""
+    if ratings is None or not len(ratings.items):
+        return empty_figure(RATINGS_TITLE)
+    legend = (legend or Legend()).covering(ratings.items)
+    order = np.argsort(np.asarray(ratings.rating, dtype=np.float64), kind="stable")  # plotly draws y from the bottom
+    items = [ratings.items[i] for i in order]
+    rating = np.asarray(ratings.rating, dtype=np.float64)[order]
+    low = np.asarray(ratings.low, dtype=np.float64)[order]
+    high = np.asarray(ratings.high, dtype=np.float64)[order]
+    count = np.asarray(ratings.votes)[order]
+    labels = [_axis_label(legend, t, int(n)).replace("n=", "votes=") for t, n in zip(items, count)]
+    has_interval = np.isfinite(low) & np.isfinite(high)
+    fig = go.Figure(
+        go.Scatter(
+            x=rating,
+            y=labels,
+            mode="markers+text",
+            marker={"color": [legend.color(t) for t in items], "size": 14, "line": {"color": "white", "width": 1}},
+            error_x={
+                "type": "data", "symmetric": False, "color": "#5b6776", "thickness": 1.5, "width": 6,
+                "array": np.where(has_interval, high - rating, 0.0), "arrayminus": np.where(has_interval, rating - low, 0.0),
+            },  # fmt: skip
+            text=[formatting.count(r) for r in rating],
+            textposition="top center",
+            cliponaxis=False,
+            customdata=np.column_stack([count, low, high]),
+            hovertext=[
+                f"<b>{legend.title(t)}</b><br>rating {formatting.count(r)}"
+                + (f"<br>95% interval {formatting.count(lo)} to {formatting.count(hi)}" if ok else "<br>no interval from one vote")
+                + f"<br>{formatting.count(n, 'vote')}"
+                for t, r, lo, hi, ok, n in zip(items, rating, low, high, has_interval, count)
+            ],
+            hovertemplate="%{hovertext}<extra></extra>",
+        )
+    )
+    fig.add_vline(x=1000, line={"color": "#C9D2DD", "dash": "dot"})
+    _layout(fig, RATINGS_TITLE, "Rating (Elo-like: 1,000 is the average; 400 points mean 10:1 odds)", "", showlegend=False)
+    fig.update_layout(height=max(260, 90 + 70 * len(items)), margin={"l": 70, "r": 30, "t": 70, "b": 70})
+    fig.update_xaxes(tickformat=",~f")
+    fig.update_yaxes(range=[-0.5, len(items) - 0.2])  # room above the top point for its label, under the note
+    _note(fig, f"Bars: 95% bootstrap interval ({formatting.count(ratings.comparisons, 'vote')}). A tie or “both bad” counts half a win each way.")
+    return fig
+
+
+WIN_RATE_TITLE = "Who beats whom? Share of votes the row's model won against the column's"
+
+
+def win_rate_matrix(ratings: Any, legend: Legend | None = None) -> go.Figure:
+    """A heatmap of the share of votes each target won against each other (quality.Ratings: wins, games), ties
+    counting half; each cell says how many votes it is made of, and pairs that never met say so."""
+    if ratings is None or len(ratings.items) < 2:
+        return empty_figure(WIN_RATE_TITLE)
+    legend = (legend or Legend()).covering(ratings.items)
+    order = np.argsort(-np.asarray(ratings.rating, dtype=np.float64), kind="stable")  # best first, as the ratings
+    items = [ratings.items[i] for i in order]
+    share = np.asarray(ratings.wins, dtype=np.float64)[np.ix_(order, order)]
+    games = np.asarray(ratings.games)[np.ix_(order, order)]
+    names = [legend.title(t) for t in items]
+    text = [
+        ["" if i == j else (f"{formatting.percent(share[i, j])}<br>n={formatting.count(games[i, j])}"
+                            if games[i, j] else "never met")
+         for j in range(len(items))]
+        for i in range(len(items))
+    ]  # fmt: skip
+    hover = [
+        [
+            "" if i == j else (
+                f"{names[i]} won {formatting.percent(share[i, j])} of {formatting.count(games[i, j], 'vote')} against {names[j]}"
+                if games[i, j] else f"{names[i]} and {names[j]} have no vote between them"
+            )
+            for j in range(len(items))
+        ]
+        for i in range(len(items))
+    ]  # fmt: skip
+    fig = go.Figure(
+        go.Heatmap(
+            z=share * 100,
+            x=names,
+            y=names,
+            zmin=0,
+            zmax=100,
+            colorscale=[[0, "#C4473A"], [0.5, "#F4F1EA"], [1, "#2F7E5F"]],
+            colorbar={"title": {"text": "won (%)"}, "ticksuffix": "%", "len": 0.8},
+            text=text,
+            texttemplate="%{text}",
+            hovertext=hover,
+            hovertemplate="%{hovertext}<extra></extra>",
+            xgap=2,
+            ygap=2,
+        )
+    )
+    _layout(fig, WIN_RATE_TITLE, "against", "", showlegend=False)
+    fig.update_yaxes(autorange="reversed", showgrid=False)
+    fig.update_xaxes(showgrid=False, side="bottom")
+    fig.update_layout(height=max(300, 160 + 70 * len(items)), margin={"l": 70, "r": 30, "t": 70, "b": 70})
+    _note(fig, "Ties and “both bad” count half a win each way.")
+    return fig

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Sequence
 
 import pandas as pd
@@ -382,3 +383,136 @@ def download_report(runs: Sequence[Run], *, title: str, key: str) -> None:
         key=key,
         help="One self-contained HTML file: tables, charts and every answer side by side. It opens offline.",
     )
+
+
+# --- choosing what a quality view covers: a time range or one benchmark ---------------------------------------
+
+SELECTION_RANGES = {"24 hours": timedelta(days=1), "7 days": timedelta(days=7), "30 days": timedelta(days=30)}
+BENCHMARK_CHOICE = "Benchmark"
+BENCH_LOOKBACK = timedelta(days=30)  # benchmarks offered for choice: those with results in this window
+SELECTION_TTL_S = 60  # a selection's results are read again after this (Refresh reads them now)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What a scorecard or the arena covers: results created in [since, until], or those of one benchmark
+    (whose results and votes are read from its start, which its id carries)."""
+
+    since: datetime
+    until: datetime
+    bench_id: str | None = None
+    choice: str = ""  # the range's name or the bench id: the same choice minute after minute (`until` moves on)
+
+    @property
+    def label(self) -> str:
+        if self.bench_id:
+            return f"benchmark {self.bench_id}"
+        return f"{self.since:%Y-%m-%d %H:%M} – {self.until:%Y-%m-%d %H:%M} UTC"
+
+
+@st.cache_data(ttl=SELECTION_TTL_S, show_spinner=False)
+def recent_benchmarks(until: datetime) -> list[dict[str, Any]]:
+    """Benchmarks with results in the BENCH_LOOKBACK before `until`, newest first: {bench_id, started, results,
+    targets}. From the analytics partitions History already keeps (past days are cached on disk)."""
+    items = get_workbench().history.load(until - BENCH_LOOKBACK, until, fields=("run_id", "created_at", "provider", "bench_id"))
+    found: dict[str, dict[str, Any]] = {}
+    for item in items:
+        bench_id = item.get("bench_id")
+        if not bench_id:
+            continue
+        entry = found.setdefault(bench_id, {"bench_id": bench_id, "started": item["created_at"], "results": 0, "targets": set()})
+        entry["results"] += 1
+        entry["targets"].add(item.get("provider"))
+        entry["started"] = min(entry["started"], item["created_at"])
+    benches = sorted(found.values(), key=lambda e: e["started"], reverse=True)
+    return [{**e, "targets": sorted(t for t in e["targets"] if t)} for e in benches]
+
+
+def _bench_label(bench: dict[str, Any]) -> str:
+    started = datetime.fromisoformat(str(bench["started"]).replace("Z", "+00:00"))
+    return (
+        f"{started:%Y-%m-%d %H:%M} UTC · {fmt.count(bench['results'], 'result')} · "
+        f"{fmt.count(len(bench['targets']), 'model')} · {bench['bench_id']}"
+    )
+
+
+def selection_picker(page: str, *, default: str = "30 days", prefer_benchmark: bool = False) -> Selection | None:
+    """A time range or a benchmark to work on; None (with a note on the page) when a benchmark is asked for and
+    there is none. `?bench=<id>` in the address chooses that benchmark. `prefer_benchmark`: start on the newest
+    benchmark when there is one."""
+    now = datetime.now(timezone.utc).replace(second=0, microsecond=0) + timedelta(minutes=1)
+    benches = recent_benchmarks(now)
+    by_id = {b["bench_id"]: b for b in benches}
+    linked = st.query_params.get("bench")
+    choices = [*SELECTION_RANGES, BENCHMARK_CHOICE]
+    start = BENCHMARK_CHOICE if linked or (prefer_benchmark and benches) else default
+    left, right = st.columns([4, 1], vertical_alignment="bottom")
+    choice = left.segmented_control(
+        "Results from", choices, default=start, key=f"{page}.range", required=True,
+        help="A time range (results created in it), or every result of one benchmark.",
+    )  # fmt: skip
+    if right.button("Refresh", icon=":material/refresh:", key=f"{page}.refresh", help="Read the newest results now"):
+        st.cache_data.clear()
+    if choice != BENCHMARK_CHOICE:
+        return Selection(now - SELECTION_RANGES[choice], now, choice=choice)
+    ids = list(by_id)
+    if linked and linked not in by_id:
+        ids.insert(0, linked)  # a link to a benchmark older than the list: still what was asked for
+    if not ids:
+        st.info(
+            f"No benchmark in the last {BENCH_LOOKBACK.days} days: run one on the Benchmark page, or choose a time range.",
+            icon=":material/info:",
+        )
+        return None
+    bench_id = st.selectbox(
+        "Benchmark", ids, index=ids.index(linked) if linked in ids else 0, key=f"{page}.bench",
+        format_func=lambda b: _bench_label(by_id[b]) if b in by_id else b,
+        help=f"Benchmarks with results in the last {BENCH_LOOKBACK.days} days, newest first.",
+    )  # fmt: skip
+    try:
+        started = history.bench_started(bench_id)
+    except MCVError as exc:
+        st.error(plain(exc.user_text()), icon=":material/error:")
+        return None
+    return Selection(started - timedelta(minutes=1), now, bench_id, choice=bench_id)
+
+
+@st.cache_data(ttl=SELECTION_TTL_S, show_spinner="Reading the results…", max_entries=32)
+def selected_results(selection: Selection, fields: tuple[str, ...] = history.RESULT_FIELDS) -> list[dict[str, Any]]:
+    """The selection's result items (every key of `fields` present), newest first."""
+    if selection.bench_id:
+        return get_workbench().history.select(bench_id=selection.bench_id, fields=fields)
+    return get_workbench().history.select(since=selection.since, until=selection.until, fields=fields)
+
+
+def selection_votes(selection: Selection, results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The votes on the selection's runs (read every time: a vote just cast must count)."""
+    runs = {r["run_id"] for r in results}
+    return [v for v in get_workbench().history.votes(selection.since, selection.until) if v["run_id"] in runs]
+
+
+@st.cache_data(ttl=600, show_spinner=False, max_entries=256)
+def image_jpeg(image_key: str, size: int = 320) -> bytes | None:
+    """A stored upload as a JPEG of at most `size` px a side; None when the bucket no longer has it."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    try:
+        data = get_workbench().store.read(image_key)
+    except MCVError:
+        return None  # expired by the bucket's lifecycle: the caller says so
+    image = Image.open(BytesIO(data))
+    image.thumbnail((size, size))
+    out = BytesIO()
+    image.convert("RGB").save(out, "JPEG", quality=88)
+    return out.getvalue()
+
+
+def results_legend(results: Sequence[dict[str, Any]]) -> charts.Legend:
+    """Titles and colours of the targets of these result items: the catalogue's, in its order; targets no longer
+    in it after them, by their stored titles."""
+    catalogue = get_workbench().catalogue
+    present = {str(r["provider"]) for r in results}
+    ids = [i for i in catalogue.ids if i in present] + sorted(present - set(catalogue.ids))
+    return charts.legend(ids, catalogue, {str(r["provider"]): str(r["title"]) for r in results if r.get("title")})

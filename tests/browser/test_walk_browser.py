@@ -1,6 +1,7 @@
-"""Every page and History tab in a real browser at 1024x768 and 1440x900, after one comparison and one small
-benchmark: no exception, no raw None or nan, no cost rounded to $0.000000, no table or grid that scrolls sideways
-inside its box, and Compare cards whose figures are as tall in every card. A screenshot of each view is kept."""
+"""Every page and every tab of History and the Scorecard in a real browser at 1024x768 and 1440x900, after one
+comparison and one small benchmark: no exception, no raw None or nan, no cost rounded to $0.000000, no table or
+grid that scrolls sideways inside its box, and Compare cards whose figures are as tall in every card. A screenshot
+of each view is kept."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ pytestmark = pytest.mark.browser
 
 WIDTHS = {1024: 768, 1440: 900}
 HISTORY_TABS = ["Latency", "Cold starts", "Cost & tokens", "Errors", "Accuracy", "Outputs", "Export"]
+SCORECARD_TABS = ["Pairs", "Agreement", "Ratings", "Judge", "Report"]
 ANSWERS_S = 180  # the first comparison of a session pays for cold starts
 BENCH_S = 300
 # "$0.000000" is a cost rounded to zero; "$0.00000094" is a small cost shown as it should be.
@@ -173,6 +175,24 @@ def test_every_page_reads_well_at_1024_and_1440(
                 check_view(page, f"History, {tab}, at {width}")
             page.get_by_role("tab", name="Latency", exact=True).click()
             settle(page)
+
+            # The scorecard of the last 24 hours: the comparison's three models and the benchmark's classifier.
+            nav(page, "Scorecard")
+            page.locator(".st-key-scorecard-range").get_by_role("radio", name="24 hours", exact=True).click()
+            settle(page)
+            for tab in SCORECARD_TABS:
+                page.get_by_role("tab", name=tab, exact=True).click()
+                expect(page.get_by_role("tab", name=tab, exact=True)).to_have_attribute("aria-selected", "true")
+                settle(page)
+                shoot(page, shots / f"scorecard-{tab.lower()}-{width}.png", width, height)
+                check_view(page, f"Scorecard, {tab}, at {width}")
+            page.get_by_role("tab", name="Pairs", exact=True).click()
+            settle(page)
+
+            nav(page, "Arena")
+            expect(page.get_by_role("button", name="A is better")).to_be_visible(timeout=60_000)
+            shoot(page, shots / f"arena-{width}.png", width, height)
+            check_view(page, f"Arena at {width}")
 
             nav(page, "Infrastructure")
             expect(page.get_by_text(re.compile(r"^\d+ ok · \d+ warn · \d+ fail$"))).to_be_visible(timeout=90_000)
