@@ -305,7 +305,7 @@ def build_report(
 
 ALPHA = 0.05  # a difference is called clear below this p-value
 TEST_TITLES = {
-    "mcnemar": "McNemar exact (correct)",
+    "mcnemar": "McNemar exact (accuracy)",
     "wilcoxon": "Wilcoxon (warm latency)",
     "paired_bootstrap": "Paired bootstrap (judge score)",
 }

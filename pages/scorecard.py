@@ -216,9 +216,11 @@ def judge_tab(results: list[dict[str, Any]], judgments: list[dict[str, Any]], le
             disabled=not todo, key="scorecard.judge_go",
         )  # fmt: skip
         st.button("Default rubric", icon=":material/restart_alt:", key="scorecard.rubric_default", on_click=restore_rubric)
+        failed = len(results) - len(answered)
         st.caption(
             f"Rubric {rubric.id} · {fmt.count(len(answered) - len(todo), 'answer')} already judged by "
-            f"{plain(legend.title(chosen))} with it · {fmt.count(len(results) - len(answered), 'failed call')} not judged"
+            f"{plain(legend.title(chosen))} with it"
+            + (f" · {fmt.count(failed, 'failed call')} not judged (no answer to judge)" if failed else "")
         )
     if go:
         progress = st.progress(0.0, text=f"Judging {fmt.count(len(todo), 'answer')} with {plain(legend.title(chosen))}…")

@@ -276,7 +276,7 @@ def test_pairs_are_tested_on_the_same_images(
     run(at)
     shown = table(at, "scorecard.pair")
     rows = {row["test"]: row for row in shown.to_dict("records")}
-    assert set(rows) == {"McNemar exact (correct)", "Wilcoxon (warm latency)"}, "no judge yet: no bootstrap row"
+    assert set(rows) == {"McNemar exact (accuracy)", "Wilcoxon (warm latency)"}, "no judge yet: no bootstrap row"
 
     a, b = by_run(raw, "azure_openai"), by_run(raw, "bedrock")
     runs = sorted(a.keys() & b.keys())
@@ -284,7 +284,7 @@ def test_pairs_are_tested_on_the_same_images(
     right_a = np.array([bool(a[r]["correct"]) for r in runs])
     right_b = np.array([bool(b[r]["correct"]) for r in runs])
     a_only, b_only = int(np.sum(right_a & ~right_b)), int(np.sum(~right_a & right_b))
-    mcnemar = rows["McNemar exact (correct)"]
+    mcnemar = rows["McNemar exact (accuracy)"]
     assert mcnemar["n"] == 30
     assert mcnemar["discordant"] == f"A: {a_only} · B: {b_only}"
     effect = right_a.mean() - right_b.mean()
@@ -416,7 +416,7 @@ def test_the_report_carries_the_scorecard(
     expected = expected_figures(raw)
     for target in TARGETS:
         assert f"n={expected[target]['n_scored']}" in html
-    assert "McNemar exact (correct)" in html and "Cohen&#x27;s kappa" in html
+    assert "McNemar exact (accuracy)" in html and "Cohen&#x27;s kappa" in html
     markup = re.sub(r"<script\b[^>]*>.*?</script>", "", html, flags=re.DOTALL | re.IGNORECASE)
     assert not re.findall(r"<script\b[^>]*\bsrc\s*=", html, flags=re.IGNORECASE), "a script loads from elsewhere"
     links = re.findall(r"""\b(?:src|href)\s*=\s*["']?\s*([^"'\s>]+)""", markup, flags=re.IGNORECASE)
