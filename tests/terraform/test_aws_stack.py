@@ -203,8 +203,13 @@ def test_results_table(root: Evaluator) -> None:
     assert gsi["for_each"] == "${var.global_secondary_indexes}"
     content = block(gsi, "content")
     assert content["name"] == "${global_secondary_index.key}"
-    assert content["hash_key"] == "${global_secondary_index.value.hash_key}"
-    assert content["range_key"] == "${global_secondary_index.value.range_key}"
+    assert "hash_key" not in content and "range_key" not in content  # deprecated: key_schema names the keys
+    keys = dynamic_block(content, "key_schema")
+    assert "global_secondary_index.value.hash_key" in keys["for_each"] and '"HASH"' in keys["for_each"]
+    assert "global_secondary_index.value.range_key" in keys["for_each"] and '"RANGE"' in keys["for_each"]
+    assert keys["for_each"].index("HASH") < keys["for_each"].index("RANGE")  # the partition key first
+    body = block(keys, "content")
+    assert (body["attribute_name"], body["key_type"]) == ("${key_schema.value.name}", "${key_schema.value.type}")
 
     attributes = dynamic_block(resource, "attribute")
     assert attributes["for_each"] == "${local.key_attributes}"

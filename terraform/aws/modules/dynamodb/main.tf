@@ -28,9 +28,22 @@ resource "aws_dynamodb_table" "this" {
     for_each = var.global_secondary_indexes
     content {
       name            = global_secondary_index.key
-      hash_key        = global_secondary_index.value.hash_key
-      range_key       = global_secondary_index.value.range_key
       projection_type = global_secondary_index.value.projection_type
+
+      # key_schema replaces the index's hash_key and range_key, deprecated in provider 6.x
+      # (hashicorp/terraform-provider-aws#45357): the partition key first, then the sort key when there is one.
+      dynamic "key_schema" {
+        for_each = [
+          for key in [
+            { name = global_secondary_index.value.hash_key, type = "HASH" },
+            { name = global_secondary_index.value.range_key, type = "RANGE" },
+          ] : key if key.name != null
+        ]
+        content {
+          attribute_name = key_schema.value.name
+          key_type       = key_schema.value.type
+        }
+      }
     }
   }
 
