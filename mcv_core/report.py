@@ -389,8 +389,8 @@ def cold_text(row: Mapping[str, Any]) -> str:
 
 def front_text(flag: Any) -> str:
     if flag is None:
-        return fmt.dash("needs quality, latency and cost")
-    return "yes" if flag else "no, dominated"
+        return fmt.dash("not drawn")  # quality, p95 latency or cost unknown: the chart's caption names which
+    return "yes" if flag else "dominated"
 
 
 def scorecard_targets(card: Any) -> pd.DataFrame:
@@ -494,7 +494,7 @@ SCORECARD_COLUMNS: tuple[Column, ...] = (
     ("latency_basis", "Latency of", _text, False),
     ("cold_text", "Cold starts", _text, True),
     ("cost_per_1k_usd", "Per 1,000 images", fmt.money, True),
-    ("front_text", "On the Pareto front", _text, False),
+    ("front_text", "Pareto front", _text, False),
 )
 PAIR_COLUMNS = _text_columns(
     (("a", "Model A", False), ("b", "Model B", False), ("test", "Test", False), ("n", "Pairs", True),

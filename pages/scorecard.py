@@ -45,7 +45,12 @@ TARGET_COLUMNS: dict[str, Column] = {
     "cold_text": Column("text", "Median latency of cold starts and how many there were, kept apart from the warm figures", "Cold starts"),
     "cost_per_1k_usd": Column("money", "1,000 times the mean cost of a successful call with a known price", "Per 1,000 images"),
     "n_priced": Column("count", "Successful calls with a known price", "Priced calls"),
-    "front_text": Column("text", "On the front when no other model is at least as good on quality, p95 latency and cost and better on one", "On the Pareto front"),
+    "front_text": Column(
+        "text",
+        "On the front when no other model is at least as good on quality, p95 latency and cost and better on one; "
+        "– when one of the three is unknown (the chart's caption says which)",
+        "Pareto front",
+    ),
     "n_scored": Column("count", "Results on labelled images", "Labelled"),
     "n_judged": Column("count", "Results the judge scored", "Judged"),
     "votes": Column("count", "Blind votes this model took part in", "Votes"),
