@@ -93,6 +93,8 @@ gpt4o_image_tokens = _tile_tokens(GPT4O_BASE_TOKENS, GPT4O_TILE_TOKENS)
 PATCH_PX = 32
 MAX_PATCHES = 1536
 PATCH_MULTIPLIERS = {"gpt-4.1-mini": 1.62, "gpt-4.1-nano": 2.46, "o4-mini": 1.72}
+# The local cloud's emulated output rates of those models (an emulation setting, see Family).
+PATCH_EMULATED_TOKENS_PER_S = {"gpt-4.1-mini": 100.0, "gpt-4.1-nano": 150.0, "o4-mini": 110.0}
 GPT_PATCHES = ImageSpec("gpt_patches", max_area=MAX_PATCHES * PATCH_PX * PATCH_PX)
 
 
@@ -201,6 +203,11 @@ class Family:
     takes_detail: bool = False  # OpenAI's image detail (low, high, auto) applies
     # It answers a prompt in words (so it can judge other answers); our classifier answers with labels only.
     answers_text: bool = True
+    # The local cloud's output rate for this family's stand-ins, tokens per second: an EMULATION SETTING, not a
+    # measurement of the real models (their speed varies by region, load and date). The values are of the order
+    # of what the services publish or are commonly seen to stream, so that a local stream looks like one;
+    # MCV_LOCAL_TOKENS_PER_S replaces it for every family. 0: the local cloud never streams this family's text.
+    emulated_tokens_per_s: float = 0.0
 
     def image_spec(self, detail: str = "auto") -> ImageSpec:
         return self.spec_for(detail)
@@ -221,26 +228,32 @@ CLASSIFIER_FAMILY = Family(
 CLAUDE_FAMILY = Family(
     "claude", "Anthropic Claude", "w×h/750 tokens; long edge ≤ 1568 px, about 1.15 MP",
     "docs.anthropic.com/en/docs/build-with-claude/vision", _fixed(CLAUDE), claude_image_tokens,
+    emulated_tokens_per_s=80.0,
 )
 NOVA_FAMILY = Family(
     "nova", "Amazon Nova", "≈800 to 2,600 tokens by the closest published size (900×450 … 1300×1300)",
     "docs.aws.amazon.com/nova/latest/userguide/modalities-image.html", _fixed(NOVA), nova_image_tokens,
+    emulated_tokens_per_s=120.0,
 )
 LLAMA_FAMILY = Family(
     "llama_vision", "Meta Llama 3.2 Vision", "1601 tokens per 560-px tile, at most 4 tiles",
     "huggingface.co/docs/transformers/model_doc/mllama", _fixed(LLAMA), llama_image_tokens,
+    emulated_tokens_per_s=50.0,
 )
 PIXTRAL_FAMILY = Family(
     "pixtral", "Mistral Pixtral", "one token per 16-px patch plus one per row; fitted in 1024×1024",
     "docs.mistral.ai/capabilities/vision", _fixed(PIXTRAL), pixtral_image_tokens,
+    emulated_tokens_per_s=60.0,
 )
 GPT4O_MINI_FAMILY = Family(
     "gpt4o_mini", "OpenAI gpt-4o-mini", "2833 + 5667 tokens per 512-px tile; detail low 2833",
     "platform.openai.com/docs/guides/images-vision", gpt_tiles_spec, gpt4o_mini_image_tokens, takes_detail=True,
+    emulated_tokens_per_s=90.0,
 )
 GPT4O_FAMILY = Family(
     "gpt4o", "OpenAI gpt-4o / gpt-4.1", "85 + 170 tokens per 512-px tile; detail low 85",
     "platform.openai.com/docs/guides/images-vision", gpt_tiles_spec, gpt4o_image_tokens, takes_detail=True,
+    emulated_tokens_per_s=80.0,
 )
 
 
@@ -249,6 +262,7 @@ def _patch_family(model: str) -> Family:
     return Family(
         f"gpt_patches_{model}", f"OpenAI {model}", f"32-px patches (at most 1536) × {multiplier}",
         "platform.openai.com/docs/guides/images-vision", _fixed(GPT_PATCHES), _patch_tokens(multiplier),
+        emulated_tokens_per_s=PATCH_EMULATED_TOKENS_PER_S[model],
     )
 
 

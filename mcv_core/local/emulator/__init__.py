@@ -2,18 +2,23 @@
 
 Wire protocols served (so the real boto3 and openai clients run end to end), one module each:
   sagemaker.py          POST /endpoints/{name}/invocations        -> sagemaker_model/code/inference.py in a worker
-  bedrock.py            POST /model/{modelId}/converse            -> the model's local stand-in
+  bedrock.py            POST /model/{modelId}/converse, /converse-stream (AWS event stream, eventstream.py)
+                                                                  -> the model's local stand-in
   azure_openai.py       POST /openai/deployments/{name}/chat/completions?api-version=...  -> the deployment's model
   openai_compatible.py  POST /v1/chat/completions, GET /v1/models -> the named model's stand-in
-over wire.py (HTTP plumbing, faults, SigV4, token counts, images). AWS requests must carry a valid SigV4
-signature made with the local cloud's key, Azure ones its api-key, OpenAI ones its key as a bearer token.
-Faults (throttling, 5xx, timeouts, slow or malformed answers, refused credentials) are injected per service
-through /_mcv/faults or MCV_LOCAL_FAULTS. Adding a service is one module with SERVICE and ROUTES, listed below.
+(chat.py: the chat-completions format both share, whole or streamed as server-sent events) over wire.py (HTTP
+plumbing, faults, SigV4, token counts, images) and streaming.py (the text paced at each family's emulated rate,
+MCV_LOCAL_TOKENS_PER_S for all; every answer's send times in a ring, GET /_mcv/streams). AWS requests must
+carry a valid SigV4 signature made with the local cloud's key, Azure ones its api-key, OpenAI ones its key as
+a bearer token. Faults (throttling, 5xx, timeouts, slow or malformed answers, refused credentials, connections
+cut mid-answer) are injected per service through /_mcv/faults or MCV_LOCAL_FAULTS. Adding a service is one
+module with SERVICE and ROUTES, listed below.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 from http.server import ThreadingHTTPServer
@@ -21,11 +26,15 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from .. import describers
+from ... import models
 from ..state import Connection
-from . import azure_openai, bedrock, openai_compatible, sagemaker
+from . import azure_openai, bedrock, openai_compatible, sagemaker, streaming
 from .azure_openai import Deployments
 from .sagemaker import SageMakerHost
+from .streaming import StreamLog
 from .wire import BadImage, Fault, Faults, Handler, Route, WireError, approx_tokens, aws_error, truncate_to_tokens
+
+log = logging.getLogger("mcv_core.local.emulator")
 
 SERVICE_MODULES = (sagemaker, bedrock, azure_openai, openai_compatible)
 SERVICES: tuple[str, ...] = tuple(module.SERVICE for module in SERVICE_MODULES)
@@ -37,7 +46,10 @@ __all__ = [
 
 
 class Emulator:
-    """Owns the server, the endpoint host, the Azure deployments and the fault plan."""
+    """Owns the server, the endpoint host, the Azure deployments, the fault plan and the log of answers sent.
+
+    `MCV_LOCAL_TOKENS_PER_S` (read here, at start) sets every family's emulated output rate; ValueError when it
+    is not a positive number."""
 
     def __init__(
         self,
@@ -49,7 +61,13 @@ class Emulator:
         on_deployments_changed: Callable[[dict[str, str]], None] | None = None,
     ) -> None:
         self.conn = conn
+        try:
+            self.token_rate = streaming.rate_override()
+        except ValueError as exc:
+            log.error("the AI emulator cannot start: %s", exc)  # the daemon's log is where `local up` points
+            raise
         self.faults = Faults(SERVICES)
+        self.streams = StreamLog()
         self.sagemaker = SageMakerHost(conn, work_root, idle_s)
         self.azure_deployments = Deployments(azure_deployments, on_deployments_changed)
         self.requests: dict[str, int] = {service: 0 for service in SERVICES}
@@ -66,6 +84,9 @@ class Emulator:
     def count(self, service: str) -> None:
         with self._count_lock:
             self.requests[service] += 1
+
+    def tokens_per_s(self, model: models.Model) -> float:
+        return streaming.tokens_per_s(model, self.token_rate)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self.server.serve_forever, name="ai-emulator", daemon=True)
@@ -92,6 +113,7 @@ class Emulator:
             "openai": openai_compatible.status(),
             "standins": describers.standins_status(),
             "faults": self.faults.describe(),
+            "tokens_per_s": self.token_rate,  # None: each family's own emulated rate
         }
 
 
@@ -124,6 +146,12 @@ def _clear_faults(h: Handler, match: re.Match[str], query: dict[str, list[str]],
     h.send_json(200, {"faults": {}})
 
 
+def _streams(h: Handler, match: re.Match[str], query: dict[str, list[str]], body: bytes) -> None:
+    """The last answers sent (streamed or not), oldest first, with their monotonic send times (streaming.py)."""
+    h.admin_authorise()
+    h.send_json(200, {"kept": h.emu.streams.size, "streams": h.emu.streams.snapshot()})
+
+
 def _scale_to_zero(h: Handler, match: re.Match[str], query: dict[str, list[str]], body: bytes) -> None:
     h.admin_authorise()
     h.emu.sagemaker.scale_to_zero()  # type: ignore[attr-defined]
@@ -136,6 +164,7 @@ ADMIN_ROUTES = (
     Route("POST", re.compile(r"/_mcv/faults"), _set_faults),
     Route("DELETE", re.compile(r"/_mcv/faults"), _clear_faults),
     Route("POST", re.compile(r"/_mcv/scale-to-zero"), _scale_to_zero),
+    Route("GET", re.compile(r"/_mcv/streams"), _streams),
 )
 ROUTES: tuple[Route, ...] = ADMIN_ROUTES + tuple(route for module in SERVICE_MODULES for route in module.ROUTES)
 

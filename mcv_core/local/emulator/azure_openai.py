@@ -40,6 +40,23 @@ FAULTS = FaultAnswers(
 )
 
 
+# Azure's first server-sent event of a stream: no choices yet, the prompt's content-filter results
+# (learn.microsoft.com/azure/ai-services/openai/concepts/content-filter, "Streaming"); clients skip it.
+_SAFE = {"filtered": False, "severity": "safe"}
+PROMPT_FILTER_CHUNK = chat.sse(
+    {
+        "choices": [],
+        "created": 0,
+        "id": "",
+        "model": "",
+        "object": "",
+        "prompt_filter_results": [
+            {"prompt_index": 0, "content_filter_results": {k: _SAFE for k in ("hate", "self_harm", "sexual", "violence")}}
+        ],
+    }
+)
+
+
 class Deployments:
     """Deployment name -> model name, as deployed. Thread-safe; `on_change` gets the whole map after a change."""
 
@@ -82,7 +99,7 @@ def chat_completions(h: Handler, match: re.Match[str], query: dict[str, list[str
             "key for an active subscription and use a correct regional API endpoint for your resource.",
         )
     h.emu.count(SERVICE)
-    malformed = apply_fault(h.emu.faults, SERVICE, FAULTS)
+    fault = apply_fault(h.emu.faults, SERVICE, FAULTS)
     if not query.get("api-version"):
         raise azure_error(404, "404", "Resource not found")
     deployed = h.emu.azure_deployments.model(unquote(match.group(1)))
@@ -96,13 +113,10 @@ def chat_completions(h: Handler, match: re.Match[str], query: dict[str, list[str
     name, model = deployed
     try:
         request = chat.ChatRequest(body)
-        answer = chat.completion(model, MODEL_VERSIONS.get(name, name), request)
+        answer = chat.answer(model, MODEL_VERSIONS.get(name, name), request)
     except BAD_INPUT as exc:
         raise azure_error(400, "BadRequest", f"Invalid image data or request: {exc}") from exc
-    if malformed:
-        h.send(200, FAULTS.malformed)
-        return
-    h.send_json(200, answer)
+    chat.respond(h, SERVICE, model, request, answer, fault, FAULTS.malformed, head=[PROMPT_FILTER_CHUNK])
 
 
 def deployments(h: Handler, match: re.Match[str], query: dict[str, list[str]], body: bytes) -> None:

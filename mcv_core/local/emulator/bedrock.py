@@ -1,8 +1,10 @@
-"""Bedrock runtime: `POST /model/{modelId}/converse`, for every model of models.py that Bedrock serves.
+"""Bedrock runtime: `POST /model/{modelId}/converse` and `/converse-stream`, for every model Bedrock serves.
 
 Model ids are resolved as Bedrock resolves them (foundation-model ids, cross-region inference profiles such as
 `us.anthropic...`, and their ARNs, through models.resolve); each known model answers through its own local
 stand-in, and its usage follows its family's image-token rule. Any other id gets Bedrock's ValidationException.
+ConverseStream sends the same answer as AWS event-stream messages (eventstream.py), paced as streaming.py says;
+its errors before the first event are ordinary HTTP errors, as Converse's.
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ from __future__ import annotations
 import json
 import re
 import time
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import unquote
 
 from ... import models
+from . import eventstream
+from .streaming import TextAnswer
 from .wire import (
     BAD_INPUT, FaultAnswers, Handler, Route, apply_fault, approx_tokens, aws_error, decode_base64,
     describe_or_decline, open_image, truncate_to_tokens,
@@ -50,10 +54,30 @@ def parse_request(body: bytes) -> tuple[str, Any, int]:
     return prompt, (blocks[0] if blocks else None), max_tokens
 
 
-def converse(h: Handler, match: re.Match[str], query: dict[str, list[str]], body: bytes) -> None:
+class Answer(NamedTuple):
+    """A Converse request answered by the model's stand-in, before anything is sent."""
+
+    model: models.Model
+    text: str
+    stop_reason: str
+    input_tokens: int
+    output_tokens: int
+    fault: str | None  # what is left to do to the answer: "malformed", "cut" or None
+    started: float  # time.perf_counter() once the request was authorised and its faults applied
+
+    def usage(self) -> dict[str, int]:
+        total = self.input_tokens + self.output_tokens
+        return {"inputTokens": self.input_tokens, "outputTokens": self.output_tokens, "totalTokens": total}
+
+    def metrics(self) -> dict[str, int]:
+        return {"latencyMs": int((time.perf_counter() - self.started) * 1000)}
+
+
+def answer(h: Handler, match: re.Match[str], body: bytes) -> Answer:
+    """Authorise, apply the faults that come before an answer, and have the stand-in answer (its real compute)."""
     h.aws_authorise(body, "bedrock")
     h.emu.count(SERVICE)
-    malformed = apply_fault(h.emu.faults, SERVICE, FAULTS)
+    fault = apply_fault(h.emu.faults, SERVICE, FAULTS)
     started = time.perf_counter()
     model = served_model(unquote(match.group(1)))
     if model is None:
@@ -66,19 +90,40 @@ def converse(h: Handler, match: re.Match[str], query: dict[str, list[str]], body
     text, truncated = truncate_to_tokens(describe_or_decline(model, picture, prompt), max_tokens)
     # The family's own accounting, on the image as received (Claude: w*h/750 after its own downscale).
     image_tokens = (model.family.image_tokens(picture.width, picture.height) or 0) if picture else 0
-    input_tokens = approx_tokens(prompt) + image_tokens
-    output_tokens = approx_tokens(text)
-    if malformed:
-        h.send(200, FAULTS.malformed)
-        return
-    h.send_json(
-        200,
-        {
-            "output": {"message": {"role": "assistant", "content": [{"text": text}]}},
-            "stopReason": "max_tokens" if truncated else "end_turn",
-            "usage": {"inputTokens": input_tokens, "outputTokens": output_tokens, "totalTokens": input_tokens + output_tokens},
-            "metrics": {"latencyMs": int((time.perf_counter() - started) * 1000)},
-        },
+    stop_reason = "max_tokens" if truncated else "end_turn"
+    return Answer(model, text, stop_reason, approx_tokens(prompt) + image_tokens, approx_tokens(text), fault, started)
+
+
+def converse(h: Handler, match: re.Match[str], query: dict[str, list[str]], body: bytes) -> None:
+    a = answer(h, match, body)
+
+    def whole() -> bytes:
+        return json.dumps(
+            {
+                "output": {"message": {"role": "assistant", "content": [{"text": a.text}]}},
+                "stopReason": a.stop_reason,
+                "usage": a.usage(),
+                "metrics": a.metrics(),
+            }
+        ).encode()
+
+    TextAnswer(h, SERVICE, a.model, a.text, streamed=False, fault=a.fault).send_whole(whole, FAULTS.malformed)
+
+
+def converse_stream(h: Handler, match: re.Match[str], query: dict[str, list[str]], body: bytes) -> None:
+    """ConverseStream: the same answer as the events messageStart, contentBlockDelta per piece of text,
+    contentBlockStop, messageStop and metadata (docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ConverseStream.html)."""
+    a = answer(h, match, body)
+    TextAnswer(h, SERVICE, a.model, a.text, streamed=True, fault=a.fault).send_events(
+        eventstream.CONTENT_TYPE,
+        head=[eventstream.event("messageStart", {"role": "assistant"})],
+        delta=lambda piece: eventstream.event("contentBlockDelta", {"delta": {"text": piece}, "contentBlockIndex": 0}),
+        tail=lambda: [
+            eventstream.event("contentBlockStop", {"contentBlockIndex": 0}),
+            eventstream.event("messageStop", {"stopReason": a.stop_reason}),
+            eventstream.event("metadata", {"usage": a.usage(), "metrics": a.metrics()}),
+        ],
+        malformed=eventstream.corrupt(eventstream.event("messageStart", {"role": "assistant"})),
     )
 
 
@@ -87,4 +132,7 @@ def status() -> dict[str, Any]:
     return {"models": len(served), "model_ids": [m.key for m in served]}
 
 
-ROUTES = (Route("POST", re.compile(r"/model/([^/]+)/converse"), converse),)
+ROUTES = (
+    Route("POST", re.compile(r"/model/([^/]+)/converse"), converse),
+    Route("POST", re.compile(r"/model/([^/]+)/converse-stream"), converse_stream),
+)

@@ -50,7 +50,7 @@ def _authorise(h: Handler) -> None:
 def chat_completions(h: Handler, match: re.Match[str], query: dict[str, list[str]], body: bytes) -> None:
     _authorise(h)
     h.emu.count(SERVICE)
-    malformed = apply_fault(h.emu.faults, SERVICE, FAULTS)
+    fault = apply_fault(h.emu.faults, SERVICE, FAULTS)
     try:
         request = chat.ChatRequest(body)
     except BAD_INPUT as exc:
@@ -62,13 +62,10 @@ def chat_completions(h: Handler, match: re.Match[str], query: dict[str, list[str
             "invalid_request_error", "model_not_found",
         )  # fmt: skip
     try:
-        answer = chat.completion(model, request.model, request)
+        answer = chat.answer(model, request.model, request)
     except BAD_INPUT as exc:
         raise openai_error(400, f"Invalid image: {exc}", "invalid_request_error", "invalid_image", "messages") from exc
-    if malformed:
-        h.send(200, FAULTS.malformed)
-        return
-    h.send_json(200, answer)
+    chat.respond(h, SERVICE, model, request, answer, fault, FAULTS.malformed)
 
 
 def list_models(h: Handler, match: re.Match[str], query: dict[str, list[str]], body: bytes) -> None:

@@ -38,13 +38,13 @@ FAULTS = FaultAnswers(
 def invoke(h: Handler, match: re.Match[str], query: dict[str, list[str]], body: bytes) -> None:
     h.aws_authorise(body, "sagemaker")
     h.emu.count(SERVICE)
-    malformed = apply_fault(h.emu.faults, SERVICE, FAULTS)
+    fault = apply_fault(h.emu.faults, SERVICE, FAULTS)
     content_type = h.headers.get("Content-Type", "application/octet-stream")
     accept = h.headers.get("Accept", "application/json")
     status, out_type, out_body, headers = h.emu.sagemaker.invoke(unquote(match.group(1)), body, content_type, accept)
-    if malformed:
+    if fault == "malformed":
         out_body = out_body[: len(out_body) // 2]
-    h.send(status, out_body, out_type, headers)
+    h.send(status, out_body, out_type, headers, cut=fault == "cut")
 
 
 ROUTES = (Route("POST", re.compile(r"/endpoints/([^/]+)/invocations"), invoke),)

@@ -43,6 +43,25 @@ def approx_tokens(text: str) -> int:
     return sum(max(1, math.ceil(len(piece) / 4)) if piece[0].isalnum() else 1 for piece in _WORD.findall(text))
 
 
+def token_pieces(text: str) -> list[str]:
+    """The text cut where `approx_tokens` counts tokens (a word in pieces of 4 characters, each punctuation mark
+    alone, whitespace with the piece after it): as many pieces as tokens, joined back they are the text."""
+    pieces: list[str] = []
+    position = 0
+    for match in _WORD.finditer(text):
+        word = match.group()
+        parts = [word[i : i + 4] for i in range(0, len(word), 4)] if word[0].isalnum() else [word]
+        parts[0] = text[position : match.start()] + parts[0]
+        pieces.extend(parts)
+        position = match.end()
+    if position < len(text):  # trailing whitespace (or a text of whitespace only)
+        if pieces:
+            pieces[-1] += text[position:]
+        else:
+            pieces.append(text[position:])
+    return pieces
+
+
 def truncate_to_tokens(text: str, max_tokens: int) -> tuple[str, bool]:
     if approx_tokens(text) <= max_tokens:
         return text, False
@@ -73,14 +92,19 @@ def aws_error(status: int, code: str, message: str, extra: dict[str, Any] | None
 
 @dataclass
 class Fault:
-    """One injected fault. kind: throttle, error, timeout, slow, malformed or auth."""
+    """One injected fault. kind: throttle, error, timeout, slow, malformed, auth or cut.
+
+    throttle, error, auth: the service's error response instead of the answer (before a stream's first event);
+    slow, timeout: the answer starts `delay_s` late; malformed: a broken body (a stream: a broken first event);
+    cut: the connection is closed half-way through the answer (a stream after half its text, without its
+    closing events), as when a connection drops mid-answer."""
 
     kind: str
     count: int = -1  # requests it applies to; -1 until cleared
     delay_s: float = 0.0  # for slow and timeout
     status: int = 500  # for error
 
-    KINDS = ("throttle", "error", "timeout", "slow", "malformed", "auth")
+    KINDS = ("throttle", "error", "timeout", "slow", "malformed", "auth", "cut")
 
     def __post_init__(self) -> None:
         if self.kind not in self.KINDS:
@@ -134,22 +158,22 @@ class FaultAnswers(NamedTuple):
     malformed: bytes  # a truncated body, as a proxy that cut the connection would leave
 
 
-def apply_fault(faults: Faults, service: str, answers: FaultAnswers) -> bool:
-    """Act on the service's next fault: sleep for slow and timeout, raise the answer for throttle, error and
-    auth; True when the answer must be sent malformed."""
+def apply_fault(faults: Faults, service: str, answers: FaultAnswers) -> str | None:
+    """Act on the service's next fault before answering: sleep for slow and timeout, raise the answer for
+    throttle, error and auth. Returns what is left to do to the answer itself: "malformed", "cut" or None."""
     fault = faults.take(service)
     if fault is None:
-        return False
+        return None
     if fault.kind in ("slow", "timeout"):
         time.sleep(fault.delay_s)
-        return False
+        return None
     if fault.kind == "throttle":
         raise answers.throttle()
     if fault.kind == "error":
         raise answers.error(fault.status)
     if fault.kind == "auth":
         raise answers.auth()
-    return True
+    return fault.kind
 
 
 # --- images --------------------------------------------------------------------------------------------------
@@ -186,8 +210,11 @@ class Host(Protocol):
 
     conn: Any  # state.Connection
     faults: Faults
+    streams: Any  # streaming.StreamLog
 
     def count(self, service: str) -> None: ...
+
+    def tokens_per_s(self, model: Model) -> float: ...
 
 
 class Route(NamedTuple):
@@ -201,6 +228,8 @@ class Handler(BaseHTTPRequestHandler):
 
     emu: Host
     routes: tuple[Route, ...] = ()
+    received_ns = 0  # time.monotonic_ns() when the request's line and headers had been read
+    connection_requests = 0  # requests read on this connection so far (one handler per connection)
     protocol_version = "HTTP/1.1"
     server_version = "mcv-ai-emulator"
     # Headers and body leave in one write, without Nagle: on a kept-alive connection, separate small writes wait
@@ -217,7 +246,11 @@ class Handler(BaseHTTPRequestHandler):
             raise aws_error(413, "ValidationException", f"Request body of {length} bytes exceeds {MAX_BODY_BYTES}.")
         return self.rfile.read(length) if length else b""
 
-    def send(self, status: int, body: bytes, content_type: str = "application/json", headers: dict[str, str] | None = None) -> None:
+    def send(
+        self, status: int, body: bytes, content_type: str = "application/json", headers: dict[str, str] | None = None,
+        cut: bool = False,
+    ) -> None:  # fmt: skip
+        """A whole response; `cut`: only the first half of the body, then the connection is closed."""
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -225,7 +258,37 @@ class Handler(BaseHTTPRequestHandler):
         for key, value in (headers or {}).items():
             self.send_header(key, value)
         self.end_headers()
+        if cut:
+            self.wfile.write(body[: len(body) // 2])
+            self.cut()
+            return
         self.wfile.write(body)
+
+    # A stream: HTTP/1.1 chunked transfer, one chunk per event, each flushed as it is written (Nagle is off, so
+    # it leaves at once). The headers leave with the first event. A cut closes the connection without the last
+    # (empty) chunk, so the client sees the body end early, as when a real connection drops.
+    def start_chunked(self, content_type: str, headers: dict[str, str] | None = None) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+
+    def write_chunk(self, data: bytes) -> None:
+        if data:  # an empty chunk would end the body
+            self.wfile.write(b"%x\r\n%b\r\n" % (len(data), data))
+            self.wfile.flush()
+
+    def end_chunked(self, last: bytes = b"") -> None:
+        """End the body: the last event's chunk (if any) and the empty chunk leave in one write."""
+        self.wfile.write((b"%x\r\n%b\r\n" % (len(last), last) if last else b"") + b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def cut(self) -> None:
+        self.wfile.flush()
+        self.close_connection = True  # the server closes the socket once this handler returns
 
     def send_json(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
         self.send(status, json.dumps(data).encode(), headers=headers)
@@ -252,6 +315,8 @@ class Handler(BaseHTTPRequestHandler):
             raise WireError(401, {"message": "admin calls need the local cloud's api-key header"})
 
     def _dispatch(self) -> None:
+        self.received_ns = time.monotonic_ns()
+        self.connection_requests += 1
         path = self.path.split("?", 1)[0]
         try:
             parts = urlsplit(self.path)
