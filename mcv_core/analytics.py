@@ -25,6 +25,7 @@ import pandas as pd
 from scipy import special, stats
 
 from . import quality
+from .records import ANATOMY, anatomy
 
 STATUSES = ("ok", "error")
 TEMPERATURES = ("warm", "cold", "not reported")
@@ -33,13 +34,15 @@ PERCENTILES = (50, 90, 95, 99)
 STRING = pd.StringDtype()  # "string": missing values are pd.NA
 TIMESTAMP = "datetime64[us, UTC]"  # history stores created_at with microseconds
 
-_STRING_COLUMNS = ("run_id", "image_key", "image_name", "bench_id")
+_STRING_COLUMNS = ("run_id", "image_key", "image_name", "bench_id", "sweep_id")
 _CATEGORY_COLUMNS = ("provider", "service", "title", "model", "error_type", "source")
 # Counts (tokens, attempts, pixels, bytes) are float64 with NaN for "not recorded", like the measurements:
 # one numeric dtype for every number, which numpy reduces directly and which survives empty frames and CSV.
 _FLOAT_COLUMNS = (
     "latency_ms",
     "provider_latency_ms",
+    "ttft_ms",
+    "output_tokens_per_s",
     "cost_usd",
     "input_tokens",
     "output_tokens",
@@ -48,8 +51,9 @@ _FLOAT_COLUMNS = (
     "image_width",
     "image_height",
     "image_bytes",
+    "concurrency",
 )
-_BOOLEAN_COLUMNS = ("cold_start", "correct")
+_BOOLEAN_COLUMNS = ("cold_start", "streamed", "correct")
 # Frame columns in order (the item fields, then what is derived from them).
 COLUMNS = (
     "run_id",
@@ -61,12 +65,16 @@ COLUMNS = (
     "status",
     "latency_ms",
     "provider_latency_ms",
+    "ttft_ms",
+    "output_tokens_per_s",
+    *ANATOMY,  # queue_ms, prepare_ms, service_ms, network_ms
     "cost_usd",
     "input_tokens",
     "output_tokens",
     "image_tokens",
     "attempts",
     "cold_start",
+    "streamed",
     "temperature",
     "error_type",
     "image_key",
@@ -77,9 +85,12 @@ COLUMNS = (
     "image_megapixels",
     "source",
     "bench_id",
+    "sweep_id",
+    "concurrency",
     "correct",
 )
-_ITEM_FIELDS = tuple(c for c in COLUMNS if c not in ("temperature", "image_megapixels"))
+# What is read from each item: the columns that are item fields, and timings (for the anatomy).
+_ITEM_FIELDS = (*(c for c in COLUMNS if c not in ("temperature", "image_megapixels", *ANATOMY)), "timings")
 
 
 # --- the frame ---------------------------------------------------------------------------------------------------
@@ -118,7 +129,8 @@ def temperature_of(cold_start: pd.Series) -> pd.Categorical:
 def to_frame(items: list[dict[str, Any]], order: Sequence[str] = ()) -> pd.DataFrame:
     """Result items (as `History.load` returns them) -> one row per result, with the same dtypes for any input:
 
-    run_id, image_key, image_name, bench_id       string (pd.NA when missing)
+    run_id, image_key, image_name, bench_id,
+    sweep_id                                      string (pd.NA when missing)
     created_at                                    datetime64[us, UTC]
     provider                                      category: the target ids in `order` (the catalogue's) first,
                                                   then the others in name order
@@ -126,11 +138,15 @@ def to_frame(items: list[dict[str, Any]], order: Sequence[str] = ()) -> pd.DataF
                                                   before targets had them)
     status                                        category, categories "ok", "error" (+ any other value seen)
     temperature                                   category "warm", "cold", "not reported" (from cold_start)
-    latency_ms, provider_latency_ms, cost_usd,
+    latency_ms, provider_latency_ms, ttft_ms,
+    output_tokens_per_s, cost_usd,
     input_tokens, output_tokens, image_tokens,
     attempts, image_width, image_height,
-    image_bytes, image_megapixels                 float64, NaN when not recorded
-    cold_start, correct                           boolean (nullable)
+    image_bytes, image_megapixels, concurrency    float64, NaN when not recorded
+    queue_ms, prepare_ms, service_ms, network_ms  float64: the call's anatomy (records.anatomy), NaN where a part
+                                                  is not known (items stored before it was recorded; service_ms
+                                                  where the service reports no time of its own)
+    cold_start, streamed, correct                 boolean (nullable)
 
     image_megapixels is image_width * image_height / 1e6 of the uploaded image (not the size sent to the
     provider, which each provider resizes to its own best size). Keys not listed (e.g. expires_at) are dropped.
@@ -152,6 +168,9 @@ def to_frame(items: list[dict[str, Any]], order: Sequence[str] = ()) -> pd.DataF
         data[name] = _floats(raw[name])
     for name in _BOOLEAN_COLUMNS:
         data[name] = _booleans(raw[name])
+    parts = [anatomy(item) for item in items]
+    for name in ANATOMY:
+        data[name] = _floats([part.get(name) for part in parts])
     frame = pd.DataFrame(data, index=pd.RangeIndex(n))
     frame["temperature"] = temperature_of(frame["cold_start"])
     frame["image_megapixels"] = frame["image_width"] * frame["image_height"] / 1e6

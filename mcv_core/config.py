@@ -52,6 +52,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("MCV_MAX_OUTPUT_TOKENS", "max_output_tokens", "300", "output token limit of a call (a target's max_output_tokens wins)"),
     Variable("MCV_TIMEOUT_S", "timeout_s", "60", "timeout of one attempt of a provider call, seconds (per target: MCV_TIMEOUT_S_<TARGET ID>)"),
     Variable("MCV_MAX_ATTEMPTS", "max_attempts", "3", "attempts per call, first included, through the SDKs' retry settings"),
+    Variable("MCV_STREAM", "stream", "1", "stream answers (time to first token, tokens per second): 1, or 0 to call without (a target's `stream = false`: that target)"),
     Variable("MCV_MAX_IMAGE_MB", "max_image_mb", "20", "largest accepted upload, MB"),
     Variable("MCV_MAX_PIXELS", "max_pixels", "50000000", "largest accepted image, pixels (checked before decoding)"),
     Variable("MCV_RESULT_TTL_DAYS", "result_ttl_days", "90", "days a result is kept in DynamoDB; 0 keeps it forever"),
@@ -65,6 +66,8 @@ _TIMEOUT_PREFIX = "MCV_TIMEOUT_S_"  # + target id in capitals (- as _): that tar
 _CONCURRENCY_PREFIX = "MCV_CONCURRENCY_"  # + target id in capitals (- as _): calls in flight at once, per process
 _INTS = ("max_output_tokens", "max_attempts", "max_pixels", "result_ttl_days", "sagemaker_memory_mb")
 _FLOATS = ("timeout_s", "max_image_mb", "local_idle_s")
+_BOOLS = ("stream",)
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,7 @@ class Settings:
     provider_timeouts: Mapping[str, float] = field(default_factory=dict)
     provider_concurrency: Mapping[str, int] = field(default_factory=dict)
     max_attempts: int = 3
+    stream: bool = True  # services that can stream do, unless a target says `stream = false`
     max_image_mb: float = 20.0
     max_pixels: int = 50_000_000
     result_ttl_days: int = 90
@@ -158,6 +162,11 @@ class Settings:
                     values[name] = int(str(value))
                 elif name in _FLOATS:
                     values[name] = float(str(value))
+                elif name in _BOOLS:
+                    text = str(value).lower()
+                    if text not in _TRUE + _FALSE:
+                        raise ConfigError(f"{var.name}={value!r} is neither on nor off", hint=f"set {var.name} to 1 or 0")
+                    values[name] = text in _TRUE
                 else:
                     values[name] = value
             except ValueError:

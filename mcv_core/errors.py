@@ -7,6 +7,8 @@ that provider's result and never stops the others). Every error carries a `hint`
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class MCVError(Exception):
     """Base of every error this project raises on purpose."""
@@ -119,6 +121,28 @@ class MalformedResponseError(ProviderError):
     hint = "the service answered with something that is not the expected response: try again, report it if it persists"
 
 
+class StreamCutError(ProviderError):
+    """A streamed answer that began and did not finish: the connection dropped, the stream ended without its end
+    events, or the service sent an error event after the first text. `received` is the text that had arrived,
+    `ttft_ms` when it began; the result keeps both (an error before the first text is mapped as any other)."""
+
+    kind = "stream_cut"
+    retryable = False
+    hint = "the answer stopped in the middle: try again; if it keeps happening, check the network and the service's health"
+
+    def __init__(self, message: str, *, received: str = "", ttft_ms: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.received = received
+        self.ttft_ms = ttft_ms
+
+    @classmethod
+    def after(cls, received: str, reason: str, *, ttft_ms: float | None = None, **kwargs: Any) -> "StreamCutError":
+        """The error for a stream that stopped after `received`, saying why (`reason`)."""
+        from .formatting import count
+
+        return cls(f"the answer stopped after {count(len(received), 'character')}: {reason}", received=received, ttft_ms=ttft_ms, **kwargs)
+
+
 class ProviderConfigError(ProviderError):
     """A provider cannot be called because a setting is missing; recorded like any other failure."""
 
@@ -138,6 +162,7 @@ ERROR_KINDS: dict[str, type[ProviderError]] = {
         NotFoundError,
         InvalidRequestError,
         MalformedResponseError,
+        StreamCutError,
         ProviderConfigError,
     )
 }

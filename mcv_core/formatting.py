@@ -127,6 +127,15 @@ def tokens(n: Any, *, unknown: str = "not reported") -> str:
     return count(n, "token", unknown=unknown)
 
 
+def tokens_per_s(rate: Any, *, unknown: str | None = None) -> str:
+    """An output rate: 85.04 -> "85 tokens/s", 8.46 -> "8.5 tokens/s", 1 -> "1 token/s"."""
+    if missing(rate):
+        return dash(unknown)
+    value = float(rate)
+    text = f"{value:,.0f}" if abs(value) >= 10 else f"{value:,.1f}".rstrip("0").rstrip(".")
+    return f"{text} {'token' if text == '1' else 'tokens'}/s"
+
+
 def ratio(value: Any, *, unknown: str | None = None) -> str:
     """How many times: 41.1556 -> "41×", 1.5 -> "1.5×"."""
     if missing(value):
@@ -201,6 +210,20 @@ COLUMN_TITLES: dict[str, str] = {
     "throttle_rate": "Throttled",
     "latency_ms": "Latency (ms)",
     "provider_latency_ms": "Service time (ms)",
+    "ttft_ms": "Time to first token (ms)",
+    "output_tokens_per_s": "Output tokens per second",
+    "streamed": "Streamed",
+    "queue_ms": "Waiting for a slot (ms)",
+    "prepare_ms": "Preparing the image (ms)",
+    "service_ms": "Service's own time (ms)",
+    "network_ms": "Network and client (ms)",
+    "p50_ttft_ms": "p50 time to first token (ms)",
+    "p95_ttft_ms": "p95 time to first token (ms)",
+    "images_per_s": "Images per second",
+    "concurrency": "Concurrency",
+    "sweep_id": "Sweep",
+    "throttled": "Throttled",
+    "requests": "Requests",
     "median_ms": "Median latency (ms)",
     "median_ci_low": "Median, 95% CI low (ms)",
     "median_ci_high": "Median, 95% CI high (ms)",

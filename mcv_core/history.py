@@ -64,6 +64,9 @@ RESULT_FIELDS = (
     "labels",
     "latency_ms",
     "provider_latency_ms",
+    "ttft_ms",
+    "output_tokens_per_s",
+    "streamed",
     "cold_start",
     "input_tokens",
     "output_tokens",
@@ -85,6 +88,8 @@ RESULT_FIELDS = (
     "prompt",
     "source",
     "bench_id",
+    "sweep_id",
+    "concurrency",
     "expected",
     "correct",
 )
@@ -99,6 +104,10 @@ ANALYTIC_FIELDS = (
     "status",
     "latency_ms",
     "provider_latency_ms",
+    "ttft_ms",
+    "output_tokens_per_s",
+    "streamed",
+    "timings",  # a few numbers: the anatomy (records.anatomy)
     "cold_start",
     "input_tokens",
     "output_tokens",
@@ -113,6 +122,8 @@ ANALYTIC_FIELDS = (
     "image_bytes",
     "source",
     "bench_id",
+    "sweep_id",
+    "concurrency",
     "correct",
     stack.TTL_ATTRIBUTE,
 )
@@ -198,6 +209,8 @@ def run_items(run: Run, ttl_days: int) -> list[dict[str, Any]]:
         "prompt": run.prompt,
         "source": run.source,
         "bench_id": run.bench_id,
+        "sweep_id": run.sweep_id,
+        "concurrency": run.concurrency,
         "expected": list(run.expected) or None,
     }
     items: list[dict[str, Any]] = [

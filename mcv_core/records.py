@@ -10,7 +10,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from .images import SourceImage
 
@@ -35,6 +35,20 @@ class Reply:
     cold_start: bool | None = None
     attempts: int = 1
     timings: dict[str, float] = field(default_factory=dict)
+    ttft_ms: float | None = None  # streamed calls: request sent -> first text (timing.py)
+    output_tokens_per_s: float | None = None  # streamed calls: output tokens after the first / time after it
+    streamed: bool = False
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    """A streamed answer growing: `text` is all the text of `provider` (a target id) so far, `ttft_ms` when its
+    first text arrived, counted from the start of the call (the result's own ttft_ms, taken just before the SDK
+    call, is the exact figure)."""
+
+    provider: str
+    text: str
+    ttft_ms: float
 
 
 @dataclass
@@ -52,7 +66,10 @@ class ProviderResult:
     output: str = ""
     labels: list[Label] = field(default_factory=list)
     latency_ms: float | None = None  # client wall time of the call, retries included
-    provider_latency_ms: float | None = None
+    provider_latency_ms: float | None = None  # the service's own time, where it reports one
+    ttft_ms: float | None = None  # streamed: request sent -> first text; None when not streamed (never estimated)
+    output_tokens_per_s: float | None = None  # streamed: (output tokens - 1) / (first text -> end of stream)
+    streamed: bool | None = None  # True streamed, False called without streaming, None never called
     cold_start: bool | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
@@ -61,7 +78,7 @@ class ProviderResult:
     attempts: int = 1
     error_type: str | None = None
     error: str | None = None
-    timings: dict[str, float] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)  # queue_ms, prepare_ms, service_ms, network_ms (anatomy) and the service's own
     image_width: int | None = None  # the size the target was sent
     image_height: int | None = None
     correct: bool | None = None  # on a labelled image: did the answer name what it shows
@@ -83,6 +100,9 @@ class ProviderResult:
             "labels": [asdict(label) for label in self.labels],
             "latency_ms": self.latency_ms,
             "provider_latency_ms": self.provider_latency_ms,
+            "ttft_ms": self.ttft_ms,
+            "output_tokens_per_s": self.output_tokens_per_s,
+            "streamed": self.streamed,
             "cold_start": self.cold_start,
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
@@ -94,6 +114,7 @@ class ProviderResult:
             "correct": self.correct,
             "error_type": self.error_type,
             "error": self.error,
+            "timings": dict(self.timings),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -106,6 +127,38 @@ class ProviderResult:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         known["labels"] = [Label(**label) if isinstance(label, dict) else label for label in known.get("labels") or []]
         return cls(**known)
+
+
+ANATOMY = ("queue_ms", "prepare_ms", "service_ms", "network_ms")
+
+
+def anatomy(result: "ProviderResult | Mapping[str, Any]") -> dict[str, float]:
+    """Where one call's time went, in ms, in this order: waiting for a slot (`queue_ms`), preparing the image
+    (`prepare_ms`), the service's own time where it reports one (`service_ms`: provider_latency_ms), and the rest
+    of the call (`network_ms`: latency_ms less service_ms — network and client). A part that is not known is left
+    out, never guessed. Takes a ProviderResult or a stored result item (a dict)."""
+    if isinstance(result, ProviderResult):
+        timings, latency, service = result.timings, result.latency_ms, result.provider_latency_ms
+    else:
+        timings, latency, service = result.get("timings") or {}, result.get("latency_ms"), result.get("provider_latency_ms")
+    parts: dict[str, float] = {}
+    for name in ("queue_ms", "prepare_ms"):
+        value = _number(timings.get(name)) if isinstance(timings, Mapping) else None
+        if value is not None:
+            parts[name] = value
+    latency, service = _number(latency), _number(service)
+    if service is not None:
+        parts["service_ms"] = service
+    if latency is not None:
+        # The service's clock and ours differ: a service time a little above our whole call leaves no rest, not a negative one.
+        parts["network_ms"] = round(max(0.0, latency - (service or 0.0)), 3)
+    return parts
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        return None
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -128,8 +181,10 @@ class Run:
     image: SourceImage
     prompt: str
     providers: list[str]
-    source: str = "cli"  # ui, cli or bench
+    source: str = "cli"  # ui, cli, bench or sweep
     bench_id: str | None = None
+    sweep_id: str | None = None  # a concurrency sweep's requests (sweep.py), with the level they ran at
+    concurrency: int | None = None
     expected: tuple[str, ...] = ()  # labels the image is known to show (labelled benchmark sets)
     image_key: str | None = None  # S3 key, once uploaded
     results: list[ProviderResult] = field(default_factory=list)

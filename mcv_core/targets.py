@@ -6,6 +6,7 @@ A TOML file, `targets.toml` in the working directory or the file named by MCV_TA
     service = "bedrock"
     model = "anthropic.claude-3-haiku-20240307-v1:0"
     title = "Claude 3 Haiku"            # optional
+    stream = false                      # optional: call without streaming (default: MCV_STREAM)
 
 Without a file, the three targets of the proof of concept (`sagemaker`, `bedrock`, `azure_openai`), from the
 settings. A target id is the key in history, on the command line, in MCV_CONCURRENCY_<ID> / MCV_TIMEOUT_S_<ID>
@@ -61,6 +62,7 @@ class Target:
     image_detail: str = "auto"  # OpenAI families: low, high or auto
     input_usd_per_mtok: float | None = None  # a price for a model genai-prices does not know
     output_usd_per_mtok: float | None = None
+    stream: bool | None = None  # false: call without streaming (no time to first token); unset: MCV_STREAM decides
     color: str = ""  # set by the catalogue
 
     # --- what the model family says
@@ -145,6 +147,7 @@ class Target:
             "base_url": self.base_url or None,
             "image_detail": self.image_detail if family.takes_detail else None,
             "max_output_tokens": self.max_output_tokens,
+            "stream": self.stream,
             "color": self.color,
         }
 
@@ -334,6 +337,10 @@ def _typed(values: Mapping[str, Any], target_id: str, where: str, text: str) -> 
         elif key == "max_output_tokens":
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise CatalogueError(f"{place}: max_output_tokens of target {target_id!r} must be a whole number above 0")
+            out[key] = value
+        elif key == "stream":
+            if not isinstance(value, bool):
+                raise CatalogueError(f"{place}: stream of target {target_id!r} must be true or false, not {value!r}")
             out[key] = value
         elif key in _NUMBERS:
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:

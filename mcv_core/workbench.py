@@ -13,7 +13,7 @@ from .config import Settings
 from .errors import LocalCloudError
 from .history import History
 from .outbox import FlushResult, Flusher
-from .records import ProviderResult, Run
+from .records import ProviderResult, Run, TextDelta
 from .services.base import Service
 from .storage import ImageStore
 
@@ -71,11 +71,16 @@ class Workbench:
         *,
         source: str = "cli",
         bench_id: str | None = None,
+        sweep_id: str | None = None,
+        concurrency: int | None = None,
         expected: Sequence[str] = (),
         on_result: Callable[[ProviderResult], None] | None = None,
+        on_text: Callable[[TextDelta], None] | None = None,
     ) -> Run:
         """Store the image, run every target on it at once, record the run; returns the run with its results.
 
+        `on_text` gets each streamed answer as it grows (records.TextDelta) and `on_result` each result as it
+        comes, both on the calling thread. A sweep's requests carry its `sweep_id` and the `concurrency` level.
         Results that cannot be written to the table are kept in the local outbox (`run.deferred`); runs waiting
         there are written first, when the table is reachable.
         """
@@ -87,10 +92,12 @@ class Workbench:
             target_ids,
             source=source,
             bench_id=bench_id,
+            sweep_id=sweep_id,
+            concurrency=concurrency,
             expected=tuple(expected),
         )
         run.image_key = self.store.upload(image, run.created_at)
-        runner.compare(chosen, run, on_result)
+        runner.compare(chosen, run, on_result, on_text)
         run.saved = self.history.save(run)
         return run
 

@@ -3,7 +3,7 @@ gpt-4.1 …); the target's `model` is the model behind the deployment, for its i
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import openai
 
@@ -23,6 +23,7 @@ class AzureOpenAI(Service):
     service_title = "Azure OpenAI"
     cloud = "azure"
     price_provider = "azure"
+    streams = True
     required_fields = ("deployment", "model")
     field_help = {
         "deployment": "set deployment to the Azure OpenAI deployment name",
@@ -40,15 +41,19 @@ class AzureOpenAI(Service):
             f"{self.name!r}, AZURE_OPENAI_ENDPOINT and OPENAI_API_VERSION"
         )
 
-    def call(self, image: PreparedImage, prompt: str) -> Reply:
+    def call(self, image: PreparedImage, prompt: str, on_text: Callable[[str], None] | None = None) -> Reply:
         client = self.clients.azure_openai(timeout=self.timeout_s)
         detail = self.target.image_detail if self.target.family.takes_detail else None
         request = chat.build_request(self.model_id, image, prompt, self.max_output_tokens, detail or "auto", self.temperature)
-        completion, attempts = chat.complete(
-            client, request, service="Azure OpenAI", auth_hint=AUTH_HINT, not_found_hint=self.not_found_hint
-        )
-        return chat.parse_response(
-            completion, self.model_id, self.target.image_tokens(image.width, image.height), attempts, "Azure OpenAI"
+        return chat.call(
+            client,
+            request,
+            streaming=self.streaming,
+            on_text=on_text,
+            image_tokens=self.target.image_tokens(image.width, image.height),
+            service="Azure OpenAI",
+            auth_hint=AUTH_HINT,
+            not_found_hint=self.not_found_hint,
         )
 
     def probe(self, timeout: float) -> tuple[str, dict[str, Any]]:

@@ -6,6 +6,12 @@ functions in its module, tested offline) and error mapping. One class per servic
 
     service = registry.bind(target, settings, clients)
     reply = service.call(prepared_image, prompt)      # raises ProviderError subclasses (mcv_core.errors)
+    reply = service.call(prepared_image, prompt, on_text=print)   # a service that streams: each text delta
+
+A service that can stream (`streams = True`) does when `streaming` says so (MCV_STREAM, and the target's own
+`stream` option); it then times the answer (timing.StreamTimer) and calls `on_text(delta)` from the calling
+thread as each piece of text arrives. A stream that stops after its first text raises errors.StreamCutError
+with the text received so far.
 
 What a model needs (its image, its image tokens, its price) comes from the target's model family; what a
 service knows of itself (its catalogue fields, its default concurrency, genai-prices' name for it, its health
@@ -16,7 +22,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 from ..clients import Clients
 from ..config import Settings
@@ -43,6 +49,7 @@ class Service(ABC):
     field_help: ClassVar[dict[str, str]] = {}  # what to write for each of them
     probe_checks: ClassVar[str] = "answers a one-token request"  # what the health check looks at
     local_part: ClassVar[str] = "local_emulator"  # the local cloud's check this one needs first (in local mode)
+    streams: ClassVar[bool] = False  # can stream its answer (call takes on_text)
 
     def __init__(self, target: "Target", settings: Settings, clients: Clients) -> None:
         self.target = target
@@ -86,13 +93,19 @@ class Service(ABC):
         return 0.0 if self.target.temperature is None else self.target.temperature
 
     @property
+    def streaming(self) -> bool:
+        """Whether calls stream: the service can, MCV_STREAM is on and the target does not say `stream = false`."""
+        return self.streams and self.settings.stream and self.target.stream is not False
+
+    @property
     @abstractmethod
     def model_id(self) -> str:
         """The model as the service is asked for it (endpoint name, model id, deployment, model name)."""
 
     @abstractmethod
-    def call(self, image: PreparedImage, prompt: str) -> Reply:
-        """One call; raises a ProviderError subclass on failure."""
+    def call(self, image: PreparedImage, prompt: str, on_text: Callable[[str], None] | None = None) -> Reply:
+        """One call; raises a ProviderError subclass on failure. A service that streams calls `on_text(delta)`
+        with each text delta as it arrives (services that do not stream are called without it)."""
 
     def cost(self, reply: Reply) -> float | None:
         """What the call cost in USD, or None when it cannot be known (a model without a price)."""

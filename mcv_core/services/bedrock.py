@@ -1,16 +1,25 @@
 """Amazon Bedrock through the Converse API with an image block: Claude, Nova, Llama 3.2 Vision, Pixtral (any
-Bedrock model id or inference profile that takes images)."""
+Bedrock model id or inference profile that takes images).
+
+Streamed (the default): ConverseStream, whose events botocore parses from the AWS event stream —
+messageStart, contentBlockDelta (the text), contentBlockStop, messageStop, then metadata (usage, and the
+service's own metrics.latencyMs). Unstreamed (MCV_STREAM=0 or the target's `stream = false`): Converse.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, Iterable
 
+import botocore.eventstream
 import botocore.exceptions as bce
+import botocore.parsers
+import urllib3.exceptions
 
 from .. import formatting as fmt
-from ..errors import CheckFailed, InvalidRequestError, MalformedResponseError
+from ..errors import CheckFailed, InvalidRequestError, MalformedResponseError, ProviderError
 from ..images import PreparedImage
 from ..records import Reply
+from ..timing import StreamTimer
 from . import errors
 from .base import HEALTH_PROMPT, Service
 from .registry import register
@@ -55,26 +64,111 @@ def parse_response(response: dict[str, Any], model_id: str, image_tokens: int | 
     )
 
 
+# What may break off a stream while it is read: an error event (EventStreamError, a ClientError), the connection
+# (urllib3, which botocore reads the event stream through), or a damaged frame or event.
+STREAM_FAILURES = (
+    bce.BotoCoreError,
+    bce.ClientError,
+    urllib3.exceptions.HTTPError,
+    botocore.eventstream.ParserError,
+    botocore.parsers.ResponseParserError,
+    OSError,
+)
+
+
+def read_stream(events: Iterable[dict[str, Any]], timer: StreamTimer, model_id: str, image_tokens: int | None, attempts: int = 1) -> Reply:
+    """ConverseStream's events (the dicts botocore yields) -> Reply, timing them with `timer` (started by the
+    caller) and passing each text delta on. An error before the first text is mapped as any other; once text
+    has arrived, anything that stops the stream before its end events is a StreamCutError keeping that text."""
+    stop: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    try:
+        for event in events:
+            if "contentBlockDelta" in event:
+                timer.text(str((event["contentBlockDelta"].get("delta") or {}).get("text") or ""))
+            elif "messageStop" in event:
+                stop = event["messageStop"]
+            elif "metadata" in event:
+                metadata = event["metadata"]
+    except STREAM_FAILURES as exc:
+        if timer.began:
+            raise timer.cut(_stream_failure(exc), attempts=attempts) from exc
+        raise _translate(exc, model_id) from exc
+    timer.end()
+    if stop is None or metadata is None:
+        reason = f"the stream ended without its {'messageStop' if stop is None else 'metadata'} event"
+        if timer.began:
+            raise timer.cut(reason, attempts=attempts)
+        raise MalformedResponseError(f"Bedrock: {reason}, and no text before it", attempts=attempts)
+    try:
+        usage = metadata["usage"]
+        input_tokens = int(usage["inputTokens"])
+        output_tokens = int(usage["outputTokens"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MalformedResponseError(f"Bedrock's stream metadata has no usable usage: {str(metadata)[:200]}") from exc
+    latency = (metadata.get("metrics") or {}).get("latencyMs")
+    figures = timer.figures(output_tokens)
+    return Reply(
+        output=timer.received.strip(),
+        model=model_id,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        image_tokens=image_tokens,
+        provider_latency_ms=float(latency) if latency is not None else None,
+        attempts=attempts,
+        ttft_ms=figures.ttft_ms,
+        output_tokens_per_s=figures.output_tokens_per_s,
+        streamed=True,
+    )
+
+
+def _stream_failure(exc: BaseException) -> str:
+    """Why a stream stopped, in a few words."""
+    if isinstance(exc, bce.ClientError):  # an error event: exception type and message
+        error = exc.response.get("Error", {})
+        return f"the service sent {error.get('Code') or 'an error'}: {error.get('Message') or exc}"
+    if isinstance(exc, (urllib3.exceptions.ReadTimeoutError, bce.ReadTimeoutError, TimeoutError)):
+        return f"no data within the read timeout ({exc})"
+    if isinstance(exc, (botocore.eventstream.ParserError, botocore.parsers.ResponseParserError)):
+        return f"a damaged event ({type(exc).__name__}: {exc})"
+    return f"the connection broke ({type(exc).__name__}: {exc})"
+
+
 @register
 class Bedrock(Service):
     service = "bedrock"
     service_title = "Amazon Bedrock"
     cloud = "aws"
     price_provider = "aws"
+    streams = True
     field_help = {"model": "set model to a Bedrock model id or inference profile, e.g. anthropic.claude-3-haiku-20240307-v1:0"}
 
     @property
     def model_id(self) -> str:
         return self.target.model
 
-    def call(self, image: PreparedImage, prompt: str) -> Reply:
+    def call(self, image: PreparedImage, prompt: str, on_text: Callable[[str], None] | None = None) -> Reply:
         client = self.clients.aws("bedrock-runtime", timeout=self.timeout_s)
         request = build_request(self.model_id, image, prompt, self.max_output_tokens, self.temperature)
+        image_tokens = self.target.image_tokens(image.width, image.height)
+        if not self.streaming:
+            try:
+                response = client.converse(**request)
+            except (bce.BotoCoreError, bce.ClientError) as exc:
+                raise _translate(exc, self.model_id) from exc
+            return parse_response(response, self.model_id, image_tokens)
+        timer = StreamTimer(on_text)
+        timer.start()
         try:
-            response = client.converse(**request)
-        except (bce.BotoCoreError, bce.ClientError) as exc:
+            response = client.converse_stream(**request)
+        except (bce.BotoCoreError, bce.ClientError, botocore.parsers.ResponseParserError) as exc:  # refused at once
             raise _translate(exc, self.model_id) from exc
-        return parse_response(response, self.model_id, self.target.image_tokens(image.width, image.height))
+        attempts = int(response.get("ResponseMetadata", {}).get("RetryAttempts", 0)) + 1
+        stream = response["stream"]
+        try:
+            return read_stream(stream, timer, self.model_id, image_tokens, attempts)
+        finally:
+            stream.close()  # a stream left early gives its connection back
 
     def probe(self, timeout: float) -> tuple[str, dict[str, Any]]:
         client = self.clients.aws("bedrock-runtime", timeout=timeout, max_attempts=1)
@@ -96,7 +190,7 @@ class Bedrock(Service):
         return f"{self.model_id} answered a one-token request ({read})", {"model": self.model_id, "usage": response.get("usage", {})}
 
 
-def _translate(exc: Exception, model_id: str) -> Exception:
+def _translate(exc: BaseException, model_id: str) -> ProviderError:
     error = errors.from_botocore(exc)
     if isinstance(error, InvalidRequestError) and "model identifier" in error.message:
         error.hint = f"{model_id} is not a Bedrock model id or inference profile here: check the target's model and region"

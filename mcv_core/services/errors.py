@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import botocore.eventstream
 import botocore.exceptions as bce
+import botocore.parsers
+import urllib3.exceptions
 
 from .. import errors as e
 
@@ -36,21 +39,25 @@ _SERVICE_CODES = {
     "InternalServerError",
     "ModelNotReadyException",
     "ModelTimeoutException",
+    "ModelStreamErrorException",
 }
 _NOT_FOUND_CODES = {"ResourceNotFoundException", "ResourceNotFound", "NoSuchBucket", "NoSuchKey"}
 
 
-def from_botocore(exc: Exception) -> e.ProviderError:
-    """Translate any botocore exception raised by a call."""
+def from_botocore(exc: BaseException) -> e.ProviderError:
+    """Translate any botocore exception raised by a call, or by reading its event stream (which botocore reads
+    through urllib3, whose errors reach the reader as they are)."""
     if isinstance(exc, bce.ClientError):
         return _from_client_error(exc)
-    if isinstance(exc, (bce.ReadTimeoutError, bce.ConnectTimeoutError)):
+    if isinstance(exc, (bce.ReadTimeoutError, bce.ConnectTimeoutError, urllib3.exceptions.ReadTimeoutError, TimeoutError)):
         return e.ProviderTimeout(f"timed out: {exc}")
     if isinstance(exc, (bce.EndpointConnectionError, bce.ConnectionClosedError, bce.ConnectionError)):
         return e.ConnectionFailed(f"could not connect: {exc}")
+    if isinstance(exc, (urllib3.exceptions.ProtocolError, ConnectionError)):
+        return e.ConnectionFailed(f"the connection broke: {exc}")
     if isinstance(exc, (bce.NoCredentialsError, bce.PartialCredentialsError, bce.ProfileNotFound)):
         return e.AuthError(str(exc), hint="configure AWS credentials (AWS_PROFILE, environment, SSO or a role)")
-    if isinstance(exc, bce.ResponseParserError):
+    if isinstance(exc, (botocore.parsers.ResponseParserError, botocore.eventstream.ParserError, urllib3.exceptions.DecodeError)):
         return e.MalformedResponseError(f"response could not be parsed: {exc}")
     return e.ProviderError(f"{type(exc).__name__}: {exc}")
 
@@ -59,6 +66,9 @@ def _from_client_error(exc: bce.ClientError) -> e.ProviderError:
     error = exc.response.get("Error", {})
     meta = exc.response.get("ResponseMetadata", {})
     code = str(error.get("Code", ""))
+    if isinstance(exc, bce.EventStreamError) and code:
+        # An error event names its type as the stream's member does (throttlingException): the same codes.
+        code = code[0].upper() + code[1:]
     message = str(error.get("Message", "")) or str(exc)
     status = meta.get("HTTPStatusCode")
     kwargs: dict[str, Any] = {

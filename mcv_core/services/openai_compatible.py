@@ -6,7 +6,7 @@ OPENAI_BASE_URL and OPENAI_API_KEY, as the openai SDK reads them; in local mode,
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import openai
 
@@ -24,6 +24,7 @@ class OpenAICompatible(Service):
     service_title = "OpenAI-compatible"
     cloud = "openai"
     price_provider = "openai"
+    streams = True
     field_help = {"model": "set model to the model name the server knows (e.g. gpt-4.1-mini, or llama3.2-vision on Ollama)"}
 
     @property
@@ -48,15 +49,19 @@ class OpenAICompatible(Service):
     def not_found_hint(self) -> str:
         return f"the server does not serve {self.model_id!r}: check the model of target {self.name!r} (GET /v1/models lists what it serves)"
 
-    def call(self, image: PreparedImage, prompt: str) -> Reply:
+    def call(self, image: PreparedImage, prompt: str, on_text: Callable[[str], None] | None = None) -> Reply:
         client = self._client(self.timeout_s)
         detail = self.target.image_detail if self.target.family.takes_detail else None
         request = chat.build_request(self.model_id, image, prompt, self.max_output_tokens, detail, self.temperature)
-        completion, attempts = chat.complete(
-            client, request, service="the OpenAI-compatible server", auth_hint=self.auth_hint, not_found_hint=self.not_found_hint
-        )
-        return chat.parse_response(
-            completion, self.model_id, self.target.image_tokens(image.width, image.height), attempts, "the OpenAI-compatible server"
+        return chat.call(
+            client,
+            request,
+            streaming=self.streaming,
+            on_text=on_text,
+            image_tokens=self.target.image_tokens(image.width, image.height),
+            service="the OpenAI-compatible server",
+            auth_hint=self.auth_hint,
+            not_found_hint=self.not_found_hint,
         )
 
     def probe(self, timeout: float) -> tuple[str, dict[str, Any]]:

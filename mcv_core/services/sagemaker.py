@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import replace
-from typing import Any
+from typing import Any, Callable
 
 import botocore.exceptions as bce
 
@@ -65,6 +65,7 @@ class SageMaker(Service):
     field_help = {"endpoint": "set endpoint to the SageMaker endpoint name (default MCV_SAGEMAKER_ENDPOINT)"}
     probe_checks = "InService, serverless memory and concurrency"
     local_part = "local_aws"  # describe_endpoint is the control plane (moto)
+    streams = False  # the classifier answers in one body; its model time is the service's own
 
     @property
     def endpoint(self) -> str:
@@ -74,7 +75,7 @@ class SageMaker(Service):
     def model_id(self) -> str:
         return self.target.endpoint or self.settings.sagemaker_endpoint or "(MCV_SAGEMAKER_ENDPOINT not set)"
 
-    def call(self, image: PreparedImage, prompt: str) -> Reply:
+    def call(self, image: PreparedImage, prompt: str, on_text: Callable[[str], None] | None = None) -> Reply:
         # The classifier takes no prompt: it always answers with its top ImageNet labels.
         endpoint = self.endpoint
         client = self.clients.aws("sagemaker-runtime", timeout=self.timeout_s)

@@ -17,8 +17,8 @@ from mcv_core.workbench import Workbench
 pytestmark = pytest.mark.timeout(600)
 PROVIDERS = ("sagemaker", "bedrock", "azure_openai")
 ATTEMPTS = 3  # MCV_MAX_ATTEMPTS' default
-TIMEOUT_S = 3.0  # per attempt, for the faulted provider only: a local describer answers in 1-2 s
-HANG_S = 5.0  # what a "timeout" fault makes the emulator wait before answering
+TIMEOUT_S = 5.0  # per attempt, for the faulted provider only: a local describer answers in 1-2 s
+HANG_S = 8.0  # what a "timeout" fault makes the emulator wait before answering
 
 
 @pytest.fixture(scope="module")

@@ -142,12 +142,19 @@ EXPECTED_DTYPES = {
     "status": "category",
     "latency_ms": "float64",
     "provider_latency_ms": "float64",
+    "ttft_ms": "float64",
+    "output_tokens_per_s": "float64",
+    "queue_ms": "float64",
+    "prepare_ms": "float64",
+    "service_ms": "float64",
+    "network_ms": "float64",
     "cost_usd": "float64",
     "input_tokens": "float64",
     "output_tokens": "float64",
     "image_tokens": "float64",
     "attempts": "float64",
     "cold_start": "boolean",
+    "streamed": "boolean",
     "temperature": "category",
     "error_type": "category",
     "image_key": "string",
@@ -158,6 +165,8 @@ EXPECTED_DTYPES = {
     "image_megapixels": "float64",
     "source": "category",
     "bench_id": "string",
+    "sweep_id": "string",
+    "concurrency": "float64",
     "correct": "boolean",
 }
 
@@ -190,6 +199,34 @@ def test_frame_values_mixed_ints_floats_missing_and_derived_columns() -> None:
     assert frame["created_at"].iloc[1] == pd.Timestamp("2026-03-02T10:01:00Z")
     assert list(frame["provider"].cat.categories) == ["sagemaker", "bedrock", "azure_openai"]  # display order, not names
     assert "expires_at" not in frame
+
+
+def test_frame_carries_streamed_figures_the_anatomy_and_sweeps() -> None:
+    frame = to_frame(
+        [
+            item(
+                "bedrock",
+                latency_ms=900,
+                provider_latency_ms=700,
+                ttft_ms=250.5,
+                output_tokens_per_s=80,
+                streamed=True,
+                timings={"queue_ms": 5, "prepare_ms": 3.5, "service_ms": 700, "network_ms": 200},
+                sweep_id="sweep-20260302T100000-a1b2c3",
+                concurrency=4,
+            ),
+            item("azure_openai", latency_ms=1000, ttft_ms=300, streamed=True, timings={"queue_ms": 0, "prepare_ms": 2}, minutes=1),
+            item("sagemaker", latency_ms=50, provider_latency_ms=60, streamed=False, minutes=2),  # no timings: stored before them
+        ]
+    )
+    assert frame["ttft_ms"].tolist()[:2] == [250.5, 300.0] and math.isnan(frame["ttft_ms"].iloc[2])
+    assert frame["streamed"].tolist() == [True, True, False]
+    # The anatomy as records.anatomy computes it from each item: unknown parts NaN, never guessed.
+    assert frame.loc[0, ["queue_ms", "prepare_ms", "service_ms", "network_ms"]].tolist() == [5.0, 3.5, 700.0, 200.0]
+    assert frame.loc[1, ["queue_ms", "prepare_ms", "network_ms"]].tolist() == [0.0, 2.0, 1000.0] and math.isnan(frame.loc[1, "service_ms"])
+    assert math.isnan(frame.loc[2, "queue_ms"]) and frame.loc[2, ["service_ms", "network_ms"]].tolist() == [60.0, 0.0]
+    assert frame["sweep_id"].tolist()[0] == "sweep-20260302T100000-a1b2c3" and frame["sweep_id"].isna().tolist()[1:] == [True, True]
+    assert frame["concurrency"].tolist()[0] == 4.0 and frame["concurrency"].isna().sum() == 2
 
 
 def test_frame_orders_targets_as_the_catalogue_does_and_keeps_service_and_title() -> None:

@@ -52,6 +52,7 @@ def test_missing_cloud_setting_names_the_variable():
         ({"MCV_RESULT_TTL_DAYS": "-1"}, "MCV_RESULT_TTL_DAYS"),
         ({"MCV_AZURE_IMAGE_DETAIL": "ultra"}, "MCV_AZURE_IMAGE_DETAIL"),
         ({"MCV_TIMEOUT_S_BEDROCK": "x"}, "MCV_TIMEOUT_S_BEDROCK"),
+        ({"MCV_STREAM": "maybe"}, "MCV_STREAM='maybe' is neither on nor off"),
     ],
 )
 def test_bad_values_are_clear_errors(env, message):
@@ -89,3 +90,9 @@ def test_readme_documents_every_variable():
     documented = set(re.findall(r"`((?:MCV|AWS|AZURE|OPENAI)_[A-Z_]+)`", readme))
     missing = [v.name for v in VARIABLES if v.name not in documented]
     assert not missing, f"README.md does not document {missing}"
+
+
+@pytest.mark.parametrize(("value", "stream"), [(None, True), ("1", True), ("true", True), ("On", True), ("0", False), ("false", False), ("no", False)])
+def test_streaming_is_on_unless_mcv_stream_turns_it_off(value, stream):
+    assert Settings.from_mapping({} if value is None else {"MCV_STREAM": value}).stream is stream
+    assert Settings.from_mapping({}).with_(stream=False).stream is False  # what --no-stream does

@@ -89,3 +89,19 @@ def test_column_titles_have_units_and_no_internal_names() -> None:
     assert fmt.column_title("provider") == "Model"
     assert fmt.column_title("some_new_column") == "Some new column"
     assert all("_" not in title for title in fmt.COLUMN_TITLES.values())
+
+
+@pytest.mark.parametrize(
+    ("rate", "shown"),
+    [(85.04, "85 tokens/s"), (1234.5, "1,234 tokens/s"), (8.46, "8.5 tokens/s"), (1, "1 token/s"), (0.0, "0 tokens/s"), (None, "–"), (math.nan, "–")],
+)
+def test_output_rates(rate, shown) -> None:  # noqa: ANN001
+    assert fmt.tokens_per_s(rate) == shown
+
+
+def test_the_streaming_and_anatomy_columns_have_titles() -> None:
+    from mcv_core.records import ANATOMY
+
+    for name in ("ttft_ms", "output_tokens_per_s", "streamed", *ANATOMY, "p50_ttft_ms", "images_per_s", "concurrency"):
+        assert name in fmt.COLUMN_TITLES, name
+    assert fmt.column_title("ttft_ms") == "Time to first token (ms)"

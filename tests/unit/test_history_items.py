@@ -13,7 +13,7 @@ from PIL import Image
 
 from mcv_core import stack
 from mcv_core.errors import UsageError
-from mcv_core.history import _marshal, _unmarshal, parse_since, run_items
+from mcv_core.history import ANALYTIC_FIELDS, RESULT_FIELDS, _marshal, _unmarshal, parse_since, run_items
 from mcv_core.images import SourceImage, load_image
 from mcv_core.records import Label, ProviderResult
 from mcv_core.runner import Run
@@ -324,3 +324,24 @@ def test_parse_since_defaults_to_now() -> None:
     when = parse_since("1h")
     after = datetime.now(timezone.utc)
     assert before - timedelta(hours=1) <= when <= after - timedelta(hours=1)
+
+
+def test_streamed_figures_the_anatomy_and_a_sweep_s_id_and_level_are_stored(image: SourceImage) -> None:
+    run = make_run(image)
+    run.source, run.sweep_id, run.concurrency = "sweep", "sweep-20261124T235959-a1b2c3", 4
+    ok, cut = run.results
+    ok.ttft_ms, ok.output_tokens_per_s, ok.streamed = 250.5, 42.125, True
+    ok.timings = {"prepare_ms": 1.25, "queue_ms": 0.5, "service_ms": 24.5, "network_ms": 98.95}
+    cut.error_type, cut.output, cut.ttft_ms, cut.streamed = "stream_cut", "A cat on", 80.0, True
+    items = run_items(run, ttl_days=0)
+    assert [(i["source"], i["sweep_id"], i["concurrency"]) for i in items] == [("sweep", "sweep-20261124T235959-a1b2c3", 4)] * 3
+    _, ok_item, cut_item = items
+    assert (ok_item["ttft_ms"], ok_item["output_tokens_per_s"], ok_item["streamed"]) == (250.5, 42.125, True)
+    assert ok_item["timings"] == ok.timings
+    assert (cut_item["output"], cut_item["ttft_ms"], cut_item["streamed"]) == ("A cat on", 80.0, True)
+    assert "output_tokens_per_s" not in cut_item
+    assert _unmarshal(_marshal(ok_item)) == ok_item
+    for name in ("ttft_ms", "output_tokens_per_s", "streamed", "sweep_id", "concurrency", "timings"):
+        assert name in RESULT_FIELDS and name in ANALYTIC_FIELDS, name
+    # A run that is not a sweep's stores neither.
+    assert not {"sweep_id", "concurrency"} & set(run_items(make_run(image), ttl_days=0)[1])

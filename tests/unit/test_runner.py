@@ -237,8 +237,13 @@ def test_an_ok_result_carries_what_the_provider_replied(fakes, image: SourceImag
     fakes("fake_ok", sleeps(0.0))
     [result] = runner.compare(providers("fake_ok"), new_run(image, ["fake_ok"])).results
     assert isinstance(result.latency_ms, float)
-    assert set(result.timings) == {"prepare_ms", "queue_ms", "model_ms"} and result.timings["model_ms"] == 3.5
-    result.latency_ms, result.timings = None, {}
+    # The anatomy (records.anatomy) beside what the service timed itself: the service's 12.5 ms, the rest network
+    # (none here: the fake claims more time than the call took, which leaves no rest rather than a negative one).
+    assert list(result.timings) == ["prepare_ms", "queue_ms", "model_ms", "service_ms", "network_ms"]
+    assert (result.timings["model_ms"], result.timings["service_ms"]) == (3.5, 12.5)
+    assert result.timings["network_ms"] == pytest.approx(max(0.0, result.latency_ms - 12.5), abs=1e-3)
+    assert result.streamed is False and result.ttft_ms is None and result.output_tokens_per_s is None
+    result.latency_ms, result.timings, result.streamed = None, {}, None
     assert result == ProviderResult(
         provider="fake_ok",
         model="fake_ok-model-v1",

@@ -26,7 +26,8 @@ from mcv_core.services.sagemaker import SageMaker
 from mcv_core.targets import Target
 
 IMAGE = PreparedImage(data=b"\xff\xd8\xffjpeg-bytes", media_type="image/jpeg", format="jpeg", width=1092, height=1092)
-SETTINGS = Settings.from_mapping({"MCV_MODE": "cloud", "MCV_MAX_ATTEMPTS": "1"})
+# The unstreamed calls (Converse, one ChatCompletion); streamed ones are in test_streaming.py.
+SETTINGS = Settings.from_mapping({"MCV_MODE": "cloud", "MCV_MAX_ATTEMPTS": "1", "MCV_STREAM": "0"})
 CLAUDE_HAIKU = Target(
     id="claude-haiku", service="bedrock", model="us.anthropic.claude-3-haiku-20240307-v1:0", title="Claude 3 Haiku (Amazon Bedrock)"
 )
@@ -375,10 +376,39 @@ def test_sagemaker_model_error_uses_original_status():
     assert from_botocore(client_error("ModelError", 424, OriginalStatusCode=500)).kind == "service_error"
 
 
+def test_an_error_event_of_a_stream_maps_as_the_same_error_would():
+    # botocore names an event stream's exception by the stream's member: throttlingException.
+    event = bce.EventStreamError({"Error": {"Code": "throttlingException", "Message": "Too many requests"}}, "ConverseStream")
+    translated = from_botocore(event)
+    assert (translated.kind, translated.message) == ("throttled", "ThrottlingException: Too many requests")
+    model_error = bce.EventStreamError({"Error": {"Code": "modelStreamErrorException", "Message": "m"}}, "ConverseStream")
+    assert from_botocore(model_error).kind == "service_error"
+
+
+def test_the_streaming_services_say_so():
+    assert {name: registry.get(name).streams for name in registry.names()} == {
+        "sagemaker": False,
+        "bedrock": True,
+        "azure_openai": True,
+        "openai": True,
+    }
+
+
 def test_botocore_transport_errors():
     assert from_botocore(bce.ReadTimeoutError(endpoint_url="http://x")).kind == "timeout"
     assert from_botocore(bce.EndpointConnectionError(endpoint_url="http://x")).kind == "connection"
     assert from_botocore(bce.NoCredentialsError()).kind == "auth"
+    # Reading an event stream goes through urllib3, whose errors reach the reader as they are.
+    import urllib3.exceptions
+
+    assert from_botocore(urllib3.exceptions.ProtocolError("Connection broken")).kind == "connection"
+    assert from_botocore(urllib3.exceptions.ReadTimeoutError(None, "http://x", "Read timed out.")).kind == "timeout"
+    # A frame or an event botocore cannot parse.
+    import botocore.eventstream
+    import botocore.parsers
+
+    assert from_botocore(botocore.eventstream.ChecksumMismatch(1, 2)).kind == "malformed_response"
+    assert from_botocore(botocore.parsers.ResponseParserError("Unable to parse response")).kind == "malformed_response"
 
 
 def _status_error(cls, status: int, body: dict, headers: dict | None = None):

@@ -125,6 +125,7 @@ def test_targets_toml_in_the_working_directory_or_the_named_file(tmp_path: Path)
         ('[targets.a]\nservice = "openai"\nmodel = "x"\nimage_detail = "ultra"\n', r"^t\.toml:4: image_detail"),
         ('[targets.a]\nservice = "openai"\nmodel = "x"\ninput_usd_per_mtok = 1\n', r"gives only one of"),
         ('[targets.a]\nservice = "openai"\nmodel = "x"\ntemperature = 7\n', r"^t\.toml:4: temperature"),
+        ('[targets.a]\nservice = "openai"\nmodel = "x"\nstream = "no"\n', r"^t\.toml:4: stream of target 'a' must be true or false"),
         ('[providers.a]\nservice = "openai"\n', r"^t\.toml:1: unknown table or key 'providers'"),
         ("# nothing\n", r"^t\.toml: no targets"),
     ],
@@ -173,3 +174,23 @@ def test_describe_is_what_targets_json_prints() -> None:
     assert row["price_source"] == "genai-prices"
     classifier = catalogue.get("classifier").describe()
     assert classifier["billing"] == "compute" and classifier["input_usd_per_mtok"] is None
+
+
+def test_a_target_may_be_called_without_streaming() -> None:
+    from mcv_core.clients import Clients, Endpoints
+    from mcv_core.services import registry
+
+    catalogue = targets.parse(
+        '[targets.a]\nservice = "bedrock"\nmodel = "anthropic.claude-3-haiku-20240307-v1:0"\nstream = false\n\n'
+        '[targets.b]\nservice = "openai"\nmodel = "gpt-4.1-mini"\n\n'
+        '[targets.c]\nservice = "sagemaker"\nendpoint = "e"\nstream = true\n',
+        SETTINGS,
+    )
+    assert [t.stream for t in catalogue.targets] == [False, None, True]
+    assert catalogue.get("a").describe()["stream"] is False
+    clients = Clients(SETTINGS, Endpoints(aws={}))
+    bound = {t.id: registry.bind(t, SETTINGS, clients) for t in catalogue.targets}
+    # Streaming: the service can, MCV_STREAM is on (the default), and the target does not say no.
+    assert {name: s.streaming for name, s in bound.items()} == {"a": False, "b": True, "c": False}  # the classifier cannot
+    off = Settings.from_mapping({"MCV_STREAM": "0"})
+    assert not registry.bind(catalogue.get("b"), off, clients).streaming
