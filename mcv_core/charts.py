@@ -676,6 +676,9 @@ ALL_CHARTS: tuple[ChartSpec, ...] = (
     ChartSpec("latency", latency_distribution),
     ChartSpec("latency_over_time", lambda df, lg: latency_over_time(analytics.latency_over_time(df), lg)),
     ChartSpec("latency_vs_size", lambda df, lg: latency_vs_size(analytics.latency_vs_size(df), lg)),
+    ChartSpec("ttft", lambda df, lg: ttft_distribution(df, lg)),  # streaming charts: defined further down
+    ChartSpec("output_rate", lambda df, lg: output_rate(df, lg)),
+    ChartSpec("anatomy", lambda df, lg: anatomy_per_target(df, lg)),
     ChartSpec("cold_start_penalty", lambda df, lg: cold_start_penalty(analytics.cold_start_penalty(df), lg)),
     ChartSpec("cold_start_rate", lambda df, lg: cold_start_rate(analytics.cold_start_rate(df), lg)),
     ChartSpec("cost_per_image", lambda df, lg: cost_per_image(analytics.cost_per_image(df), lg)),
@@ -690,6 +693,273 @@ def build_all(df: pd.DataFrame, legend: Legend | None = None) -> dict[str, go.Fi
     (its ids, named by their stored titles)."""
     legend = legend or legend_for(df)
     return {spec.key: spec.build(df, legend) for spec in ALL_CHARTS}
+
+
+# --- streaming: time to first token, output speed, where a call's time goes --------------------------------------
+# From the result frame's ttft_ms, output_tokens_per_s and anatomy columns (queue_ms, prepare_ms, service_ms,
+# network_ms: records.anatomy of each result), and for one result on its Compare card. TTFT and output speed exist
+# for streamed calls only (never estimated): a selection with answers but none streamed says so.
+
+TTFT_TITLE = "How long until the first words? Time to first token per call (ms)"
+OUTPUT_RATE_TITLE = "How fast do the words come after the first? Output tokens per second per call"
+ANATOMY_TITLE = "Where does the time go? Median of each part of a call (ms)"
+CALL_ANATOMY_TITLE = "Where did the time go?"
+NOT_STREAMED_TEXT = "No streamed answers in this selection:<br>time to first token and output speed are measured on streamed calls only"
+NO_ANATOMY_TEXT = "No result in this selection recorded the parts of its call"
+# The parts of a call, in records.anatomy's order: what each is called and its bars' pattern (in the target's colour).
+ANATOMY_PARTS: dict[str, tuple[str, str]] = {
+    "queue_ms": ("waiting for a slot", "."),
+    "prepare_ms": ("preparing the image", "x"),
+    "service_ms": ("the service's own time", ""),
+    "network_ms": ("network and client", "/"),
+}
+UNREPORTED_SERVICE = "network and client, with the service's own time (it reports none)"
+# Dashes across each box (name, quantile, line width): the slow tail, high for a time, low for a speed.
+SLOW_TAIL_TIME = (("p95", 0.95, 3.0), ("p99", 0.99, 1.5))
+SLOW_TAIL_SPEED = (("p5", 0.05, 3.0), ("p1", 0.01, 1.5))
+MARK_COLOR = "#3A4656"
+PART_KEY_COLOR = "#5b6776"  # the parts' legend keys: their patterns in a neutral grey, the bars in the targets' colours
+
+
+def _empty_because(title: str, reason: str) -> go.Figure:
+    """The empty figure, saying why this selection gives nothing to draw."""
+    fig = empty_figure(title)
+    fig.update_annotations(text=reason)
+    return fig
+
+
+def _part_bar(providers: Sequence[str], legend: Legend, part: str) -> dict[str, Any]:
+    """How a part of a call is drawn: its pattern in each target's colour on a light tint of it (the service's own
+    time solid), its label dark on the tint and white on the solid colour."""
+    _, shape = ANATOMY_PARTS[part]
+    colors = [legend.color(p) for p in providers]
+    if not shape:
+        return {"marker": {"color": colors}, "insidetextfont": {"color": "white"}}
+    pattern = {"shape": shape, "bgcolor": [_rgba(c, 0.14) for c in colors], "fgcolor": colors, "solidity": 0.3}
+    return {
+        "marker": {"color": colors, "pattern": pattern},
+        "insidetextfont": {"color": "#1d2733", "shadow": "0 0 3px white, 0 0 3px white"},
+    }
+
+
+def _part_keys(fig: go.Figure, parts: Iterable[str], names: Mapping[str, str] | None = None, color: str = PART_KEY_COLOR) -> None:
+    """Legend keys of the parts, each its pattern: in grey where the bars carry several targets' colours (a key in
+    one of them would misname the others), in the target's colour for one target's bar."""
+    for part in parts:
+        name, shape = ANATOMY_PARTS[part]
+        fig.add_trace(
+            go.Bar(
+                x=[None], y=[None], orientation="h", name=(names or {}).get(part, name), hoverinfo="skip",
+                marker={"color": color, "pattern": {"shape": shape, "bgcolor": _rgba(color, 0.14), "solidity": 0.3}}
+                if shape else {"color": color},
+            )
+        )  # fmt: skip
+
+
+def _per_call_boxes(
+    df: pd.DataFrame, column: str, title: str, legend: Legend | None, show: Callable[[float], str], tail: tuple
+) -> go.Figure | None:
+    """A box per target (and per temperature, where the service reports cold starts) of a per-call measure of
+    successful calls, the slow tail's percentiles (`tail`) marked across each box, p50 and the first of them
+    under its name; None when no successful call has the measure."""
+    groups = analytics.sorted_groups(analytics.successful(df, ["provider", "temperature", column]), ["provider", "temperature"], column)
+    if groups.counts.size == 0:
+        return None
+    legend = _legend(df, legend)
+    fig = go.Figure()
+    marks: dict[str, tuple[list[str], list[float], list[str]]] = {name: ([], [], []) for name, _, _ in tail}
+    p50 = groups.quantile(0.5)
+    large = False
+    for i, (provider, temperature) in enumerate(groups.keys.itertuples(index=False)):
+        values = groups.group_values(i)
+        n = int(values.size)
+        reported = str(temperature) != "not reported"
+        fill, _, _ = TEMPERATURE_STYLE[str(temperature)]
+        color = legend.color(provider)
+        large |= n > POINTS_LIMIT
+        quantiles = {name: float(groups.quantile(q)[i]) for name, q, _ in tail}
+        first = tail[0][0]
+        label = (
+            _axis_label(legend, provider, n, str(temperature) if reported else "")
+            + f"<br>p50 {show(p50[i])} · {first} {show(quantiles[first])}"
+        )
+        fig.add_trace(
+            go.Box(
+                y=values.astype(np.float32),
+                x0=label,
+                name=f"{legend.title(provider)}{' · ' + str(temperature) if reported else ''} (n={n:,})",
+                boxpoints="all" if n <= POINTS_LIMIT else "outliers",
+                jitter=0.4,
+                pointpos=0,
+                marker={"color": color, **POINT_MARKER},
+                line={"color": color},
+                fillcolor=_rgba(color, fill),
+                boxmean=True,
+                legendgroup=str(provider),
+                showlegend=False,
+            )
+        )
+        for name, _, _ in tail:
+            xs, ys, texts = marks[name]
+            xs.append(label)
+            ys.append(quantiles[name])
+            texts.append(f"{legend.title(provider)}: {name} {show(quantiles[name])} (n={formatting.count(n)})")
+    for name, _, width in tail:
+        xs, ys, texts = marks[name]
+        fig.add_trace(
+            go.Scatter(
+                x=xs, y=ys, mode="markers", name=name,
+                marker={"symbol": "line-ew", "size": 34, "color": MARK_COLOR, "line": {"color": MARK_COLOR, "width": width}},
+                hovertext=texts, hovertemplate="%{hovertext}<extra></extra>",
+            )
+        )  # fmt: skip
+    _layout(fig, title, None, "")
+    # Four lines of labels under each box: the key of the marks below them, at the foot of the figure.
+    fig.update_layout(
+        margin={"b": 150},
+        legend={"title": {"text": "Marked across each box:", "side": "left"}, "yref": "container", "y": 0.02, "yanchor": "bottom"},
+    )
+    _note(
+        fig,
+        "Successful streamed calls; box: quartiles and median, dashed line: mean. Each dot is one call"
+        + (f"; groups of more than {POINTS_LIMIT:,} calls show only their outliers." if large else "."),
+    )
+    return fig
+
+
+def ttft_distribution(df: pd.DataFrame, legend: Legend | None = None) -> go.Figure:
+    """Time to first token of successful streamed calls (the result frame's ttft_ms): a box per target, cold and
+    warm apart where the service reports cold starts, p95 and p99 marked."""
+    if analytics.successful(df, ["status"]).empty:
+        return empty_figure(TTFT_TITLE)
+    fig = _per_call_boxes(df, "ttft_ms", TTFT_TITLE, legend, formatting.duration_ms, SLOW_TAIL_TIME)
+    if fig is None:
+        return _empty_because(TTFT_TITLE, NOT_STREAMED_TEXT)
+    log = _latency_yaxis(fig, analytics.successful(df, ["ttft_ms"])["ttft_ms"].to_numpy(np.float64))
+    fig.update_yaxes(title_text=_latency_axis("Time to first token", log))
+    return fig
+
+
+def output_rate(df: pd.DataFrame, legend: Legend | None = None) -> go.Figure:
+    """Output tokens per second after the first token, of successful streamed calls (output_tokens_per_s): a box per
+    target, cold and warm apart where reported, p5 and p1 marked (the slow tail of a speed is its low end)."""
+    if analytics.successful(df, ["status"]).empty:
+        return empty_figure(OUTPUT_RATE_TITLE)
+    fig = _per_call_boxes(df, "output_tokens_per_s", OUTPUT_RATE_TITLE, legend, formatting.tokens_per_s, SLOW_TAIL_SPEED)
+    if fig is None:
+        return _empty_because(OUTPUT_RATE_TITLE, NOT_STREAMED_TEXT)
+    fig.update_yaxes(title_text="Output speed (tokens/s)", tickformat=",~f", hoverformat=",.1f", rangemode="tozero")
+    return fig
+
+
+def anatomy_per_target(df: pd.DataFrame, legend: Legend | None = None) -> go.Figure:
+    """A stacked bar per target of the median of each part of its successful calls (records.anatomy: waiting for a
+    slot, preparing the image, the service's own time where it reports one, network and client)."""
+    parts = list(ANATOMY_PARTS)
+    ok = analytics.successful(df, ["provider", *parts])
+    if ok.empty:
+        return empty_figure(ANATOMY_TITLE)
+    ok = ok.loc[ok[parts].notna().any(axis=1).to_numpy()]
+    if ok.empty:
+        return _empty_because(ANATOMY_TITLE, NO_ANATOMY_TEXT)
+    legend = _legend(df, legend)
+    grouped = ok.groupby("provider", observed=True, sort=True)
+    medians, counts, calls = grouped[parts].median(), grouped[parts].count(), grouped.size()
+    providers = [str(p) for p in medians.index]
+    labels = [_axis_label(legend, p, int(calls.iloc[i])) for i, p in enumerate(providers)]
+    no_service = medians["service_ms"].isna().to_numpy()
+    fig = go.Figure()
+    for part, (name, shape) in ANATOMY_PARTS.items():
+        values = medians[part].to_numpy(np.float64)
+        if not np.isfinite(values).any():
+            continue
+        names = [UNREPORTED_SERVICE if part == "network_ms" and unreported else name for unreported in no_service]
+        fig.add_trace(
+            go.Bar(
+                x=values, y=labels, orientation="h", name=name, showlegend=False,
+                **_part_bar(providers, legend, part),
+                text=["" if not np.isfinite(v) else formatting.duration_ms(v) for v in values],
+                textposition="inside", insidetextanchor="middle",
+                customdata=counts[part].to_numpy(),
+                hovertext=[
+                    f"{legend.title(p)}, {what}: median {formatting.duration_ms(v, unknown='not reported')}"
+                    f" (n={formatting.count(k)})"
+                    for p, what, v, k in zip(providers, names, values, counts[part])
+                ],
+                hovertemplate="%{hovertext}<extra></extra>",
+            )
+        )  # fmt: skip
+    drawn = [part for part in ANATOMY_PARTS if medians[part].notna().any()]
+    _part_keys(fig, drawn)
+    _layout(fig, ANATOMY_TITLE, "Median time per call (ms)", "", barmode="stack")
+    fig.update_layout(legend={"traceorder": "normal"})
+    fig.update_xaxes(tickformat=",~f", rangemode="tozero")
+    fig.update_yaxes(autorange="reversed")  # the catalogue's order from the top
+    fig.update_layout(
+        height=max(340, 210 + 80 * len(providers)), margin={"b": 130}, uniformtext={"minsize": 10, "mode": "hide"},
+        legend={"yref": "container", "y": 0.07, "yanchor": "bottom"},
+    )  # fmt: skip
+    _note(fig, "Successful calls; each part's median: they need not add up to the median latency.")
+    if no_service.any():
+        silent = [legend.title(p) for p, unreported in zip(providers, no_service) if unreported]
+        fig.add_annotation(
+            text=(
+                f"{silent[0]} reports no service time of its own: it is inside network and client."
+                if len(silent) == 1
+                else f"{', '.join(silent[:-1])} and {silent[-1]} report no service time of their own: it is inside network and client."
+            ),
+            xref="paper", yref="paper", x=0, y=(6 - 130) / (fig.layout.height - 70 - 130), xanchor="left", yanchor="bottom",
+            showarrow=False, font={"size": 11, "color": "#555"}, align="left",
+        )  # fmt: skip
+    return fig
+
+
+def call_anatomy(result: Any, legend: Legend | None = None) -> go.Figure:
+    """One call's parts (records.anatomy of a ProviderResult or a stored result item) as one stacked bar, from the
+    start (waiting for a slot) to the whole answer; a dashed line where the first words arrived, when streamed."""
+    from . import records
+
+    def field_of(name: str) -> Any:
+        return result.get(name) if isinstance(result, Mapping) else getattr(result, name, None)
+
+    parts = records.anatomy(result)
+    if not parts:
+        return _empty_because(CALL_ANATOMY_TITLE, "No timings were recorded for this call")
+    provider = str(field_of("provider"))
+    legend = (legend or Legend()).covering([provider])
+    total = float(sum(parts.values()))
+    fig = go.Figure()
+    names: dict[str, str] = {}
+    for part, value in parts.items():
+        name = UNREPORTED_SERVICE if part == "network_ms" and "service_ms" not in parts else ANATOMY_PARTS[part][0]
+        names[part] = f"{name}: {formatting.duration_ms(value)}"
+        fig.add_trace(
+            go.Bar(
+                x=[value], y=[""], orientation="h", name=names[part], showlegend=False,
+                **_part_bar([provider], legend, part),
+                text=[formatting.duration_ms(value)], textposition="inside", insidetextanchor="middle",
+                hovertext=[f"{name}: {formatting.duration_ms(value)} ({formatting.percent(value / total if total else 0)})"],
+                hovertemplate="%{hovertext}<extra></extra>",
+            )
+        )  # fmt: skip
+    _part_keys(fig, parts, names, legend.color(provider))
+    _layout(fig, f"{CALL_ANATOMY_TITLE} {formatting.duration_ms(total)} in all", "Time from the start (ms)", "", barmode="stack")
+    ttft = field_of("ttft_ms")
+    if not formatting.missing(ttft):
+        first = parts.get("queue_ms", 0.0) + parts.get("prepare_ms", 0.0) + float(ttft)
+        fig.add_vline(
+            x=first, line={"color": MARK_COLOR, "dash": "dash", "width": 1.5},
+            annotation={"text": f"first words at {formatting.duration_ms(first)}", "font": {"size": 11}},
+            annotation_position="top",
+        )  # fmt: skip
+    fig.update_xaxes(tickformat=",~f", rangemode="tozero")
+    fig.update_yaxes(showticklabels=False, showgrid=False)
+    fig.update_layout(
+        height=320, margin={"l": 20, "r": 20, "t": 60, "b": 150}, bargap=0.35,
+        legend={"orientation": "v", "yref": "container", "yanchor": "bottom", "y": 0.02, "x": 0, "traceorder": "normal"},
+        uniformtext={"minsize": 10, "mode": "hide"},
+    )  # fmt: skip
+    return fig
 
 
 # --- the quality scorecard ------------------------------------------------------------------------------------------
@@ -1026,4 +1296,115 @@ def win_rate_matrix(ratings: Any, legend: Legend | None = None) -> go.Figure:
     fig.update_xaxes(showgrid=False, side="bottom")
     fig.update_layout(height=max(300, 160 + 70 * len(items)), margin={"l": 70, "r": 30, "t": 70, "b": 70})
     _note(fig, "Ties and “both bad” count half a win each way.")
+    return fig
+
+
+# --- concurrency sweeps ---------------------------------------------------------------------------------------------
+# From a sweep's level table (mcv_core.sweep: `SweepOutcome.to_json()["levels"]` or `levels_from_results`): one
+# point per target and level, each target in its colour.
+
+SWEEP_TITLE = "How do latency and throughput hold up as the load grows? Per concurrency level"
+SWEEP_PANELS = ("Latency of ok calls: p50 solid, p95 dashed", "Images per second", "Output tokens per second")
+
+
+def _sweep_rows(levels: Any) -> list[Mapping[str, Any]]:
+    return list(levels.to_json()["levels"] if hasattr(levels, "to_json") else levels)
+
+
+def _sweep_hover(title: str, row: Mapping[str, Any]) -> str:
+    ttft = row.get("p50_ttft_ms")
+    return (
+        f"<b>{title}</b>, {formatting.count(row.get('concurrency'))} at once"
+        f"<br>{formatting.count(row.get('ok'))} of {formatting.count(row.get('requests'), 'request')} ok"
+        f" · {formatting.count(row.get('errors'))} failed ({formatting.count(row.get('throttled'))} throttled)"
+        f"<br>latency p50 {formatting.duration_ms(row.get('p50_ms'))} · p95 {formatting.duration_ms(row.get('p95_ms'))}"
+        f" · p99 {formatting.duration_ms(row.get('p99_ms'))}"
+        + (f"<br>TTFT p50 {formatting.duration_ms(ttft)} · p95 {formatting.duration_ms(row.get('p95_ttft_ms'))}" if not formatting.missing(ttft) else "")
+        + f"<br>{formatting.number(row.get('images_per_s'), 2)} images/s"
+        + (f" · {formatting.number(row.get('output_tokens_per_s'), 1)} output tokens/s" if not formatting.missing(row.get("output_tokens_per_s")) else "")
+    )
+
+
+def sweep_chart(levels: Any, legend: Legend | None = None) -> go.Figure:
+    """Latency (p50 solid, p95 dashed) and throughput (images per second, output tokens per second) against the
+    concurrency level, a line per target in its colour; a level where requests failed is drawn with an open
+    marker. The concurrency axis is logarithmic with a tick at every level swept (1, 2, 4, 8 evenly apart); the
+    latency axis turns logarithmic in 1-2-5 steps when it spans more than LOG_RATIO. `levels`: level rows (see
+    above) or a SweepOutcome."""
+    from plotly.subplots import make_subplots
+
+    rows = [r for r in _sweep_rows(levels) if not formatting.missing(r.get("concurrency"))]
+    if not rows:
+        return empty_figure(SWEEP_TITLE)
+    ids = list(dict.fromkeys(str(r["target"]) for r in rows))
+    legend = (legend or Legend()).covering(ids)
+    fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.09, subplot_titles=SWEEP_PANELS)
+    latencies: list[float] = []
+    has_tokens = False
+    for target in ids:
+        part = sorted((r for r in rows if str(r["target"]) == target), key=lambda r: int(r["concurrency"]))
+        x = [int(r["concurrency"]) for r in part]
+        color = legend.color(target)
+        title = legend.title(target)
+        n = sum(int(r.get("requests") or 0) for r in part)
+        hover = [_sweep_hover(title, r) for r in part]
+        symbols = ["circle-open" if (r.get("errors") or 0) > 0 else "circle" for r in part]
+        marker = {"color": color, "size": 9, "symbol": symbols, "line": {"color": color, "width": 2}}
+
+        def values(key: str) -> np.ndarray:
+            return np.array([_number(r.get(key)) for r in part], dtype=np.float64)
+
+        series = (
+            ("p50_ms", 1, "solid", True),
+            ("p95_ms", 1, "dash", False),
+            ("images_per_s", 2, "solid", False),
+            ("output_tokens_per_s", 3, "solid", False),
+        )
+        for key, col, dash, shown in series:
+            y = values(key)
+            if not np.isfinite(y).any():
+                continue
+            if col == 1:
+                latencies.extend(y[np.isfinite(y)].tolist())
+            has_tokens |= col == 3
+            fig.add_trace(
+                go.Scatter(
+                    x=x, y=y, mode="lines+markers", name=f"{title} (n={n:,})", legendgroup=target, showlegend=shown,
+                    line={"color": color, "dash": dash, "width": 2 if dash == "solid" else 1.5},
+                    marker=marker, hovertext=hover, hovertemplate="%{hovertext}<extra></extra>",
+                ),
+                row=1, col=col,
+            )  # fmt: skip
+    _layout(fig, SWEEP_TITLE, None, "")
+    swept = sorted({int(r["concurrency"]) for r in rows})
+    low, high = np.log10(swept[0]), np.log10(swept[-1])
+    pad = max(high - low, 0.3) * 0.08
+    fig.update_xaxes(
+        type="log", tickmode="array", tickvals=swept, ticktext=[formatting.count(v) for v in swept],
+        range=[low - pad, high + pad], title_text="Requests in flight at once",
+    )  # fmt: skip
+    data = np.asarray(latencies, dtype=np.float64)
+    log = _log_axis(data)
+    if log:
+        tickvals, ticktext = log_ticks(data)
+        fig.update_yaxes(type="log", tickmode="array", tickvals=tickvals, ticktext=ticktext, row=1, col=1)
+    else:
+        fig.update_yaxes(tickformat=",~f", rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(title_text=_latency_axis("Latency per call", log), row=1, col=1)
+    fig.update_yaxes(title_text="Images per second (ok answers)", tickformat=",~f", rangemode="tozero", row=1, col=2)
+    fig.update_yaxes(title_text="Output tokens per second (ok answers)", tickformat=",~f", rangemode="tozero", row=1, col=3)
+    if not has_tokens:
+        fig.add_annotation(
+            text="No output tokens reported<br>(an image classifier has none)", xref="x3 domain", yref="y3 domain",
+            x=0.5, y=0.5, showarrow=False, font={"size": 12, "color": "#666"},
+        )  # fmt: skip
+    for panel in SWEEP_PANELS:
+        fig.update_annotations(font={"size": 13, "color": "#5b6776"}, selector={"text": panel})
+    fig.add_annotation(
+        text="Each model alone at each level. Open markers: levels where requests failed. "
+        "Throughput: ok answers and their output tokens per second of the level's wall time.",
+        xref="paper", yref="paper", x=0, y=-0.36, xanchor="left", yanchor="top",
+        showarrow=False, font={"size": 11, "color": "#555"}, align="left",
+    )  # fmt: skip
+    fig.update_layout(height=480, margin={"l": 70, "r": 30, "t": 90, "b": 130}, legend={"y": -0.2})
     return fig

@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
     _targets_option(compare)
     compare.add_argument("--prompt", help="question for the language models (default: MCV_PROMPT)")
+    compare.add_argument("--no-stream", action="store_true", help="call without streaming (no TTFT)")
     compare.add_argument("--json", action="store_true", help="print JSON")
 
     bench = sub.add_parser("bench", help="run targets over a set of images, repeatedly: latency, cost, accuracy")
@@ -56,8 +57,25 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--repeat", type=int, default=1, help="runs of each image (default 1)")
     bench.add_argument("--concurrency", type=int, default=2, help="comparisons at once, 1 to 16 (default 2)")
     bench.add_argument("--prompt", help="question for the language models (default: MCV_PROMPT)")
+    bench.add_argument("--no-stream", action="store_true", help="call without streaming (no TTFT)")
     bench.add_argument("--json", action="store_true", help="print JSON")
     bench.add_argument("--yes", action="store_true", help="run without asking, in cloud mode on a terminal")
+
+    sweep = sub.add_parser("sweep", help="each target alone at rising concurrency: latency, TTFT and throughput per level")
+    sweep.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="image files or directories, sent round-robin")
+    _targets_option(sweep)
+    sweep.add_argument("--concurrency", default="1,2,4,8", metavar="C,...", help="increasing levels: requests in flight at once (default 1,2,4,8)")
+    sweep.add_argument("--requests", type=int, metavar="N", help="requests per level")
+    sweep.add_argument("--duration", type=float, metavar="S", help="seconds per level (instead of --requests)")
+    sweep.add_argument(
+        "--max-error-share", type=float, default=0.2, metavar="X",
+        help="stop raising a target's level once this share of a level's requests fail (default 0.2)",
+    )  # fmt: skip
+    sweep.add_argument("--prompt", help="question for the language models (default: MCV_PROMPT)")
+    sweep.add_argument("--no-stream", action="store_true", help="call without streaming (no TTFT)")
+    sweep.add_argument("--chart", type=Path, metavar="FILE", help="also write the chart as a self-contained HTML file")
+    sweep.add_argument("--json", action="store_true", help="print JSON")
+    sweep.add_argument("--yes", action="store_true", help="run without asking in cloud mode")
 
     history = sub.add_parser("history", help="results stored in DynamoDB")
     history.add_argument("--since", default="24h", help="a duration (30m, 24h, 7d, 2w) or an ISO date (default 24h)")
@@ -127,6 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler = {
             "compare": cmd_compare,
             "bench": cmd_bench,
+            "sweep": cmd_sweep,
             "history": cmd_history,
             "local": cmd_local,
             "health": cmd_health,
@@ -171,6 +190,8 @@ def cmd_compare(args: argparse.Namespace, settings: Settings) -> int:
     catalogue, names = chosen_targets(args.targets, settings)
     if args.prompt is not None and not args.prompt.strip():
         raise UsageError("--prompt is empty", hint="give a question or leave --prompt out")
+    if args.no_stream:
+        settings = settings.with_(stream=False)
     # Every image is checked before anything is stored or called: one bad file stops the command cleanly.
     from .images import load_image
 
@@ -244,19 +265,24 @@ def format_run(run: Run) -> str:
                 r.provider,
                 r.status,
                 fmt.duration_ms(r.latency_ms),
+                fmt.duration_ms(r.ttft_ms),
+                fmt.tokens_per_s(r.output_tokens_per_s),
                 cold,
                 fmt.count(r.input_tokens),
                 fmt.count(r.output_tokens),
                 fmt.money(r.cost_usd) if r.ok else fmt.DASH,
             ]
         )
-    lines = table(["target", "status", "latency", "start", "tokens in", "out", "cost"], rows, right=(2, 4, 5, 6))
+    headers = ["target", "status", "latency", "TTFT", "output rate", "start", "tokens in", "out", "cost"]
+    lines = table(headers, rows, right=(2, 3, 4, 6, 7, 8))
     used = len(lines[0]) + 2
     width = _answer_width(used)
     out = [head, lines[0] + "  answer"]
     for line, r in zip(lines[1:], run.results):
         text = r.output if r.ok else r.error
         out.append(f"{line.ljust(len(lines[0]))}  {fmt.shorten(text, width)}")
+    if any(r.ttft_ms is not None for r in run.results):
+        out.append("  TTFT: request sent to first text; output rate: output tokens after the first, per second after it")
     return "\n".join(out)
 
 
@@ -302,6 +328,8 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError("--prompt is empty", hint="give a question or leave --prompt out")
     if not args.paths and not args.samples:
         raise UsageError("bench needs images", hint="name image files or directories, or add --samples (the shipped set)")
+    if args.no_stream:
+        settings = settings.with_(stream=False)
     # Every image is checked before anything is stored or called: one bad file stops the command cleanly.
     found: list[benchmark.BenchImage] = []
     if args.samples:
@@ -796,3 +824,196 @@ def format_scorecard(card: Any, what: str) -> str:
         lines.extend(table(["a", "b", "kappa (correct)", "n", "top answers agree", "n"], rows, right=(3, 4, 5)))
     return "\n".join(lines)
 
+
+
+# --- sweep -------------------------------------------------------------------------------------------------------
+
+
+def cmd_sweep(args: argparse.Namespace, settings: Settings) -> int:
+    """Each target alone at rising concurrency (mcv_core.sweep). Exit 0 when the sweep ran to its end (a target
+    stopped by its error share included: that is the rule at work) and every target answered at least once; 1
+    when it was cancelled, a request raised or a target never answered; 2 for bad input (nothing stored)."""
+    from . import bench as benchmark
+    from . import sweep
+    from .workbench import Workbench
+
+    catalogue, names = chosen_targets(args.targets, settings)
+    if args.prompt is not None and not args.prompt.strip():
+        raise UsageError("--prompt is empty", hint="give a question or leave --prompt out")
+    try:
+        levels = sweep.parse_levels(args.concurrency)
+    except UsageError as exc:
+        raise UsageError(f"--concurrency {args.concurrency!r}: {exc.message}", hint=exc.hint) from None
+    if (args.requests is None) == (args.duration is None):
+        given = "both" if args.requests is not None else "neither"
+        raise UsageError(f"sweep runs each level for --requests N or for --duration S: {given} given", hint="give exactly one of them")
+    if args.chart is not None and not args.chart.parent.is_dir():
+        raise UsageError(f"--chart {args.chart}: no such directory {args.chart.parent}")
+    if args.no_stream:
+        settings = settings.with_(stream=False)
+    # Every image is checked before anything is stored or called: one bad file stops the command cleanly.
+    found = benchmark.collect_images(args.images, settings=settings)
+    plan = sweep.SweepPlan(tuple(found), tuple(names), levels, args.requests, args.duration, args.max_error_share, args.prompt)
+
+    workbench = Workbench.open(settings, quiet=args.json)
+    flush_outbox(workbench)
+    slots = sweep.slots_of(workbench, names)
+    estimates = sweep.estimate(plan, settings, slots, history=_estimate_history(workbench, names), catalogue=catalogue)
+    sweep_id = sweep.new_sweep_id()
+    print(format_sweep_estimate(sweep_id, plan, estimates, catalogue, settings), file=sys.stderr)
+    if not settings.is_local and not args.yes:
+        # Real money: ask first, on the terminal (stdout stays the JSON document); without one, do not spend it.
+        if not (sys.stdin.isatty() and sys.stderr.isatty()):
+            raise UsageError("cloud mode: a sweep is billed and there is no terminal to ask on", hint="read the estimate above, then add --yes")
+        print("run it? [y/N] ", end="", file=sys.stderr, flush=True)
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            print("not run", file=sys.stderr)
+            return EXIT_FAILED
+
+    line = _SweepProgressLine(sys.stderr, live=sys.stderr.isatty(), quiet=args.json, title=catalogue.title)
+    cancel = threading.Event()
+
+    def on_interrupt(signum: int, frame: object) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        line.note("cancelling: running requests finish, no new ones start (Ctrl-C again: no summary)")
+
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, on_interrupt) if in_main else None
+    try:
+        outcome = sweep.run_plan(workbench, plan, sweep_id=sweep_id, on_progress=line, cancel=cancel)
+    finally:
+        if in_main:
+            signal.signal(signal.SIGINT, previous)
+        line.close()
+    deferred = [run for run in outcome.runs if run.deferred]
+    if deferred:
+        print(outbox_note(deferred), file=sys.stderr)
+    if outcome.cancelled:
+        print(f"cancelled after {fmt.count(len(outcome.runs) + len(outcome.failures), 'request')}; the results so far are stored", file=sys.stderr)
+    if args.json:
+        print(json.dumps(outcome.to_json(), indent=2))
+    else:
+        print(format_sweep(outcome))
+    if args.chart is not None:
+        write_sweep_chart(outcome, catalogue, args.chart)  # after the figures: a chart that fails loses nothing
+        print(f"chart written to {args.chart}", file=sys.stderr)
+    return EXIT_OK if outcome.all_ran else EXIT_FAILED
+
+
+class _SweepProgressLine(_ProgressLine):
+    """A sweep's progress on stderr: the line rewritten in place on a terminal, else a line as each level starts."""
+
+    def __init__(self, stream: Any, *, live: bool, quiet: bool, title: Any) -> None:
+        super().__init__(stream, live=live, quiet=quiet)
+        self.title = title
+        self._level: tuple[str, int] | None = None
+
+    def __call__(self, p: Any) -> None:  # a sweep.SweepProgress
+        where = f"{self.title(p.target)} at {p.concurrency} at once (level {p.step + 1} of {p.steps})"
+        if self.live:
+            of = f"/{p.total}" if p.total else ""
+            text = f"{where}: {p.done}{of} requests, {p.ok} ok, {p.errors} errors, {fmt.duration_ms(p.elapsed_s * 1000)}"
+            self.stream.write("\r\x1b[K" + text)
+            self._open = True
+            self.stream.flush()
+        elif not self.quiet and self._level != (p.target, p.concurrency):
+            self.stream.write(where + "\n")
+            self.stream.flush()
+        self._level = (p.target, p.concurrency)
+
+
+def format_sweep_estimate(sweep_id: str, plan: Any, estimates: Sequence[Any], catalogue: targets.Catalogue, settings: Settings) -> str:
+    """What the sweep will send and cost, per target, before it runs."""
+    levels = ", ".join(map(str, plan.levels))
+    head = (
+        f"sweep {sweep_id}: each target alone at {levels} at once, {plan.per_level} per level, "
+        f"{fmt.count(len(plan.images), 'image')} round-robin; a target's level stops rising past {fmt.percent(plan.max_error_share)} errors"
+    )
+    known = plan.requests is not None
+    rows = [
+        [
+            catalogue.title(e.target),
+            ", ".join(map(str, e.levels)),
+            fmt.count(e.requests) if known else "as many as fit",
+            fmt.money(e.cost_usd_max if known else e.per_request_usd_max, unknown="unknown"),
+            fmt.money(e.cost_usd_typical if known else e.per_request_usd_typical, unknown="unknown"),
+        ]
+        for e in estimates
+    ]
+    if known:
+        total_max = [e.cost_usd_max for e in estimates if e.cost_usd_max is not None]
+        total_typical = [e.cost_usd_typical for e in estimates if e.cost_usd_typical is not None]
+        rows.append(["total", "", fmt.count(sum(e.requests or 0 for e in estimates)), fmt.money(sum(total_max)), fmt.money(sum(total_typical))])
+        headers = ["target", "levels", "requests at most", "cost max", "cost typical"]
+    else:
+        headers = ["target", "levels", "requests", "cost max per request", "cost typical per request"]
+    lines = [head, *table(headers, rows, right=(2, 3, 4))]
+    lines.extend(f"  {catalogue.title(e.target)}: {e.basis}" for e in estimates)
+    if settings.is_local:
+        lines.append("  (local cloud: nothing is billed; these are what the real services would charge)")
+    return "\n".join(lines)
+
+
+def format_sweep(outcome: Any) -> str:
+    """A sweep as text: a table per target, its levels upwards, then why it stopped or was capped."""
+    plan = outcome.plan
+    state = ", cancelled" if outcome.cancelled else ""
+    lines = [
+        f"sweep {outcome.sweep_id}: {plan.per_level} per level over {fmt.count(len(plan.images), 'image')}, "
+        f"{fmt.count(len(outcome.runs), 'request')} stored, in {fmt.duration_ms(outcome.wall_s * 1000)}{state}"
+    ]
+    headers = ["at once", "requests", "ok", "failed", "throttled", "p50", "p95", "p99", "TTFT p50", "TTFT p95", "images/s", "output tokens/s"]
+    for target in plan.targets:
+        title = outcome.titles.get(target, target)
+        lines.append(f"{title} ({fmt.count(outcome.slots.get(target), 'slot')})")
+        levels = [level for level in outcome.levels if level.target == target]
+        rows = [
+            [
+                str(level.concurrency) if level.asked in (None, level.concurrency) else f"{level.concurrency} (asked {level.asked})",
+                fmt.count(level.requests),
+                fmt.count(level.ok),
+                fmt.count(level.errors),
+                fmt.count(level.throttled),
+                fmt.duration_ms(level.p50_ms),
+                fmt.duration_ms(level.p95_ms),
+                fmt.duration_ms(level.p99_ms),
+                fmt.duration_ms(level.p50_ttft_ms),
+                fmt.duration_ms(level.p95_ttft_ms),
+                fmt.number(level.images_per_s, 2),
+                fmt.number(level.output_tokens_per_s, 1),
+            ]
+            for level in levels
+        ]
+        if rows:
+            lines.extend(table(headers, rows, right=range(0, len(headers))))
+        for level in levels:
+            if level.errors_by_kind:
+                kinds = ", ".join(f"{fmt.count(n)} {kind.replace('_', ' ')}" for kind, n in level.errors_by_kind.items())
+                lines.append(f"  failed at {level.concurrency} at once: {kinds}")
+        cap = outcome.capped.get(target)
+        if cap is not None:
+            lines.append(f"  capped: {cap.text}")
+        stop = outcome.stopped.get(target)
+        if stop is not None:
+            lines.append(f"  {stop.text}")
+    lines.append(
+        "  latency: client wall time of ok calls; TTFT: request sent to first text (streamed answers only); "
+        "images/s and output tokens/s: ok answers and their output tokens per second of the level's wall time"
+    )
+    lines.extend(f"  failed: {failure}" for failure in outcome.failures)
+    return "\n".join(lines)
+
+
+def write_sweep_chart(outcome: Any, catalogue: targets.Catalogue, path: Path) -> None:
+    """The sweep's chart (charts.sweep_chart) as one HTML file that opens offline (plotly.js inside)."""
+    import plotly.io as pio
+
+    from . import charts
+
+    figure = charts.sweep_chart(outcome.to_json()["levels"], charts.legend(outcome.plan.targets, catalogue))
+    try:
+        pio.write_html(figure, str(path), include_plotlyjs=True, full_html=True, config={"displaylogo": False})
+    except OSError as exc:
+        raise MCVError(f"--chart {path}: cannot be written ({exc.strerror or exc})", hint="the figures above are stored; choose another file") from None

@@ -23,6 +23,9 @@ QUESTIONS = {
     "latency": "How fast is each model? Latency per call (ms)",
     "latency_over_time": "How did latency change over time?",
     "latency_vs_size": "Does latency grow with image size?",
+    "ttft": "How long until the first words? Time to first token per call (ms)",
+    "output_rate": "How fast do the words come after the first? Output tokens per second per call",
+    "anatomy": "Where does the time go? Median of each part of a call (ms)",
     "cold_start_penalty": "What does a cold start cost?",
     "cold_start_rate": "start cold?",
     "cost_per_image": "What does an image cost per model? (USD per 1,000 images)",
@@ -34,6 +37,9 @@ UNITS = {  # what the value axis says
     "latency": "(ms",
     "latency_over_time": "(ms",
     "latency_vs_size": "(ms",
+    "ttft": "(ms",
+    "output_rate": "(tokens/s)",
+    "anatomy": "(ms)",  # horizontal bars: on the x axis
     "cold_start_penalty": "(ms)",
     "cold_start_rate": "(%",
     "cost_per_image": "USD per 1,000 images",
@@ -73,11 +79,13 @@ def _shown(fig: go.Figure) -> str:
 
 def test_build_all_every_chart_asks_its_question_with_units_and_n() -> None:
     frame = _known()
-    figures = charts.build_all(pd.concat([frame, _labelled()], ignore_index=True), LEGEND)
+    streamed = to_frame([i for i in _streamed_items() if i["provider"] in COLOR])  # the same categories: concat keeps them
+    figures = charts.build_all(pd.concat([frame, _labelled(), streamed], ignore_index=True), LEGEND)
     assert list(figures) == [spec.key for spec in charts.ALL_CHARTS] == list(QUESTIONS)
     for key, fig in figures.items():
         assert QUESTIONS[key] in fig.layout.title.text, key
-        assert UNITS[key] in (fig.layout.yaxis.title.text or ""), key
+        value_axis = fig.layout.xaxis if key == "anatomy" else fig.layout.yaxis
+        assert UNITS[key] in (value_axis.title.text or ""), key
         assert "n=" in _shown(fig) or " of " in _shown(fig), key
         assert fig.data, key
         fig.to_json()  # serialisable without a browser
@@ -413,3 +421,160 @@ def test_latency_over_time_of_a_single_minute_reads_in_minutes() -> None:
     assert high - low == pd.Timedelta(minutes=10)
     assert fig.layout.xaxis.tickformat.startswith("%H:%M")
     assert fig.layout.legend.y < -0.25  # below the axis title
+
+
+# --- streaming: time to first token, output speed, where the time goes ------------------------------------------
+
+STREAM_TIMINGS = {"queue_ms": 0.5, "prepare_ms": 12.0}
+
+
+def _streamed_items() -> list[dict]:
+    """Streamed answers (Bedrock reports its own time, Azure does not), a classifier with cold starts that does not
+    stream, and a target of an OpenAI-compatible server that streams and reports cold starts."""
+    items = [
+        item("bedrock", latency_ms=900 + 10 * i, provider_latency_ms=800, ttft_ms=300 + 20 * i, output_tokens_per_s=80 + i,
+             output_tokens=60, streamed=True, timings=STREAM_TIMINGS, minutes=i)
+        for i in range(6)
+    ]  # fmt: skip
+    items += [
+        item("azure_openai", latency_ms=1500 + i, ttft_ms=700 + i, output_tokens_per_s=120 - i, output_tokens=60,
+             streamed=True, timings={"queue_ms": 1.0, "prepare_ms": 20.0 + i}, minutes=i)
+        for i in range(4)
+    ]  # fmt: skip
+    items += [
+        item("sagemaker", latency_ms=40 + i, provider_latency_ms=30, cold_start=i == 0, streamed=False, timings=STREAM_TIMINGS, minutes=i)
+        for i in range(3)
+    ]  # fmt: skip
+    items += [
+        item("ollama-llava", latency_ms=3000 + 100 * i, ttft_ms=6000 if i == 0 else 150 + i, output_tokens_per_s=30,
+             cold_start=i == 0, streamed=True, timings=STREAM_TIMINGS, minutes=i)
+        for i in range(3)
+    ]  # fmt: skip
+    items.append(item("bedrock", status="error", error_type="stream_cut", latency_ms=400, ttft_ms=250, streamed=True, minutes=9))
+    return items
+
+
+def _streamed() -> pd.DataFrame:
+    return to_frame(_streamed_items())
+
+
+def _marks(fig: go.Figure) -> dict[str, go.Scatter]:
+    return {t.name: t for t in fig.data if isinstance(t, go.Scatter)}
+
+
+def test_ttft_boxes_per_target_cold_and_warm_apart_with_their_percentiles() -> None:
+    items = _streamed_items()
+    fig = charts.ttft_distribution(to_frame(items), LEGEND)
+    boxes = [t for t in fig.data if isinstance(t, go.Box)]
+    assert [b.name for b in boxes] == [
+        "Amazon Bedrock (n=6)", "Azure OpenAI (n=4)", "ollama-llava · warm (n=2)", "ollama-llava · cold (n=1)",
+    ]  # successful streamed calls only: not the classifier, not the cut stream; cold and warm apart where reported
+    assert list(boxes[0].y) == [300, 320, 340, 360, 380, 400]
+    assert boxes[0].line.color == COLOR["bedrock"] and boxes[1].line.color == COLOR["azure_openai"]
+    assert boxes[2].line.color == boxes[3].line.color == LEGEND.covering(["ollama-llava"]).color("ollama-llava")
+    bedrock = np.array([300, 320, 340, 360, 380, 400], dtype=float)
+    p50, p95 = np.percentile(bedrock, [50, 95])
+    assert boxes[0].x0 == f"Amazon Bedrock<br>n=6<br>p50 {fmt_ms(p50)} · p95 {fmt_ms(p95)}"
+    assert "warm<br>n=2" in boxes[2].x0 and "cold<br>n=1" in boxes[3].x0
+    marks = _marks(fig)
+    assert list(marks) == ["p95", "p99"]
+    assert marks["p95"].y[0] == pytest.approx(p95) and marks["p99"].y[0] == pytest.approx(np.percentile(bedrock, 99))
+    assert list(marks["p95"].x) == [b.x0 for b in boxes]  # one dash across each box
+    assert "Amazon Bedrock: p95 395 ms (n=6)" in marks["p95"].hovertext
+    assert fig.layout.yaxis.title.text == "Time to first token (ms or s, log scale)"  # 151 ms beside 6 s
+    assert all(t.endswith((" ms", " s")) for t in fig.layout.yaxis.ticktext)
+
+
+def fmt_ms(value: float) -> str:
+    from mcv_core import formatting
+
+    return formatting.duration_ms(value)
+
+
+def test_output_speed_boxes_mark_the_slow_tail_in_tokens_per_second() -> None:
+    fig = charts.output_rate(_streamed(), LEGEND)
+    boxes = [t for t in fig.data if isinstance(t, go.Box)]
+    assert [b.name for b in boxes][:2] == ["Amazon Bedrock (n=6)", "Azure OpenAI (n=4)"]
+    assert list(boxes[1].y) == [117, 118, 119, 120]  # sorted
+    assert fig.layout.yaxis.title.text == "Output speed (tokens/s)" and fig.layout.yaxis.rangemode == "tozero"
+    marks = _marks(fig)
+    assert list(marks) == ["p5", "p1"]  # a speed's slow tail is its low end
+    azure = np.array([117, 118, 119, 120], dtype=float)
+    assert marks["p5"].y[1] == pytest.approx(np.percentile(azure, 5))
+    assert boxes[1].x0.endswith(f"p50 {np.percentile(azure, 50):,.0f} tokens/s · p5 {np.percentile(azure, 5):,.0f} tokens/s")
+
+
+@pytest.mark.parametrize("build", [charts.ttft_distribution, charts.output_rate], ids=["ttft", "output_rate"])
+def test_a_selection_without_streamed_answers_says_so(build) -> None:
+    frame = to_frame([item("sagemaker", latency_ms=30, streamed=False), item("bedrock", latency_ms=900, streamed=False)])
+    fig = build(frame, LEGEND)
+    assert not fig.data
+    assert "No streamed answers in this selection" in _annotations(fig)
+    assert "measured on streamed calls only" in _annotations(fig)
+    assert charts.EMPTY_TEXT in _annotations(build(to_frame([]), LEGEND))  # nothing at all: the usual words
+
+
+def test_anatomy_stacks_each_part_s_median_per_target() -> None:
+    fig = charts.anatomy_per_target(_streamed(), LEGEND)
+    bars = [t for t in fig.data if t.x is not None and t.x[0] is not None]
+    keys = [t for t in fig.data if t.x is not None and t.x[0] is None]
+    assert [t.name for t in bars] == ["waiting for a slot", "preparing the image", "the service's own time", "network and client"]
+    assert [t.name for t in keys] == [t.name for t in bars]  # the legend: one key per part, in grey
+    assert {t.marker.color for t in keys} == {charts.PART_KEY_COLOR} and all(not t.showlegend for t in bars)
+    assert fig.layout.barmode == "stack" and all(t.orientation == "h" for t in bars)
+    labels = list(bars[0].y)
+    assert [label.split("<br>")[0] for label in labels] == ["SageMaker Serverless", "Amazon Bedrock", "Azure OpenAI", "ollama-llava"]
+    assert labels[1] == "Amazon Bedrock<br>n=6"
+    by_part = {t.name: dict(zip([label.split("<br>")[0] for label in t.y], t.x)) for t in bars}
+    assert by_part["preparing the image"]["Azure OpenAI"] == pytest.approx(21.5)  # the median of 20, 21, 22, 23
+    assert by_part["the service's own time"]["Amazon Bedrock"] == 800
+    assert by_part["network and client"]["Amazon Bedrock"] == pytest.approx(np.median([100 + 10 * i for i in range(6)]))
+    assert not np.isfinite(by_part["the service's own time"]["Azure OpenAI"])  # it reports none
+    assert by_part["network and client"]["Azure OpenAI"] == pytest.approx(1501.5)  # the whole call
+    network = bars[3]
+    azure = [h for h in network.hovertext if h.startswith("Azure OpenAI")][0]
+    assert "with the service's own time (it reports none)" in azure and "(n=4)" in azure
+    assert list(network.marker.color) == [LEGEND.color(p) for p in ("sagemaker", "bedrock", "azure_openai")] + [
+        LEGEND.covering(["ollama-llava"]).color("ollama-llava")
+    ]
+    assert network.marker.pattern.shape == "/" and not bars[2].marker.pattern.shape
+    assert fig.layout.xaxis.title.text == "Median time per call (ms)"
+    assert "need not add up" in _annotations(fig)
+    assert "Azure OpenAI and ollama-llava report no service time of their own: it is inside network and client." in _annotations(fig)
+
+
+def test_anatomy_says_when_no_call_recorded_its_parts() -> None:
+    frame = to_frame([item("bedrock", status="ok")])  # no latency, no timings: nothing to take apart
+    fig = charts.anatomy_per_target(frame, LEGEND)
+    assert not fig.data and charts.NO_ANATOMY_TEXT in _annotations(fig)
+
+
+def test_one_call_s_anatomy_from_a_result_or_a_stored_item() -> None:
+    from mcv_core.records import ProviderResult
+
+    result = ProviderResult(
+        provider="bedrock", model="m", status="ok", latency_ms=1200.0, provider_latency_ms=1100.0, ttft_ms=400.0,
+        timings={"queue_ms": 2.0, "prepare_ms": 18.0},
+    )  # fmt: skip
+    for given in (result, result.to_json()):
+        fig = charts.call_anatomy(given, LEGEND)
+        bars = [t for t in fig.data if t.x[0] is not None]
+        assert [t.x[0] for t in bars] == [2.0, 18.0, 1100.0, 100.0]
+        assert [t.text[0] for t in bars] == ["2 ms", "18 ms", "1,100 ms", "100 ms"]
+        assert fig.layout.title.text == "Where did the time go? 1,220 ms in all"
+        keys = [t for t in fig.data if t.x[0] is None]
+        assert [t.name for t in keys] == [
+            "waiting for a slot: 2 ms", "preparing the image: 18 ms", "the service's own time: 1,100 ms", "network and client: 100 ms",
+        ]  # fmt: skip
+        assert {t.marker.color for t in keys} == {COLOR["bedrock"]}
+        (line,) = fig.layout.shapes
+        assert line.x0 == line.x1 == 420.0  # waited and prepared, then the first words 400 ms after the request left
+        assert "first words at 420 ms" in _annotations(fig)
+        assert fig.layout.xaxis.title.text == "Time from the start (ms)"
+    unreported = charts.call_anatomy(ProviderResult(provider="azure_openai", model="m", status="ok", latency_ms=900.0), LEGEND)
+    assert [t.name for t in unreported.data if t.x[0] is None] == [
+        "network and client, with the service's own time (it reports none): 900 ms"
+    ]
+    assert not unreported.layout.shapes  # not streamed: no first words to mark
+    nothing = charts.call_anatomy({"provider": "bedrock", "status": "error"}, LEGEND)
+    assert not nothing.data and "No timings were recorded for this call" in _annotations(nothing)
