@@ -31,7 +31,10 @@ from typing import IO, Any, Sequence
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 RESULTS = BENCH / "results"
-ORDER = ("side_by_side", "harness", "image_prep", "local_model", "history_scale", "responsiveness", "load")
+ORDER = (
+    "side_by_side", "harness", "image_prep", "local_model", "history_scale", "responsiveness", "streaming",
+    "compare_stream", "load",
+)  # fmt: skip
 NOT_SCRIPTS = {"__init__", "__main__", "common"}
 _TERMINATED = threading.Event()  # this runner got a SIGTERM: pass it on to the script running
 

@@ -88,9 +88,15 @@ OBSERVER_JS = """
   const check = () => {
     const now = performance.now();
     if (state.click === null) return;
-    const bold = new Set([...document.querySelectorAll('strong')].map((s) => s.textContent.trim()));
+    // A target's result has arrived when its card's latency (its first figure) holds a number: the card itself
+    // is drawn, with dashes, as soon as the call starts.
+    const answered = new Set([...document.querySelectorAll('strong')].filter((s) => {
+      const card = s.closest('[data-testid=stVerticalBlock]');
+      const value = card && card.querySelector('[data-testid=stMetricValue]');
+      return value && /\d/.test(value.textContent);
+    }).map((s) => s.textContent.trim()));
     for (const title of titles) {
-      if (!(title in state.cards) && bold.has(title)) {
+      if (!(title in state.cards) && answered.has(title)) {
         state.cards[title] = now;
         state.order.push(title);
         requestAnimationFrame(() => { state.painted[title] = performance.now(); });

@@ -14,6 +14,7 @@ ticks; a latency axis spanning more than LOG_RATIO is logarithmic with 1-2-5 tic
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -1184,13 +1185,19 @@ def pareto_chart(scorecard: Any, legend: Legend | None = None) -> go.Figure:
         "Coloured: on the Pareto front (no other model is at least as good on quality, cost and p95 latency and better"
         "<br>on one); grey: dominated. Bars: 95% interval of the quality. Line: the best quality at that cost or latency."
     )
+    extra_lines = 0
     if left_out:
-        note += "<br>Not drawn: " + "; ".join(f"{name} ({', '.join(whys)})" for name, whys in left_out.items()) + "."
+        # Wrapped as the two lines above are, so that it fits a 1,024 px page; the figure grows by its extra lines.
+        lines = textwrap.wrap(
+            "Not drawn: " + "; ".join(f"{name} ({', '.join(whys)})" for name, whys in left_out.items()) + ".", 110
+        )
+        note += "<br>" + "<br>".join(lines)
+        extra_lines = len(lines) - 1
     fig.add_annotation(
         text=note, xref="paper", yref="paper", x=0, y=-0.32, xanchor="left", yanchor="top",
         showarrow=False, font={"size": 11, "color": "#555"}, align="left",
     )  # fmt: skip
-    fig.update_layout(margin={"l": 70, "r": 30, "t": 90, "b": 150})
+    fig.update_layout(height=500 + 15 * extra_lines, margin={"l": 70, "r": 30, "t": 90, "b": 150 + 15 * extra_lines})
     fig.update_xaxes(tickangle=0)
     return fig
 

@@ -457,7 +457,7 @@ def kappa_text(row: Mapping[str, Any]) -> str:
     """Cohen's kappa with two decimals; without one, why, in a few words (the scorecard's note is the long form)."""
     if _finite(row.get("kappa")):
         return fmt.number(row["kappa"], 2)
-    return fmt.dash("no labelled runs" if not row.get("n") else "undefined: no variation")
+    return fmt.dash("none labelled" if not row.get("n") else "undefined: no variation")
 
 
 def scorecard_agreement(card: Any, title: Callable[[str], str]) -> pd.DataFrame:
@@ -471,7 +471,7 @@ def scorecard_agreement(card: Any, title: Callable[[str], str]) -> pd.DataFrame:
                 "kappa": kappa_text(row),
                 "n": row["n"],
                 "observed": fmt.percent(row.get("observed"), unknown="none labelled"),
-                "top_agreement": fmt.percent(row.get("top_agreement"), unknown="none to compare"),
+                "top_agreement": fmt.percent(row.get("top_agreement"), unknown="none compared"),
                 "top_n": row["top_n"],
             }
         )

@@ -14,7 +14,7 @@ from mcv_core import analytics, charts, history, report, targets
 from mcv_core import formatting as fmt
 from mcv_core.config import Settings
 from mcv_core.errors import MCVError, hint_for
-from mcv_core.records import ProviderResult, Run
+from mcv_core.records import ProviderResult, Run, TextDelta
 from mcv_core.workbench import Workbench
 
 
@@ -84,10 +84,14 @@ money = fmt.money  # the one money format of the app: never rounded to zero
 _HEX = re.compile(r"#[0-9A-Fa-f]{6}")
 
 
-def result_color(result: ProviderResult) -> str:
+def target_color(target_id: str) -> str:
     """The target's colour, as in every chart and the report (catalogue colours; ids no longer in it get one too)."""
-    color = targets.colors_for([result.provider], get_workbench().catalogue)[result.provider]
+    color = targets.colors_for([target_id], get_workbench().catalogue)[target_id]
     return color if _HEX.fullmatch(color) else "#7F7F7F"
+
+
+def result_color(result: ProviderResult) -> str:
+    return target_color(result.provider)
 
 
 # --- tables -----------------------------------------------------------------------------------------------------
@@ -273,7 +277,73 @@ def show_table(
     )
 
 
+# --- a concurrency sweep's levels (Benchmark, History) ---------------------------------------------------------
+
+# The level table's columns (sweep.Level.to_json), titled and explained.
+SWEEP_COLUMNS: dict[str, Column] = {
+    "concurrency": Column("count", "Requests in flight at once at this level", "At once"),
+    "asked_concurrency": Column("count", "The level asked for, above the model's slots: it ran at the slots", "Asked"),
+    "requests": Column("count", "Requests sent at this level", "Requests"),
+    "ok": Column("count", "Requests that returned an answer", "Succeeded"),
+    "errors": Column("count", "Requests that ended in an error, throttles included", "Failed"),
+    "throttled": Column("count", "Failed requests that the service throttled", "Throttled"),
+    "p50_ms": Column("ms", "Median latency of the answered calls (client wall time of the call)", "p50 (ms)"),
+    "p95_ms": Column("ms", "19 in 20 answered calls were at least this fast", "p95 (ms)"),
+    "p99_ms": Column("ms", "99 in 100 answered calls were at least this fast", "p99 (ms)"),
+    "p50_ttft_ms": Column("ms", "Median time to first token of streamed answers: request sent to first words", "TTFT p50 (ms)"),
+    "p95_ttft_ms": Column("ms", "19 in 20 streamed answers began at least this soon", "TTFT p95 (ms)"),
+    "images_per_s": Column("text", "Answered images per second of the level's wall time, all requests together", "Images per second"),
+    "output_tokens_per_s": Column(
+        "text", "Output tokens of the answers per second of the level's wall time, all requests together", "Output tokens per second"
+    ),
+    "errors_by_kind": Column("text", "Failed requests by kind of error", "Failures by kind"),
+    "error_share": Column("rate", "Share of the level's requests that failed", "Error share"),
+    "wall_ms": Column("ms", "From the level's first request's start to its last one's end", "Level's wall time (ms)"),
+}
+SWEEP_MAIN = ["concurrency", "requests", "ok", "errors", "throttled", "p50_ms", "p95_ms", "p99_ms", "p50_ttft_ms", "images_per_s", "output_tokens_per_s"]
+
+
+def show_levels(levels: list[dict], *, key: str, caption: str) -> None:
+    """A sweep's level table (rows as sweep.Level.to_json) and its chart."""
+    if not levels:
+        st.caption("No level ran.")
+        return
+    frame = pd.DataFrame(levels)
+    frame.insert(0, "provider", frame.pop("target"))
+    frame["images_per_s"] = [fmt.number(v, 2) for v in frame["images_per_s"]]
+    frame["output_tokens_per_s"] = [fmt.number(v, 1) for v in frame["output_tokens_per_s"]]
+    frame["errors_by_kind"] = [
+        ", ".join(f"{fmt.count(n)} {kind.replace('_', ' ')}" for kind, n in (kinds or {}).items()) or "none"
+        for kinds in frame["errors_by_kind"]
+    ]
+    frame["wall_ms"] = frame.pop("wall_s").astype("float64") * 1000
+    show_table(frame, key=key, main=SWEEP_MAIN, title_of=target_title, caption=caption, columns=SWEEP_COLUMNS)
+    ids = list(dict.fromkeys(str(row["target"]) for row in levels))
+    st.plotly_chart(charts.sweep_chart(levels, charts.legend(ids, get_workbench().catalogue)), key=f"{key}.chart")
+
+
+
 # --- a result card ----------------------------------------------------------------------------------------------
+# One structure for every card, streaming or final, answer or error: title, colour bar, model id, badge, the figures
+# one per line (so every card's block of figures is as tall), what 1,000 images cost, the service's details, "Where
+# the time went", then the answer (or the error). A streaming card becomes its final card in place: nothing moves
+# but the values.
+
+FIGURES: dict[str, str] = {  # the card's figures, in order: label -> what it means (its tooltip)
+    "Latency": "From sending the request to the whole answer, as this app measured it",
+    "Time to first token": (
+        "From sending the request to the first words of the answer arriving (TTFT). "
+        "– when the answer was not streamed: it is never estimated"
+    ),
+    "Output speed": (
+        "Output tokens after the first, per second after the first words arrived; – when the answer was not streamed"
+    ),
+    "Tokens in / out": (
+        "Input tokens (the image included) / output tokens, as the service reported them; – when it reports none"
+    ),
+    "Cost": "What this one call cost, at list prices (USD)",
+}
+ANATOMY_LABEL = "Where the time went"
 
 
 def _tokens(result: ProviderResult) -> str:
@@ -282,33 +352,62 @@ def _tokens(result: ProviderResult) -> str:
     return f"{fmt.count(result.input_tokens)} / {fmt.count(result.output_tokens)}"
 
 
-def render_result(result: ProviderResult) -> None:
-    """One target's answer as a card of one fixed structure: title, badge, latency, tokens in / out, cost (with
-    what 1,000 images cost), then the answer. The figures are one per line, so every card's block is as tall."""
+def _card_head(title: str, color: str, model: str) -> None:
+    st.markdown(f"**{plain(title)}**")
+    # The target's colour, as its charts draw it: a bar under its title (the colour is one of ours, never input).
+    st.html(f'<div style="height:4px;border-radius:2px;background:{color}"></div>')
+    st.caption(plain(model))
+
+
+def _figures(values: Sequence[str]) -> None:
+    for (label, help_text), value in zip(FIGURES.items(), values, strict=True):
+        st.metric(label, value, help=help_text)
+
+
+def _anatomy(result: ProviderResult | None, key: str) -> None:
+    """The "Where the time went" button: the call's parts (records.anatomy) as a stacked bar; disabled until the
+    call has ended."""
+    with st.popover(
+        ANATOMY_LABEL,
+        icon=":material/timer:",
+        type="tertiary",
+        disabled=result is None,
+        help="Waiting for a slot, preparing the image, the service's own time, network and client",
+    ):
+        if result is None:
+            return
+        legend = charts.legend([result.provider], get_workbench().catalogue, {result.provider: result_title(result)})
+        # Its legend names each part with its duration.
+        st.plotly_chart(
+            charts.call_anatomy(result, legend), key=f"compare.anatomy.{key}", width=460, config={"displayModeBar": False}
+        )
+
+
+def _badge(result: ProviderResult) -> tuple[str, str, str]:
+    if not result.ok:
+        return "error", ":material/error:", "red"
+    if result.cold_start:
+        return "cold start", ":material/ac_unit:", "orange"
+    if result.cold_start is False:
+        return "warm", ":material/local_fire_department:", "green"
+    return "answered", ":material/check_circle:", "blue"  # label, icon, colour
+
+
+def render_result(result: ProviderResult, key: str) -> None:
+    """One target's answer as a card of the one structure (above). `key`: unique on the page (its widgets' keys)."""
     with st.container(border=True):
-        st.markdown(f"**{plain(result_title(result))}**")
-        # The target's colour, as its charts draw it: a bar under its title (the colour is one of ours, never input).
-        st.html(f'<div style="height:4px;border-radius:2px;background:{result_color(result)}"></div>')
-        st.caption(plain(result.model))
-        if not result.ok:
-            st.badge("error", icon=":material/error:", color="red")
-        elif result.cold_start:
-            st.badge("cold start", icon=":material/ac_unit:", color="orange")
-        elif result.cold_start is False:
-            st.badge("warm", icon=":material/local_fire_department:", color="green")
-        else:
-            st.badge("answered", icon=":material/check_circle:", color="blue")
-        st.metric(
-            "Latency",
-            fmt.duration_ms(result.latency_ms),
-            help="From sending the request to the whole answer, as this app measured it",
+        _card_head(result_title(result), result_color(result), result.model)
+        label, icon, color = _badge(result)
+        st.badge(label, icon=icon, color=color)
+        _figures(
+            [
+                fmt.duration_ms(result.latency_ms),
+                fmt.duration_ms(result.ttft_ms),
+                fmt.tokens_per_s(result.output_tokens_per_s),
+                _tokens(result),
+                fmt.money(result.cost_usd),
+            ]
         )
-        st.metric(
-            "Tokens in / out",
-            _tokens(result),
-            help="Input tokens (the image included) / output tokens, as the service reported them; – when it reports none",
-        )
-        st.metric("Cost", fmt.money(result.cost_usd), help="What this one call cost, at list prices (USD)")
         st.caption(fmt.money_per_1000(result.cost_usd) if result.cost_usd else "no cost recorded for 1,000 images")
         details = []
         if result.provider_latency_ms is not None:
@@ -319,12 +418,18 @@ def render_result(result: ProviderResult) -> None:
             details.append(f"sent {result.image_width}×{result.image_height}")
         if result.attempts > 1:
             details.append(fmt.count(result.attempts, "attempt"))
+        if result.streamed is False:
+            details.append("not streamed")
         st.caption(" · ".join(details) if details else "no service details reported")
+        _anatomy(result, key)
         if not result.ok:
             st.error(plain(result.error or result.error_type or "The call failed."), icon=":material/error:")
             hint = hint_for(result.error_type)
             if hint and hint not in (result.error or ""):
                 st.caption(f"What to do: {plain(hint)}")
+            if result.output:  # a stream cut in the middle keeps what had arrived
+                st.caption("What arrived before the error:")
+                st.text(result.output)
             return
         # Model output is shown as plain text, never as markdown or HTML.
         st.text(result.output)
@@ -341,6 +446,49 @@ def render_result(result: ProviderResult) -> None:
                 width="stretch",
                 height="content",
             )
+
+
+class StreamingCard:
+    """A target's card from the moment its call starts until it ends. Drawn whole at once, before any answer (a
+    "waiting" badge, the figures as dashes, "Waiting for <title>…" where the answer goes), so that when the first
+    words arrive (records.TextDelta) only small elements change: the time to first token, the caption, the text,
+    the badge; after that each delta replaces only the answer's text. One small message per change, so the words
+    reach the screen as they arrive. `slot` is the card's st.empty, which render_result replaces when the call
+    ends."""
+
+    def __init__(self, slot: Any, provider: str, model: str, key: str) -> None:
+        self.slot = slot
+        self.provider = provider
+        self.key = key
+        self.shown = ""
+        self.started = False  # whether the first words have been drawn
+        title = target_title(provider)
+        with slot.container(), st.container(border=True):
+            _card_head(title, target_color(provider), model)
+            self.badge = st.empty()
+            self.badge.badge("waiting", icon=":material/hourglass_top:", color="gray")
+            self.figures = [st.empty() for _ in FIGURES]
+            for place, (label, help_text) in zip(self.figures, FIGURES.items()):
+                place.metric(label, fmt.DASH, help=help_text)
+            st.caption("the cost follows the whole answer")
+            self.note = st.empty()
+            self.note.caption("no words yet")
+            _anatomy(None, key)
+            self.text = st.empty()
+            self.text.info(f"Waiting for {plain(title)}…", icon=":material/hourglass_top:")
+
+    def show(self, delta: TextDelta) -> None:
+        if delta.text == self.shown:
+            return  # nothing new to draw (a delta without text)
+        if not self.started:
+            label = "Time to first token"
+            self.figures[list(FIGURES).index(label)].metric(label, fmt.duration_ms(delta.ttft_ms), help=FIGURES[label])
+            self.note.caption("the answer is streaming in")
+        self.text.text(delta.text)  # plain text, never markdown
+        if not self.started:
+            self.badge.badge("writing", icon=":material/edit_note:", color="violet")
+            self.started = True
+        self.shown = delta.text
 
 
 # --- the report of some comparisons -----------------------------------------------------------------------------

@@ -7,8 +7,9 @@ import streamlit as st
 from mcv_core import formatting as fmt
 from mcv_core.errors import MCVError
 from mcv_core.images import SourceImage, safe_name
-from mcv_core.records import ProviderResult, Run
-from pages._shared import download_report, get_workbench, mode_caption, plain, render_result, result_title, target_title
+from mcv_core.records import ProviderResult, Run, TextDelta
+from pages._shared import StreamingCard, download_report, get_workbench, mode_caption, plain, render_result
+from pages._shared import result_title, target_title
 
 workbench = get_workbench()
 settings = workbench.settings
@@ -97,7 +98,7 @@ def run_all() -> list[tuple[str, Run | str]]:
     total = len(files) * len(names)
     done = 0
     progress = st.progress(0.0, text="Starting…")
-    for upload in files:
+    for index, upload in enumerate(files):
         try:
             image = workbench.load_image(upload.getvalue(), upload.name)
         except MCVError as exc:
@@ -112,9 +113,21 @@ def run_all() -> list[tuple[str, Run | str]]:
         with header.container():
             show_image_header(image, None)
         slots = {}
+        streaming: dict[str, StreamingCard] = {}
         for name, column in zip(names, card_columns(len(names))):
             slots[name] = column.empty()
-            slots[name].info(f"Waiting for {plain(target_title(name))}…", icon=":material/hourglass_top:")
+            streaming[name] = StreamingCard(slots[name], name, workbench.catalogue.get(name).model_ref, f"{index}.{name}")
+
+        def on_text(delta: TextDelta) -> None:
+            # On this script's thread, as each delta arrives: the card's text element is replaced, nothing else.
+            card = streaming[delta.provider]
+            first = not card.started
+            card.show(delta)
+            if first:
+                progress.progress(
+                    done / total,
+                    text=f"{fmt.count(done)} of {fmt.count(total, 'answer')} · {plain(target_title(delta.provider))} writing…",
+                )
 
         def on_result(result: ProviderResult) -> None:
             nonlocal done
@@ -123,10 +136,10 @@ def run_all() -> list[tuple[str, Run | str]]:
                 done / total, text=f"{fmt.count(done)} of {fmt.count(total, 'answer')} · {plain(result_title(result))} finished"
             )
             with slots[result.provider].container():
-                render_result(result)
+                render_result(result, f"{index}.{result.provider}")
 
         try:
-            run = workbench.compare(image, names, prompt, source="ui", on_result=on_result)
+            run = workbench.compare(image, names, prompt, source="ui", on_result=on_result, on_text=on_text)
         except MCVError as exc:
             outcomes.append((image.name, exc.user_text()))
             st.error(plain(exc.user_text()), icon=":material/error:")
@@ -148,7 +161,7 @@ if go:
         download_report(compared, title="MC Vision comparison", key="compare.report")
     st.stop()
 
-for name, outcome in st.session_state.get("compare.outcomes", []):
+for index, (name, outcome) in enumerate(st.session_state.get("compare.outcomes", [])):
     st.divider()
     if isinstance(outcome, str):
         st.error(plain(outcome), icon=":material/broken_image:")
@@ -157,7 +170,7 @@ for name, outcome in st.session_state.get("compare.outcomes", []):
     show_save_notice(outcome)
     for column, result in zip(card_columns(len(outcome.results)), outcome.results):
         with column:
-            render_result(result)
+            render_result(result, f"{index}.{result.provider}")
 
 runs = [outcome for _, outcome in st.session_state.get("compare.outcomes", []) if isinstance(outcome, Run)]
 if runs:

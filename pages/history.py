@@ -11,15 +11,15 @@ from typing import Callable
 import pandas as pd
 import streamlit as st
 
-from mcv_core import analytics, charts, report
+from mcv_core import analytics, charts, report, sweep
 from mcv_core import formatting as fmt
 from mcv_core.errors import MCVError
-from pages._shared import get_workbench, plain, show_table
+from pages._shared import get_workbench, plain, show_levels, show_table
 
 workbench = get_workbench()
 
 RANGES = {"1 hour": timedelta(hours=1), "24 hours": timedelta(days=1), "7 days": timedelta(days=7), "30 days": timedelta(days=30)}
-TABS = ["Latency", "Cold starts", "Cost & tokens", "Errors", "Accuracy", "Outputs", "Export"]
+TABS = ["Latency", "Streaming", "Cold starts", "Cost & tokens", "Errors", "Accuracy", "Outputs", "Export"]
 FRAME_TTL_S = 60  # a loaded time range is read again after this
 GRID_LIMIT = 24  # runs shown side by side at once
 GRID_CHOICE = "history.grid_choice"  # the grid's runs, kept while the Outputs tab is closed
@@ -182,6 +182,30 @@ def grid_rows(df: pd.DataFrame, run_ids: list[str]) -> list[dict]:
     return rows
 
 
+def sweeps_section(df: pd.DataFrame) -> None:
+    """A concurrency sweep of this selection: latency, TTFT and throughput per level (the Benchmark page runs them)."""
+    found = {s["sweep_id"]: s for s in sweep.sweeps_in(sweep.frame_items(df))}
+    st.subheader("Concurrency sweeps")
+    if not found:
+        st.caption("No concurrency sweep in this selection: the Benchmark page and `python -m mcv_core sweep` run them.")
+        return
+    chosen = st.selectbox(
+        "Sweep",
+        list(found),
+        key="history.sweep",
+        format_func=lambda s: (
+            f"{found[s]['started_at']:%Y-%m-%d %H:%M} UTC · " if found[s]["started_at"] else ""
+        ) + f"{fmt.count(len(found[s]['targets']), 'model')} at {', '.join(map(str, found[s]['levels']))} · {s}",
+        help="Sweeps with results in this selection, newest first.",
+    )
+    show_levels(
+        sweep.levels_from_results(sweep.frame_items(df, chosen)),
+        key="history.table.sweep",
+        caption="Each model alone at each level of requests in flight. A level's wall time runs from its first "
+        "request's start to its last call's end, as stored; results outside the filters are left out.",
+    )
+
+
 def outputs_grid(df: pd.DataFrame, legend: charts.Legend) -> None:
     labels = run_labels(df)
 
@@ -261,7 +285,7 @@ if df.empty:
 headline(df)
 
 tabs = st.tabs(TABS, key="history.tab", on_change="rerun")
-latency_tab, cold_tab, cost_tab, errors_tab, accuracy_tab, outputs_tab, export_tab = tabs
+latency_tab, streaming_tab, cold_tab, cost_tab, errors_tab, accuracy_tab, outputs_tab, export_tab = tabs
 
 if latency_tab.open:
     with latency_tab:
@@ -274,8 +298,19 @@ if latency_tab.open:
             caption="How fast each model answers: latency percentiles of successful calls, warm and cold apart. "
             "The median's 95% interval and the mean are among the other columns.",
         )
+        st.plotly_chart(charts.anatomy_per_target(df, legend), key="history.chart.anatomy")
         st.plotly_chart(charts.latency_over_time(analytics.latency_over_time(df), legend), key="history.chart.time")
         st.plotly_chart(charts.latency_vs_size(analytics.latency_vs_size(df), legend), key="history.chart.size")
+
+if streaming_tab.open:
+    with streaming_tab:
+        st.caption(
+            "Streamed answers: how long until the first words arrive, and how fast the rest follows. Calls made "
+            "without streaming (a target with `stream = false`, MCV_STREAM=0, the image classifier) have neither."
+        )
+        st.plotly_chart(charts.ttft_distribution(df, legend), key="history.chart.ttft")
+        st.plotly_chart(charts.output_rate(df, legend), key="history.chart.output_rate")
+        sweeps_section(df)
 
 if cold_tab.open:
     with cold_tab:

@@ -167,9 +167,9 @@ def agreement_tab(card: scorecard.Scorecard, legend: charts.Legend) -> None:
         return
     show_table(
         report.scorecard_agreement(card, legend.title), key="scorecard.agreement",
-        main=["a", "b", "kappa", "n", "observed", "top_agreement", "top_n"], columns=AGREEMENT_COLUMNS,
+        main=["a", "b", "kappa", "n", "top_agreement", "top_n"], columns=AGREEMENT_COLUMNS,
         caption="Do two models get the same images right, and give the same top answer? Kappa corrects the raw "
-        "agreement for what chance alone would give.",
+        "agreement (Same verdict, among the other columns) for what chance alone would give.",
     )  # fmt: skip
 
 

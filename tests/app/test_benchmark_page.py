@@ -45,10 +45,11 @@ def app(local_env: dict[str, str], routed: None) -> Iterator[AppTest]:
     run(at)
     assert [t.value for t in at.title] == ["Benchmark"]
     yield at
-    job = at.session_state[JOB] if JOB in at.session_state else None
-    if job is not None and not job.done:  # a failed test must not leave comparisons running into the next one
-        job.cancel()
-        job.wait(JOB_DONE_S)
+    for key in (JOB, "benchmark.sweep.job"):
+        job = at.session_state[key] if key in at.session_state else None
+        if job is not None and not job.done:  # a failed test must not leave requests running into the next one
+            job.cancel()
+            job.wait(JOB_DONE_S)
     st.cache_resource.clear()
     st.cache_data.clear()
 
@@ -266,3 +267,123 @@ def test_cancel_stops_the_benchmark_and_keeps_what_ran(app: AppTest, workbench: 
     items = stored(workbench, job.bench_id, since)
     assert sorted(i["run_id"] for i in items) == sorted(r.run_id for r in outcome.runs), "what ran was not stored"
     assert all(i["provider"] == "sagemaker" and i["status"] == "ok" for i in items)
+
+
+# --- the concurrency sweep panel ----------------------------------------------------------------------------------
+
+SWEEP_JOB = "benchmark.sweep.job"
+SWEEP_PANEL = "Concurrency sweep: latency and throughput as the load grows"
+
+
+def sweep_markdown(at: AppTest) -> str:
+    return " ".join(m.value for m in at.markdown)
+
+
+def level_tables(at: AppTest) -> list[pd.DataFrame]:
+    return [d.value for d in at.dataframe if "concurrency" in d.value.columns]
+
+
+def test_the_sweep_panel_plans_prices_and_refuses_bad_levels(app: AppTest) -> None:
+    at = app
+    assert [e.label for e in at.expander] == [SWEEP_PANEL]
+    assert at.text_input(key="benchmark.sweep.levels").value == "1, 2, 4, 8"
+    assert at.number_input(key="benchmark.sweep.requests").value == 16
+    assert at.number_input(key="benchmark.sweep.errors").value == 20
+    assert at.pills(key="benchmark.sweep.targets").value == ALL
+    assert at.toggle(key="benchmark.sweep.samples").value is True
+    # Nothing of a sweep until one runs or is chosen: no table, no message.
+    assert not level_tables(at) and not at.success and not at.warning and not at.error
+    # 16 requests at each of 1, 2, 4, 8 for the two LLM targets; SageMaker's 5 slots run 8 at 5.
+    line = sweep_markdown(at)
+    assert f"{3 * 4 * 16} requests at most, 16 requests per level" in line, line
+    captions = " ".join(c.value for c in at.caption)
+    assert "SageMaker Serverless takes 5 calls at once" in captions and "8 runs at 5" in captions, captions
+    run_button = at.button(key="benchmark.sweep.run")
+    assert run_button.label == "Run sweep" and not run_button.disabled
+
+    at.text_input(key="benchmark.sweep.levels").set_value("4, 2")
+    run(at)
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and "concurrency levels must increase: 2 comes after 4" in errors[0], errors
+    assert not [b for b in at.button if b.key == "benchmark.sweep.run"]
+
+    at.text_input(key="benchmark.sweep.levels").set_value("1, 2, 4, 8")
+    at.number_input(key="benchmark.sweep.requests").set_value(4)
+    run(at)
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and "4 requests per level cannot keep 8 in flight at once" in errors[0], errors
+
+    at.number_input(key="benchmark.sweep.requests").set_value(8)
+    at.pills(key="benchmark.sweep.targets").set_value(["bedrock"])
+    run(at)
+    assert f"{4 * 8} requests at most, 8 requests per level" in sweep_markdown(at)
+    assert [b for b in at.button if b.key == "benchmark.sweep.run"] and not at.error
+
+
+def test_a_small_sweep_runs_to_its_levels_and_chart_and_is_kept_in_history(app: AppTest, workbench: Any) -> None:
+    at = app
+    at.pills(key="benchmark.sweep.targets").set_value(["sagemaker"])
+    at.text_input(key="benchmark.sweep.levels").set_value("1, 2")
+    at.number_input(key="benchmark.sweep.requests").set_value(2)
+    run(at)
+    at.button(key="benchmark.sweep.run").click()
+    run(at)
+    job = at.session_state[SWEEP_JOB] if SWEEP_JOB in at.session_state else None
+    assert job is not None, "Run sweep stored no job in session state"
+    assert job.plan.targets == ("sagemaker",) and job.plan.levels == (1, 2) and job.plan.requests == 2
+    run(at)
+    assert job.done or at.button(key="benchmark.run").disabled, "a benchmark can start while a sweep runs"
+    deadline = time.monotonic() + JOB_DONE_S
+    while not job.done:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the sweep {job.sweep_id} did not finish within {JOB_DONE_S} s: {job.progress}")
+        run(at)
+        job.wait(0.5)
+    run(at)
+    assert job.error is None, job.error
+    outcome = job.outcome
+    successes = [s.value for s in at.success]
+    assert successes == [f"{job.sweep_id} finished: 4 requests at 2 levels in {outcome.wall_s:,.1f} s"], successes
+
+    (table,) = level_tables(at)
+    assert list(zip(table["model"], table["concurrency"])) == [(TITLES["sagemaker"], 1), (TITLES["sagemaker"], 2)]
+    assert list(table["requests"]) == [2, 2] and list(table["ok"] + table["errors"]) == [2, 2]
+    assert table["p50_ms"].notna().all() and (table["p50_ttft_ms"].isna()).all(), "the classifier does not stream"
+    assert all(float(v) > 0 for v in table["images_per_s"]) and list(table["output_tokens_per_s"]) == ["–", "–"]
+    assert assert_tables_configured(at) == 2, "the benchmark's estimate and the sweep's levels"
+    widget = [d for d in at.dataframe if "concurrency" in d.value.columns][0]
+    assert shown_columns(widget)[:4] == ["model", "concurrency", "requests", "ok"]
+    charts = [c for c in at.get("plotly_chart")]
+    assert len(charts) == 1 and "How do latency and throughput hold up" in charts[0].proto.spec
+
+    since = datetime.now(timezone.utc) - timedelta(minutes=30)
+    items = [i for i in workbench.history.results(since) if i.get("sweep_id") == job.sweep_id]
+    assert len(items) == 4 and {(i["source"], i["provider"]) for i in items} == {("sweep", "sagemaker")}
+    assert sorted(i["concurrency"] for i in items) == [1, 1, 2, 2]
+
+    # The finished sweep is among the past ones; choosing it rebuilds its levels from history.
+    past = at.selectbox(key="benchmark.sweep.past")
+    assert job.sweep_id in past.options[0], past.options
+    past.set_value(job.sweep_id)
+    run(at)
+    tables = level_tables(at)
+    assert len(tables) == 2
+    rebuilt = tables[1]
+    assert list(rebuilt["concurrency"]) == [1, 2] and list(rebuilt["requests"]) == [2, 2]
+    assert list(rebuilt["p50_ms"]) == list(table["p50_ms"])
+    assert len(at.get("plotly_chart")) == 2
+
+    # History's Streaming tab draws the same sweep from the results of its time range.
+    at.switch_page("pages/history.py")
+    run(at)
+    at.session_state["history.tab"] = "Streaming"
+    run(at)
+    chosen = at.selectbox(key="history.sweep")
+    assert job.sweep_id in chosen.options[0], chosen.options
+    chosen.set_value(job.sweep_id)
+    run(at)
+    (in_history,) = level_tables(at)
+    assert list(in_history["concurrency"]) == [1, 2] and list(in_history["requests"]) == [2, 2]
+    assert list(in_history["p50_ms"]) == list(rebuilt["p50_ms"])
+    sweep_charts = [c for c in at.get("plotly_chart") if "How do latency and throughput hold up" in c.proto.spec]
+    assert len(sweep_charts) == 1

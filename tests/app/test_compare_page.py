@@ -6,6 +6,7 @@ caches first, so the page's cached workbench is opened from the test's environme
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -108,6 +109,10 @@ def badges(card: Block) -> list[str]:
     return [m.value for m in card.markdown if "-badge[" in m.value]
 
 
+FIGURES = ["Latency", "Time to first token", "Output speed", "Tokens in / out", "Cost"]  # every card, in this order
+DURATION = re.compile(r"[\d,.]+ (ms|s)")  # "850 ms", "12.3 s"
+
+
 def metrics(card: Block) -> dict[str, str]:
     return {m.label: m.value for m in card.metric}
 
@@ -116,8 +121,8 @@ def assert_ok_card(card: Block, name: str) -> None:
     assert not card.error, f"{name} shows an error: {[e.value for e in card.error]}"
     assert not any("error" in b for b in badges(card)), badges(card)
     shown = metrics(card)
-    assert set(shown) == {"Latency", "Tokens in / out", "Cost"}, shown
-    assert re.fullmatch(r"[\d,.]+ (ms|s)", shown["Latency"]), shown["Latency"]  # "850 ms", "12.3 s"
+    assert list(shown) == FIGURES, shown
+    assert DURATION.fullmatch(shown["Latency"]), shown["Latency"]
     outputs = [t.value for t in card.text]
     assert outputs and outputs[0].strip(), f"{name} shows no answer"
 
@@ -209,9 +214,9 @@ def test_compare_shows_three_cards_and_stores_the_run(app: AppTest, workbench: A
 
     sagemaker = shown["sagemaker"]
     assert any("cold start" in b or "warm" in b for b in badges(sagemaker)), badges(sagemaker)
-    for name, card in shown.items():  # one structure: a badge, the three figures, what 1,000 images cost
+    for name, card in shown.items():  # one structure: a badge, the figures, what 1,000 images cost
         assert len(badges(card)) == 1, (name, badges(card))
-        assert [m.label for m in card.metric] == ["Latency", "Tokens in / out", "Cost"], name
+        assert [m.label for m in card.metric] == FIGURES, name
         cost = metrics(card)["Cost"]
         assert cost.startswith("$") and not ZERO_COST.search(cost), (name, cost)
         assert any(c.value.endswith("per 1,000 images") for c in card.caption), name
@@ -330,7 +335,7 @@ def test_a_failing_provider_stays_in_its_own_column(
     assert len(bedrock.error) == 1, [e.value for e in bedrock.error]
     assert not bedrock.error[0].value.startswith("service_error"), "an internal name on the card"
     # The same structure as an answer's card: the figures, then the error where the answer would be.
-    assert [m.label for m in bedrock.metric] == ["Latency", "Tokens in / out", "Cost"] and not bedrock.text
+    assert [m.label for m in bedrock.metric] == FIGURES and not bedrock.text
     assert f"{attempts} attempts" in " ".join(c.value for c in bedrock.caption)
 
     assert_ok_card(sagemaker, "sagemaker")
@@ -345,6 +350,144 @@ def test_a_failing_provider_stays_in_its_own_column(
     # Every planned failure was used by an attempt: none is left to come.
     planned = control.emulator_admin(cleared_faults, "GET", "/_mcv/status").get("faults", {})
     assert "bedrock" not in planned, planned
+
+
+# --- streamed answers ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def drawn(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]]:
+    """Every st.text and st.metric the page draws, in order, as ("text", body, where) or ("metric", label, value):
+    what the browser is sent while the script runs, which AppTest's final tree does not keep. `where` is the
+    element's place on the page (its delta path): one place per card's streaming text."""
+    from streamlit.elements.metric import MetricMixin
+    from streamlit.elements.text import TextMixin
+
+    calls: list[tuple[str, str, str]] = []
+    text, metric = TextMixin.text, MetricMixin.metric
+
+    def spy_text(self: Any, body: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(("text", str(body), self._get_delta_path_str()))
+        return text(self, body, *args, **kwargs)
+
+    def spy_metric(self: Any, label: str, value: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(("metric", label, str(value)))
+        return metric(self, label, value, *args, **kwargs)
+
+    # Elements drawn on a container (`slot.text(...)`) and through the module (`st.metric(...)`, bound to the
+    # main block when streamlit was imported, drawing into the `with` block that is open).
+    monkeypatch.setattr(TextMixin, "text", spy_text)
+    monkeypatch.setattr(MetricMixin, "metric", spy_metric)
+    main = st._main  # type: ignore[attr-defined]
+    monkeypatch.setattr(st, "text", lambda body, *args, **kwargs: spy_text(main, body, *args, **kwargs))
+    monkeypatch.setattr(st, "metric", lambda label, value, *args, **kwargs: spy_metric(main, label, value, *args, **kwargs))
+    return calls
+
+
+def test_answers_grow_word_by_word_with_their_time_to_first_token(
+    app: AppTest, drawn: list[tuple[str, str, str]], cat_jpeg: bytes
+) -> None:
+    from mcv_core import formatting as fmt
+
+    at = app
+    upload(at, ("cat.jpg", cat_jpeg, "image/jpeg"))
+    drawn.clear()
+    click_compare(at)
+    run = last_run(at)
+    results = {r.provider: r for r in run.results}
+    shown = one_card_each(at, ALL)
+
+    for name in ("bedrock", "azure_openai"):
+        result = results[name]
+        assert result.ok and result.streamed, (name, result.status, result.error)
+        assert 0 < result.ttft_ms < result.latency_ms, (name, result.ttft_ms, result.latency_ms)
+        # While it streamed: the card first drawn with its time to first token, then its text alone, growing in
+        # one place on the page.
+        places: dict[str, list[str]] = {}
+        for kind, body, where in drawn:
+            if kind == "text":
+                places.setdefault(where, []).append(body)
+        growing = max(  # the final card's text lands in the same place: drawn once more, the same
+            (list(dict.fromkeys(bodies)) for bodies in places.values() if all(result.output.startswith(b) for b in bodies)),
+            key=len,
+        )
+        assert len(growing) >= 3, f"{name}: the answer was drawn {len(growing)} times as it grew: {growing}"
+        assert all(len(a) < len(b) for a, b in zip(growing, growing[1:])), f"{name}: the text did not only grow: {growing}"
+        assert result.output.startswith(growing[-1]) and len(growing[-1]) >= len(result.output) // 2
+        first_text = next(i for i, (kind, body, _) in enumerate(drawn) if kind == "text" and body == growing[0])
+        ttft_shown = [
+            value for kind, label, value in drawn[:first_text] if kind == "metric" and label == "Time to first token"
+        ]
+        assert ttft_shown and DURATION.fullmatch(ttft_shown[-1]), f"{name}: no time to first token before its words"
+        # Redrawn cheaply: the time to first token at most three times per card (the card as its call starts, the
+        # first words, the final card), the text once per delta.
+        assert sum(1 for kind, label, _ in drawn if kind == "metric" and label == "Time to first token") <= 3 * len(ALL)
+        # The final card: latency, time to first token and output speed with the other figures.
+        figures = metrics(shown[name])
+        assert figures["Time to first token"] == fmt.duration_ms(result.ttft_ms)
+        assert figures["Output speed"] == fmt.tokens_per_s(result.output_tokens_per_s)
+        assert re.fullmatch(r"[\d,.]+ tokens?/s", figures["Output speed"]), figures["Output speed"]
+        assert shown[name].text[0].value == result.output
+
+    classifier = results["sagemaker"]
+    assert classifier.streamed is False and classifier.ttft_ms is None
+    figures = metrics(shown["sagemaker"])
+    assert (figures["Time to first token"], figures["Output speed"]) == ("–", "–"), "never estimated"
+    assert "not streamed" in " ".join(c.value for c in shown["sagemaker"].caption)
+
+
+def test_each_card_shows_where_its_time_went_on_demand(app: AppTest, cat_jpeg: bytes) -> None:
+    from mcv_core import formatting as fmt
+    from mcv_core.records import anatomy
+
+    at = app
+    at.pills(key="compare.targets").set_value(["bedrock", "azure_openai"]).run()
+    upload(at, ("cat.jpg", cat_jpeg, "image/jpeg"))
+    click_compare(at)
+    run = last_run(at)
+    shown = one_card_each(at, ["bedrock", "azure_openai"])
+    for result in run.results:
+        card = shown[result.provider]
+        (chart,) = card.get("plotly_chart")  # inside the card's "Where the time went" popover
+        assert chart.key == f"compare.anatomy.0.{result.provider}"
+        figure = json.loads(chart.proto.spec)
+        parts = anatomy(result)
+        assert list(parts)[:2] == ["queue_ms", "prepare_ms"] and parts["network_ms"] >= 0
+        total = sum(parts.values())
+        assert figure["layout"]["title"]["text"] == f"Where did the time go? {fmt.duration_ms(total)} in all"
+        bars = [t for t in figure["data"] if t["x"][0] is not None]
+        assert [t["x"][0] for t in bars] == pytest.approx(list(parts.values()))
+        assert len(figure["layout"]["shapes"]) == 1, "where the first words arrived"
+        keys = [t["name"] for t in figure["data"] if t["x"][0] is None]  # the legend: each part with its duration
+        assert [k.rsplit(": ", 1)[1] for k in keys] == [fmt.duration_ms(ms) for ms in parts.values()], keys
+    # Bedrock reports its own time (ConverseStream's metadata); chat completions do not: it is inside the rest.
+    bedrock, azure = (anatomy(r) for r in run.results)
+    assert "service_ms" in bedrock and "service_ms" not in azure
+
+
+def test_a_stream_cut_in_the_middle_keeps_what_arrived(
+    app: AppTest, workbench: Any, cleared_faults: Any, cat_jpeg: bytes
+) -> None:
+    from mcv_core import formatting as fmt
+    from mcv_core.local import control
+
+    at = app
+    control.emulator_admin(cleared_faults, "POST", "/_mcv/faults", json={"bedrock": [{"kind": "cut", "count": 1}]})
+    at.pills(key="compare.targets").set_value(["bedrock"]).run()
+    upload(at, ("cat.jpg", cat_jpeg, "image/jpeg"))
+    click_compare(at)
+
+    (result,) = last_run(at).results
+    assert result.status == "error" and result.error_type == "stream_cut", (result.status, result.error_type)
+    assert result.output and result.ttft_ms is not None, "the text received and its first token are kept"
+    card = one_card_each(at, ["bedrock"])["bedrock"]
+    assert any("error" in b for b in badges(card)), badges(card)
+    assert len(card.error) == 1 and list(metrics(card)) == FIGURES
+    assert metrics(card)["Time to first token"] == fmt.duration_ms(result.ttft_ms)
+    assert "What arrived before the error:" in [c.value for c in card.caption]
+    assert [t.value for t in card.text] == [result.output]
+    stored = stored_results(workbench, last_run(at).run_id)["bedrock"]
+    assert stored["status"] == "error" and stored["output"] == result.output
 
 
 # --- a catalogue of its own ------------------------------------------------------------------------------

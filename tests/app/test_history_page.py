@@ -35,12 +35,15 @@ APP = REPO / "app.py"
 PROVIDERS = ("sagemaker", "bedrock", "azure_openai")  # the page's display order
 TITLES = {"sagemaker": "SageMaker Serverless", "bedrock": "Amazon Bedrock", "azure_openai": "Azure OpenAI"}
 BY_TITLE = {title: name for name, title in TITLES.items()}
-TABS = ["Latency", "Cold starts", "Cost & tokens", "Errors", "Accuracy", "Outputs", "Export"]
+TABS = ["Latency", "Streaming", "Cold starts", "Cost & tokens", "Errors", "Accuracy", "Outputs", "Export"]
 # The question each chart answers (its title starts with it), by widget key; which tab shows which.
 QUESTIONS = {
     "history.chart.latency": "How fast is each model?",
     "history.chart.time": "How did latency change over time?",
     "history.chart.size": "Does latency grow with image size?",
+    "history.chart.anatomy": "Where does the time go?",
+    "history.chart.ttft": "How long until the first words?",
+    "history.chart.output_rate": "How fast do the words come after the first?",
     "history.chart.penalty": "What does a cold start cost?",
     "history.chart.cold": "How often does SageMaker Serverless start cold?",
     "history.chart.cost": "What does an image cost per model?",
@@ -49,7 +52,8 @@ QUESTIONS = {
     "history.chart.accuracy": "How accurate is each model on labelled images?",
 }
 TAB_CHARTS = {
-    "Latency": ["history.chart.latency", "history.chart.time", "history.chart.size"],
+    "Latency": ["history.chart.latency", "history.chart.anatomy", "history.chart.time", "history.chart.size"],
+    "Streaming": ["history.chart.ttft", "history.chart.output_rate"],
     "Cold starts": ["history.chart.penalty", "history.chart.cold"],
     "Cost & tokens": ["history.chart.cost", "history.chart.tokens"],
     "Errors": ["history.chart.errors"],
@@ -59,8 +63,8 @@ TAB_CHARTS = {
 }
 # Chart ids in the HTML report (mcv_core.charts.ALL_CHARTS keys: the report's contract with its readers).
 REPORT_CHARTS = (
-    "latency", "latency_over_time", "latency_vs_size", "cold_start_penalty", "cold_start_rate",
-    "cost_per_image", "tokens", "errors", "accuracy",
+    "latency", "latency_over_time", "latency_vs_size", "ttft", "output_rate", "anatomy", "cold_start_penalty",
+    "cold_start_rate", "cost_per_image", "tokens", "errors", "accuracy",
 )  # fmt: skip
 GRID_DEFAULT = 6  # comparisons the Outputs grid shows before any is picked
 THUMBNAIL_PX = 320
@@ -416,6 +420,73 @@ def test_latency_tab_matches_the_raw_items(
         megapixels = [np.float32(i["image_width"] * i["image_height"] / 1e6) for i in items]
         want = sorted(zip(megapixels, numbers(items, "latency_ms").astype(np.float32)))
         close(pairs, want, name)
+
+
+def streamed(items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [i for i in ok(items) if i.get("ttft_ms") is not None]
+
+
+def test_streaming_tab_matches_the_raw_items(history: Callable[..., AppTest], raw: list[dict[str, Any]]) -> None:
+    at = history("Streaming")
+    assert_headline(at, raw)
+    shown = assert_charts(at, "Streaming")
+    expected = by_provider(streamed(raw))
+    # The language models stream (on by default); the classifier cannot: it has no time to first token.
+    assert sorted(expected) == ["azure_openai", "bedrock"], sorted(expected)
+    assert all(i.get("streamed") is True for its in expected.values() for i in its)
+    assert all(i.get("ttft_ms") is None for i in raw if i["provider"] == "sagemaker")
+    for key, field, tail in (
+        ("history.chart.ttft", "ttft_ms", ("p95", "p99")),
+        ("history.chart.output_rate", "output_tokens_per_s", ("p5", "p1")),
+    ):
+        figure = shown[key]
+        boxes = {t["name"]: t for t in figure["data"] if t["type"] == "box"}
+        marks = {t["name"]: t for t in figure["data"] if t["type"] == "scatter"}
+        assert sorted(marks) == sorted(tail), (key, list(marks))
+        assert len(boxes) == len(expected), (key, list(boxes))
+        for provider, items in expected.items():
+            values = numbers(items, field)
+            assert values.size == len(items), f"{provider}: every streamed call has its {field}"
+            name = f"{TITLES[provider]} (n={len(items):,})"  # no cold starts reported: no temperature
+            close(np.sort(array(boxes[name]["y"])), np.sort(values.astype(np.float32)), f"{key} {name}")
+            where = list(marks[tail[0]]["x"]).index(boxes[name]["x0"])
+            for mark in tail:
+                close(array(marks[mark]["y"])[where], pct(values, float(mark[1:])), f"{key} {provider} {mark}")
+    for provider, items in expected.items():  # the first words come strictly inside the whole answer
+        assert all(0 < i["ttft_ms"] < i["latency_ms"] for i in items), provider
+    captions = " ".join(c.value for c in at.caption)
+    assert "No concurrency sweep in this selection" in captions, captions  # the benchmark has none
+
+    # The classifier alone: nothing was streamed, and both charts say so rather than stay blank.
+    at.multiselect(key="history.targets").set_value(["sagemaker"])
+    run(at)
+    for key, figure in figures(at).items():
+        assert not figure["data"], key
+        notes = " ".join(a.get("text", "") for a in figure["layout"].get("annotations", []))
+        assert "No streamed answers in this selection" in notes, (key, notes)
+
+
+def test_the_anatomy_of_calls_matches_the_raw_items(history: Callable[..., AppTest], raw: list[dict[str, Any]]) -> None:
+    at = history("Latency")
+    figure = assert_charts(at, "Latency")["history.chart.anatomy"]
+    parts = {
+        "waiting for a slot": lambda i: (i.get("timings") or {}).get("queue_ms"),
+        "preparing the image": lambda i: (i.get("timings") or {}).get("prepare_ms"),
+        "the service's own time": lambda i: i.get("provider_latency_ms"),
+        "network and client": lambda i: i["latency_ms"] - (i.get("provider_latency_ms") or 0),
+    }
+    bars = {t["name"]: t for t in figure["data"] if t.get("hoverinfo") != "skip"}
+    assert list(bars) == list(parts), list(bars)
+    expected = by_provider(ok(raw))
+    for name, value in parts.items():
+        got = {label.split("<br>")[0]: x for label, x in zip(bars[name]["y"], array(bars[name]["x"]))}
+        for provider, items in expected.items():
+            values = np.array([float(v) for v in map(value, items) if v is not None], dtype=np.float64)
+            close(got[TITLES[provider]], np.median(values) if values.size else np.nan, f"{provider} {name}")
+    labels = list(bars["network and client"]["y"])
+    assert labels == [f"{TITLES[p]}<br>n={len(expected[p]):,}" for p in PROVIDERS], labels
+    # Chat completions report no time of their own: Azure's whole call is network and client.
+    assert all(i.get("provider_latency_ms") is None for i in expected["azure_openai"])
 
 
 def test_cold_starts_tab_matches_the_raw_items(history: Callable[..., AppTest], raw: list[dict[str, Any]]) -> None:

@@ -14,6 +14,7 @@ PROVIDERS = {"sagemaker": "SageMaker Serverless", "bedrock": "Amazon Bedrock", "
 # The first comparison of a session pays for cold starts (torch imports, model loads) on a busy machine.
 ANSWERS_S = 180
 CAT = re.compile(r"\b(cat|tabby|egyptian mau|lynx)\b", re.IGNORECASE)
+FIGURES = ["Latency", "Time to first token", "Output speed", "Tokens in / out", "Cost"]  # every card, in order
 
 
 def card(page: Any, title: str) -> Any:
@@ -34,30 +35,37 @@ def open_compare(page: Any, url: str) -> tuple[Any, Any]:
 
 
 def compare_photo(
-    page: Any, url: str, photo: Path, titles: dict[str, str] = PROVIDERS, unselect: tuple[str, ...] = ()
+    page: Any, url: str, photo: Path, titles: dict[str, str] = PROVIDERS, unselect: tuple[str, ...] = (), reload: bool = True
 ) -> None:
-    """Open the page, (un)select targets, upload `photo`, press Compare and wait until every target of `titles`
-    has answered and the run ended."""
+    """Open the page (unless it is open: `reload=False`), (un)select targets, upload `photo`, press Compare and
+    wait until every target of `titles` has answered and the run ended."""
     from playwright.sync_api import expect
 
-    uploader, go = open_compare(page, url)
+    uploader, go = open_compare(page, url) if reload else (
+        page.locator(".st-key-compare-files input[type=file]"), page.locator(".st-key-compare-go button")
+    )
     expect(go).to_have_text(re.compile(r"Compare$"))
     expect(go).to_be_disabled()
     pills = page.locator(".st-key-compare-targets")
     for title in [*titles.values(), *unselect]:
         expect(pills.get_by_text(title, exact=True)).to_be_visible()
+    # The photo first: an upload kept in the session survives the reruns the clicks below start, where a file
+    # set while such a rerun redraws the uploader could be lost.
+    uploader.set_input_files(str(photo))
+    expect(page.get_by_test_id("stFileChipName")).to_have_text(photo.name, timeout=30_000)
     for title in unselect:  # every target is selected by default: a click takes one out
         pills.get_by_role("button", name=title, exact=True).click()
         expect(pills.get_by_role("button", name=title, exact=True)).to_have_attribute("aria-pressed", "false")
-
-    uploader.set_input_files(str(photo))
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=30_000)  # the reruns are over
     expect(page.get_by_test_id("stFileChipName")).to_have_text(photo.name)
     expect(go).to_be_enabled()
     go.click()
 
-    # Each card is drawn when its target answers: wait for all of them, then for the run to end.
+    # Each card is drawn (with dashes) when its call starts and takes its figures when its target answers: wait
+    # for every latency, then for the run to end.
     for title in titles.values():
-        expect(card(page, title).get_by_test_id("stMetricLabel").first).to_have_text("Latency", timeout=ANSWERS_S * 1000)
+        latency = card(page, title).get_by_test_id("stMetricValue").first
+        expect(latency).to_have_text(re.compile(r"\d"), timeout=ANSWERS_S * 1000)
     expect(page.get_by_text(re.compile("^Waiting for"))).to_have_count(0)
     expect(page.get_by_test_id("stProgress")).to_have_count(0, timeout=30_000)
 
@@ -73,7 +81,7 @@ def test_compare_a_photo_in_the_browser(guarded_page: Any, streamlit_server: Any
     for title in PROVIDERS.values():
         shown = card(page, title)
         expect(shown).to_have_count(1)
-        expect(shown.get_by_test_id("stMetricLabel")).to_have_text(["Latency", "Tokens in / out", "Cost"])
+        expect(shown.get_by_test_id("stMetricLabel")).to_have_text(FIGURES)
         expect(shown.get_by_test_id("stMetricValue").first).to_have_text(re.compile(r"^[\d,.]+ (ms|s)$"))
         expect(shown.get_by_test_id("stText")).to_have_text(CAT)  # every service, in its own words, sees a cat
         expect(shown.get_by_test_id("stAlert")).to_have_count(0)
@@ -97,6 +105,51 @@ def test_compare_a_photo_in_the_browser(guarded_page: Any, streamlit_server: Any
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000, f"the screenshot {shot} is nearly empty"
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# Installed before the click: the lengths a card's answer had while it was streaming in, each time it changed.
+GROWTH_JS = """
+(title) => {
+  const lengths = [];
+  window.__mcvGrowth = lengths;
+  const check = () => {
+    const strong = [...document.querySelectorAll('strong')].find((s) => s.textContent.trim() === title);
+    const card = strong && strong.closest('[data-testid=stVerticalBlock]');
+    const text = card && card.querySelector('[data-testid=stText]');
+    if (text && card.textContent.includes('the answer is streaming in')) {
+      const n = text.textContent.length;
+      if (lengths[lengths.length - 1] !== n) lengths.push(n);
+    }
+  };
+  new MutationObserver(check).observe(document.body, {childList: true, subtree: true, characterData: true});
+}
+"""
+
+
+def test_an_answer_grows_on_the_page_as_it_streams(
+    guarded_page: Any, streamlit_server: Any, cat_jpeg: bytes, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    page = guarded_page.page
+    photo = tmp_path / "cat.jpg"
+    photo.write_bytes(cat_jpeg)
+    title = PROVIDERS["bedrock"]
+    page.goto(streamlit_server.url)
+    expect(page.locator(".st-key-compare-go button")).to_be_visible(timeout=60_000)
+    page.evaluate(GROWTH_JS, title)
+    compare_photo(page, streamlit_server.url, photo, {"bedrock": title}, unselect=("SageMaker Serverless", "Azure OpenAI"), reload=False)
+
+    lengths = page.evaluate("() => window.__mcvGrowth")
+    shown = card(page, title)
+    answer = shown.get_by_test_id("stText").inner_text()
+    assert len(lengths) >= 3, f"the answer was seen at {len(lengths)} lengths while it streamed: {lengths}"
+    assert lengths == sorted(set(lengths)) and lengths[-1] <= len(answer), lengths
+    expect(shown.get_by_test_id("stMetricLabel")).to_have_text(FIGURES)
+    values = shown.get_by_test_id("stMetricValue").all_inner_texts()
+    assert re.fullmatch(r"[\d,.]+ (ms|s)", values[1]), f"no time to first token: {values}"
+    assert re.fullmatch(r"[\d,.]+ tokens?/s", values[2]), f"no output speed: {values}"
+    expect(page.get_by_test_id("stException")).to_have_count(0)
 
 
 def test_result_figures_are_readable_on_a_laptop_screen(
@@ -168,7 +221,7 @@ def test_compare_targets_of_a_catalogue_in_the_browser(
     for title in CHOSEN.values():
         shown = card(page, title)
         expect(shown).to_have_count(1)
-        expect(shown.get_by_test_id("stMetricLabel")).to_have_text(["Latency", "Tokens in / out", "Cost"])
+        expect(shown.get_by_test_id("stMetricLabel")).to_have_text(FIGURES)
         expect(shown.get_by_test_id("stText")).to_have_text(CAT)
         expect(shown.get_by_test_id("stAlert")).to_have_count(0)
     expect(card(page, "SageMaker Serverless")).to_have_count(0)  # taken out: not compared

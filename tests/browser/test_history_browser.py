@@ -11,11 +11,11 @@ import pytest
 
 pytestmark = pytest.mark.browser
 
-PAGES = ["Compare", "History", "Benchmark", "Infrastructure"]
+PAGES = ["Compare", "History", "Benchmark", "Scorecard", "Arena", "Infrastructure"]
 LATENCY_QUESTION = "How fast is each model?"
 # The report's charts (mcv_core.charts.ALL_CHARTS keys, its div ids "chart-<key>").
 REPORT_CHARTS = (
-    "latency", "latency_over_time", "latency_vs_size", "cold_start_penalty", "cold_start_rate",
+    "latency", "latency_over_time", "latency_vs_size", "ttft", "output_rate", "anatomy", "cold_start_penalty", "cold_start_rate",
     "cost_per_image", "tokens", "errors", "accuracy",
 )  # fmt: skip
 CHART_S = 90  # a bound: the first load reads the day's results from DynamoDB and draws every chart
