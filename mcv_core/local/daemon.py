@@ -92,6 +92,7 @@ class LocalCloud:
         self.lambda_runner: LambdaRunner | None = None
         self.admin = ThreadingHTTPServer(("127.0.0.1", ports["admin"]), _admin_handler(self))
         self.admin.daemon_threads = True
+        self.admin_serving = False
         emulator_port = ports["emulator"]
         self.conn = Connection(
             pid=os.getpid(),
@@ -175,6 +176,7 @@ class LocalCloud:
         self.start_emulator()
         self.start_lambda()
         threading.Thread(target=self.admin.serve_forever, name="admin", daemon=True).start()
+        self.admin_serving = True
         assert self.stack is not None
         write_outputs(self.data_dir, self.conn, self.stack, self.args.azure_deployment)
         write_connection(self.data_dir, self.conn)  # last: clients take its presence as "ready"
@@ -182,7 +184,9 @@ class LocalCloud:
 
     def stop(self) -> None:
         connection_path(self.data_dir).unlink(missing_ok=True)
-        self.admin.shutdown()
+        if self.admin_serving:  # shutdown() waits for serve_forever: it would wait for ever after a failed start
+            self.admin.shutdown()
+        self.admin.server_close()
         self.stop_lambda()
         self.stop_emulator()
         self.moto.stop()
