@@ -27,6 +27,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from mcv_core import formatting as fmt
 from tests.app.tables import assert_tables_configured, shown_columns
 
 REPO = Path(__file__).resolve().parents[2]
@@ -697,7 +698,7 @@ def test_outputs_tab_shows_thumbnails_and_answers_of_the_chosen_runs(
     for run_id in chosen:
         assert f"{names[run_id]} · run {run_id}" in captions, run_id
     for item in (i for i in raw if i["run_id"] in chosen):
-        assert any(c.startswith(f"{item['latency_ms']:,.0f} ms · ") for c in captions), item["latency_ms"]
+        assert any(c.startswith(f"{fmt.duration_ms(item['latency_ms'])} · ") for c in captions), item["latency_ms"]
 
     picked = runs[-2:]  # the two oldest: not in the default choice
     picker.set_value(picked)
