@@ -29,7 +29,7 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, NamedTuple, Protocol, Sequence
@@ -40,6 +40,7 @@ from . import formatting as fmt
 from . import images, pricing
 from .config import Settings
 from .errors import ImageError, MCVError, UsageError
+from .jobs import BackgroundJob
 
 if TYPE_CHECKING:
     from . import targets
@@ -577,8 +578,8 @@ def run_bench(
     )
 
 
-class BenchJob:
-    """run_bench in a background thread, for a page that polls: thread-safe reads of where it is.
+class BenchJob(BackgroundJob["Progress", "BenchOutcome"]):
+    """run_bench in a background thread, for a page that polls (jobs.BackgroundJob):
 
         job = BenchJob(workbench, plan).start()
         ... job.progress, job.done, job.cancel() ...
@@ -589,70 +590,11 @@ class BenchJob:
         self.workbench = workbench
         self.plan = plan
         self.bench_id = bench_id or new_bench_id()
-        self._cancel = threading.Event()
-        self._finished = threading.Event()
-        self._lock = threading.Lock()
-        self._progress = Progress(0, plan.comparisons, 0, 0, 0, 0.0, None, None)
-        self._outcome: BenchOutcome | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name=f"mcv-{self.bench_id}", daemon=True)
 
-    def start(self) -> "BenchJob":
-        self._thread.start()
-        return self
+        def work(on_progress: Callable[[Progress], None], cancel: threading.Event) -> BenchOutcome:
+            return run_bench(workbench, plan, bench_id=self.bench_id, on_progress=on_progress, cancel=cancel)
 
-    def _set_progress(self, progress: Progress) -> None:
-        with self._lock:
-            self._progress = progress
-
-    def _run(self) -> None:
-        try:
-            outcome = run_bench(
-                self.workbench, self.plan, bench_id=self.bench_id, on_progress=self._set_progress, cancel=self._cancel
-            )
-        except Exception as exc:  # handed to the page through .error; nothing is lost
-            log.exception("benchmark %s stopped", self.bench_id)
-            with self._lock:
-                self._error = exc
-        else:
-            with self._lock:
-                self._outcome = outcome
-        finally:
-            self._finished.set()
-
-    def cancel(self) -> None:
-        """Start no more comparisons; running ones finish and are kept."""
-        self._cancel.set()
-        with self._lock:
-            if not self._finished.is_set():
-                self._progress = replace(self._progress, cancelling=True)
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """True once the job has finished (with an outcome or an error)."""
-        return self._finished.wait(timeout)
-
-    @property
-    def progress(self) -> Progress:
-        with self._lock:
-            return self._progress
-
-    @property
-    def done(self) -> bool:
-        return self._finished.is_set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._cancel.is_set()
-
-    @property
-    def outcome(self) -> BenchOutcome | None:
-        with self._lock:
-            return self._outcome
-
-    @property
-    def error(self) -> BaseException | None:
-        with self._lock:
-            return self._error
+        super().__init__(f"benchmark {self.bench_id}", work, Progress(0, plan.comparisons, 0, 0, 0, 0.0, None, None))
 
 
 # -------------------------------------------------------------------------------------------------- summary

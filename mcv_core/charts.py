@@ -281,6 +281,24 @@ def _label_above(fig: go.Figure, x: Sequence[str], tops: Sequence[float], texts:
 LATENCY_TITLE = "How fast is each model? Latency per call (ms)"
 
 
+def _box(values: np.ndarray, x0: str, name: str, color: str, fill: float, provider: object, **extra: Any) -> go.Box:
+    """One group's box with its points (all of them up to POINTS_LIMIT, else the outliers), its mean, its colour."""
+    return go.Box(
+        y=values.astype(np.float32),
+        x0=x0,
+        name=name,
+        boxpoints="all" if values.size <= POINTS_LIMIT else "outliers",
+        jitter=0.4,
+        pointpos=0,
+        marker={"color": color, **POINT_MARKER},
+        line={"color": color},
+        fillcolor=_rgba(color, fill),
+        boxmean=True,
+        legendgroup=str(provider),
+        **extra,
+    )
+
+
 def latency_distribution(df: pd.DataFrame, legend: Legend | None = None) -> go.Figure:
     """Box per provider and temperature (cold and warm apart) of successful calls' latency, from the result frame.
     Groups of at most POINTS_LIMIT calls show every call as a point, larger ones only their outliers."""
@@ -298,19 +316,10 @@ def latency_distribution(df: pd.DataFrame, legend: Legend | None = None) -> go.F
         color = legend.color(provider)
         large |= n > POINTS_LIMIT
         fig.add_trace(
-            go.Box(
-                y=values.astype(np.float32),
-                x0=_axis_label(legend, provider, n, str(temperature)),
-                name=f"{legend.title(provider)} · {temperature} (n={n:,})",
-                boxpoints="all" if n <= POINTS_LIMIT else "outliers",
-                jitter=0.4,
-                pointpos=0,
-                marker={"color": color, **POINT_MARKER},
-                line={"color": color},
-                fillcolor=_rgba(color, fill),
-                boxmean=True,
-                legendgroup=str(provider),
-            )
+            _box(
+                values, _axis_label(legend, provider, n, str(temperature)),
+                f"{legend.title(provider)} · {temperature} (n={n:,})", color, fill, provider,
+            )  # fmt: skip
         )
     log = _latency_yaxis(fig, groups.values)
     _layout(fig, LATENCY_TITLE, None, _latency_axis("Latency per call", log), showlegend=False)
@@ -785,20 +794,10 @@ def _per_call_boxes(
             + f"<br>p50 {show(p50[i])} · {first} {show(quantiles[first])}"
         )
         fig.add_trace(
-            go.Box(
-                y=values.astype(np.float32),
-                x0=label,
-                name=f"{legend.title(provider)}{' · ' + str(temperature) if reported else ''} (n={n:,})",
-                boxpoints="all" if n <= POINTS_LIMIT else "outliers",
-                jitter=0.4,
-                pointpos=0,
-                marker={"color": color, **POINT_MARKER},
-                line={"color": color},
-                fillcolor=_rgba(color, fill),
-                boxmean=True,
-                legendgroup=str(provider),
-                showlegend=False,
-            )
+            _box(
+                values, label, f"{legend.title(provider)}{' · ' + str(temperature) if reported else ''} (n={n:,})",
+                color, fill, provider, showlegend=False,
+            )  # fmt: skip
         )
         for name, _, _ in tail:
             xs, ys, texts = marks[name]
@@ -880,7 +879,7 @@ def anatomy_per_target(df: pd.DataFrame, legend: Legend | None = None) -> go.Fig
                 x=values, y=labels, orientation="h", name=name, showlegend=False,
                 **_part_bar(providers, legend, part),
                 text=["" if not np.isfinite(v) else formatting.duration_ms(v) for v in values],
-                textposition="inside", insidetextanchor="middle",
+                textposition="inside", insidetextanchor="middle", textangle=0,  # level, or hidden where it does not fit
                 customdata=counts[part].to_numpy(),
                 hovertext=[
                     f"{legend.title(p)}, {what}: median {formatting.duration_ms(v, unknown='not reported')}"
@@ -938,7 +937,7 @@ def call_anatomy(result: Any, legend: Legend | None = None) -> go.Figure:
             go.Bar(
                 x=[value], y=[""], orientation="h", name=names[part], showlegend=False,
                 **_part_bar([provider], legend, part),
-                text=[formatting.duration_ms(value)], textposition="inside", insidetextanchor="middle",
+                text=[formatting.duration_ms(value)], textposition="inside", insidetextanchor="middle", textangle=0,
                 hovertext=[f"{name}: {formatting.duration_ms(value)} ({formatting.percent(value / total if total else 0)})"],
                 hovertemplate="%{hovertext}<extra></extra>",
             )

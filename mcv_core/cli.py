@@ -16,9 +16,10 @@ import shutil
 import signal
 import sys
 import threading
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from . import formatting as fmt
 from . import targets
@@ -286,6 +287,28 @@ def format_run(run: Run) -> str:
     return "\n".join(out)
 
 
+@contextmanager
+def ctrl_c_cancels(line: Any, running: str) -> Iterator[threading.Event]:
+    """While a long command runs: the first Ctrl-C sets the event it yields (running `running` finish, no new ones
+    start) and says so on `line`; a second one interrupts. The previous handler is restored and `line` closed."""
+    cancel = threading.Event()
+
+    def on_interrupt(signum: int, frame: object) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        line.note(f"cancelling: running {running} finish, no new ones start (Ctrl-C again: no summary)")
+
+    in_main = threading.current_thread() is threading.main_thread()  # signals can only be handled there
+    previous = signal.signal(signal.SIGINT, on_interrupt) if in_main else None
+    try:
+        yield cancel
+    finally:
+        if in_main:
+            signal.signal(signal.SIGINT, previous)
+        line.close()
+
+
 # --- the outbox (results kept locally while the table could not be written) ----------------------------------
 
 
@@ -353,22 +376,8 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
             return EXIT_FAILED
 
     line = _ProgressLine(sys.stderr, live=sys.stderr.isatty(), quiet=args.json)
-    cancel = threading.Event()
-
-    def on_interrupt(signum: int, frame: object) -> None:
-        if cancel.is_set():
-            raise KeyboardInterrupt
-        cancel.set()
-        line.note("cancelling: running comparisons finish, no new ones start (Ctrl-C again: no summary)")
-
-    in_main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, on_interrupt) if in_main else None
-    try:
+    with ctrl_c_cancels(line, "comparisons") as cancel:
         outcome = benchmark.run_bench(workbench, plan, bench_id=bench_id, on_progress=line, cancel=cancel)
-    finally:
-        if in_main:
-            signal.signal(signal.SIGINT, previous)
-        line.close()
     deferred = [run for run in outcome.runs if run.deferred]
     if deferred:
         print(outbox_note(deferred), file=sys.stderr)
@@ -571,16 +580,13 @@ def cmd_targets(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_OK
     print(f"{len(rows)} targets from {catalogue.source_text}")
     width = max(len(r["id"]) for r in rows)
+    from . import pricing  # imported by the command that needs it, as the others are
+
+    gb_second = pricing.sagemaker_price(settings.region).usd_per_gb_second
     for r in rows:
-        if r["billing"] == "compute":
-            price = "per GB-second of compute"
-        elif r["input_usd_per_mtok"] is None:
-            price = "price unknown"
-        else:
-            price = (
-                f"{fmt.money(r['input_usd_per_mtok'])} in / {fmt.money(r['output_usd_per_mtok'])} out per million tokens "
-                f"({r['price_source']})"
-            )
+        price = fmt.target_price(r, gb_second)
+        if r["billing"] != "compute" and r["input_usd_per_mtok"] is not None:
+            price += f" ({r['price_source']})"
         state = "" if r["enabled"] else "  (not enabled: MCV_TARGETS)"
         print(f"  {r['id']:<{width}}  {r['title']}{state}")
         print(f"  {'':<{width}}  {r['service']}: {r['model']}; image: {r['image_rule']}; {price}")
@@ -871,22 +877,8 @@ def cmd_sweep(args: argparse.Namespace, settings: Settings) -> int:
             return EXIT_FAILED
 
     line = _SweepProgressLine(sys.stderr, live=sys.stderr.isatty(), quiet=args.json, title=catalogue.title)
-    cancel = threading.Event()
-
-    def on_interrupt(signum: int, frame: object) -> None:
-        if cancel.is_set():
-            raise KeyboardInterrupt
-        cancel.set()
-        line.note("cancelling: running requests finish, no new ones start (Ctrl-C again: no summary)")
-
-    in_main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, on_interrupt) if in_main else None
-    try:
+    with ctrl_c_cancels(line, "requests") as cancel:
         outcome = sweep.run_plan(workbench, plan, sweep_id=sweep_id, on_progress=line, cancel=cancel)
-    finally:
-        if in_main:
-            signal.signal(signal.SIGINT, previous)
-        line.close()
     deferred = [run for run in outcome.runs if run.deferred]
     if deferred:
         print(outbox_note(deferred), file=sys.stderr)

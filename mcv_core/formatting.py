@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, Mapping
 
 DASH = "–"
 
@@ -74,12 +74,13 @@ def duration_ms(ms: Any, *, unknown: str | None = None) -> str:
     if missing(ms):
         return dash(unknown)
     value = float(ms)
-    if abs(value) < 10:
+    # Each unit's bound is checked on the value as it would be shown: 9,999.6 ms reads "10.0 s", not "10,000 ms".
+    if abs(round(value, 1)) < 10:
         return f"{value:,.1f} ms" if value != int(value) else f"{int(value)} ms"
-    if abs(value) < 10_000:
+    if abs(round(value)) < 10_000:
         return f"{value:,.0f} ms"
     seconds = value / 1000
-    return f"{seconds:,.1f} s" if abs(seconds) < 100 else f"{seconds:,.0f} s"
+    return f"{seconds:,.1f} s" if abs(round(seconds, 1)) < 100 else f"{seconds:,.0f} s"
 
 
 def percent(fraction: Any, *, unknown: str | None = None, digits: int = 1) -> str:
@@ -144,13 +145,32 @@ def ratio(value: Any, *, unknown: str | None = None) -> str:
     return f"{v:,.0f}×" if abs(v) >= 10 else f"{v:,.1f}×".replace(".0×", "×")
 
 
+def price(usd: Any) -> str:
+    """A list price as published, never rounded away: "$15.00", "$0.25", "$0.035", "$0.00002"."""
+    if missing(usd):
+        return dash("price unknown")
+    value = float(usd)
+    if value >= 0.01:
+        whole, _, cents = f"{value:,.4f}".rstrip("0").partition(".")
+        return f"${whole}.{cents.ljust(2, '0')}"
+    return f"${_significant(value, 3).rstrip('0').rstrip('.')}" if value else "$0.00"
+
+
 def usd_per_unit(usd: Any, unit: str) -> str:
     """A list price: "$0.00002 per GB-second", "$0.25 per million tokens"."""
     if missing(usd):
         return dash("price unknown")
-    value = float(usd)
-    text = money(value) if value >= 0.01 else f"${_significant(value, 3).rstrip('0').rstrip('.')}"
-    return f"{text} per {unit}"
+    return f"{price(usd)} per {unit}"
+
+
+def target_price(described: Mapping[str, Any], usd_per_gb_second: float | None = None) -> str:
+    """A target's list price from `Target.describe()`: "$0.25 in / $1.25 out per million tokens", the compute
+    price of a model billed by the GB-second, or why there is none."""
+    if described.get("billing") == "compute":
+        return usd_per_unit(usd_per_gb_second, "GB-second of compute")
+    if missing(described.get("input_usd_per_mtok")):
+        return dash("price unknown")
+    return f"{price(described['input_usd_per_mtok'])} in / {price(described['output_usd_per_mtok'])} out per million tokens"
 
 
 def p_value(p: Any, *, unknown: str | None = None) -> str:

@@ -47,6 +47,7 @@ from . import formatting as fmt
 from .bench import BenchImage
 from .config import Settings, env_suffix
 from .errors import MCVError, ThrottledError, UsageError
+from .jobs import BackgroundJob
 
 if TYPE_CHECKING:
     from . import images, targets
@@ -809,11 +810,11 @@ def _run_level(
     return level_figures(target, level, rows, wall, asked=asked, title=title), runs, failures
 
 
-class SweepJob:
-    """`run_plan` in a background thread, for a page that polls (as `bench.BenchJob`):
+class SweepJob(BackgroundJob["SweepProgress | None", "SweepOutcome"]):
+    """`run_plan` in a background thread, for a page that polls (jobs.BackgroundJob, as `bench.BenchJob`):
 
         job = SweepJob(workbench, plan).start()
-        ... job.progress, job.done, job.cancel() ...
+        ... job.progress (None until the first request has ended), job.done, job.cancel() ...
         job.outcome (when it ran), job.error (when it could not run: e.g. an image failed to load)
     """
 
@@ -821,66 +822,8 @@ class SweepJob:
         self.workbench = workbench
         self.plan = plan
         self.sweep_id = sweep_id or new_sweep_id()
-        self._cancel = threading.Event()
-        self._finished = threading.Event()
-        self._lock = threading.Lock()
-        self._progress: SweepProgress | None = None
-        self._outcome: SweepOutcome | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name=f"mcv-{self.sweep_id}", daemon=True)
 
-    def start(self) -> "SweepJob":
-        self._thread.start()
-        return self
+        def work(on_progress: Callable[[SweepProgress], None], cancel: threading.Event) -> SweepOutcome:
+            return run_plan(workbench, plan, sweep_id=self.sweep_id, on_progress=on_progress, cancel=cancel)
 
-    def _set_progress(self, progress: SweepProgress) -> None:
-        with self._lock:
-            self._progress = progress
-
-    def _run(self) -> None:
-        try:
-            outcome = run_plan(self.workbench, self.plan, sweep_id=self.sweep_id, on_progress=self._set_progress, cancel=self._cancel)
-        except Exception as exc:  # handed to the page through .error; nothing is lost
-            log.exception("sweep %s stopped", self.sweep_id)
-            with self._lock:
-                self._error = exc
-        else:
-            with self._lock:
-                self._outcome = outcome
-        finally:
-            self._finished.set()
-
-    def cancel(self) -> None:
-        """Start no more requests; running ones finish and are kept."""
-        self._cancel.set()
-        with self._lock:
-            if self._progress is not None and not self._finished.is_set():
-                self._progress = replace(self._progress, cancelling=True)
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """True once the job has finished (with an outcome or an error)."""
-        return self._finished.wait(timeout)
-
-    @property
-    def progress(self) -> SweepProgress | None:
-        """None until the first request has ended."""
-        with self._lock:
-            return self._progress
-
-    @property
-    def done(self) -> bool:
-        return self._finished.is_set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._cancel.is_set()
-
-    @property
-    def outcome(self) -> SweepOutcome | None:
-        with self._lock:
-            return self._outcome
-
-    @property
-    def error(self) -> BaseException | None:
-        with self._lock:
-            return self._error
+        super().__init__(f"sweep {self.sweep_id}", work, None)

@@ -146,6 +146,15 @@ def summary_table(outcome: benchmark.BenchOutcome) -> None:
     )
 
 
+def show_job_error(error: BaseException, what: str) -> None:
+    """Why a background job (the benchmark, the sweep) stopped: the core's own words, else where to look."""
+    if isinstance(error, MCVError):
+        text = error.user_text()
+    else:  # a bug, not a condition the core describes: say so, and where to look
+        text = f"The {what} stopped on an unexpected error ({type(error).__name__}). Check the server log, then run it again."
+    st.error(plain(text), icon=":material/error:")
+
+
 @st.fragment(run_every=1.0)
 def job_panel() -> None:
     """Progress with an ETA and a cancel button while it runs; the summary once it is done."""
@@ -165,11 +174,7 @@ def job_panel() -> None:
             job.cancel()
         return
     if job.error is not None:
-        if isinstance(job.error, MCVError):
-            text = job.error.user_text()
-        else:  # a bug, not a condition the core describes: say so, and where to look
-            text = f"The benchmark stopped on an unexpected error ({type(job.error).__name__}). Check the server log, then run it again."
-        st.error(plain(text), icon=":material/error:")
+        show_job_error(job.error, "benchmark")
         return
     outcome = job.outcome
     assert outcome is not None
@@ -278,11 +283,7 @@ def sweep_job_panel() -> None:
         recent_sweep_items.clear()
         st.session_state[f"{SWEEP_JOB}.listed"] = job.sweep_id
     if job.error is not None:
-        if isinstance(job.error, MCVError):
-            text = job.error.user_text()
-        else:  # a bug, not a condition the core describes: say so, and where to look
-            text = f"The sweep stopped on an unexpected error ({type(job.error).__name__}). Check the server log, then run it again."
-        st.error(plain(text), icon=":material/error:")
+        show_job_error(job.error, "sweep")
         return
     outcome = job.outcome
     assert outcome is not None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from mcv_core import infra
+from mcv_core import infra, pricing
 from mcv_core.errors import MCVError
 from mcv_core.services import registry
 from mcv_core import formatting as fmt
@@ -45,21 +45,6 @@ OUTPUT_COLUMNS = {
 BILLING = {"tokens": "per token", "compute": "compute time"}
 
 
-def price_text(described: dict) -> str:
-    """USD per million tokens in / out, or why there is no such price."""
-    if described["billing"] == "compute":
-        return "per GB-second (list price)"
-    if described["input_usd_per_mtok"] is None:
-        return "price unknown"
-    return f"{usd(described['input_usd_per_mtok'])} in / {usd(described['output_usd_per_mtok'])} out"
-
-
-def usd(value: float) -> str:
-    """$0.25, $15.00, $0.035: cents at least, and the digits a small price needs."""
-    whole, _, cents = f"{value:,.4f}".rstrip("0").partition(".")
-    return f"${whole}.{cents.ljust(2, '0')}"
-
-
 def show_targets() -> None:
     catalogue = workbench.catalogue
     st.subheader("Targets")
@@ -72,13 +57,14 @@ def show_targets() -> None:
         )
     )
     rows = []  # price before the long columns: a narrow screen scrolls the table sideways
+    gb_second = pricing.sagemaker_price(settings.region).usd_per_gb_second
     for target in catalogue.targets:
         described = target.describe()
         rows.append(
             {
                 "title": target.title,
                 "id": target.id,
-                "price (USD per million tokens)": price_text(described),
+                "price": fmt.target_price(described, gb_second),
                 "billing": BILLING.get(described["billing"], described["billing"]),
                 "service": registry.get(target.service).service_title,
                 "model": described["model_title"],
@@ -89,7 +75,7 @@ def show_targets() -> None:
     show_table(
         pd.DataFrame(rows),
         key="infrastructure.targets",
-        main=["title", "id", "price (USD per million tokens)", "service"],
+        main=["title", "price", "service", "id"],
         columns=TARGET_COLUMNS,
     )
 
@@ -97,8 +83,11 @@ def show_targets() -> None:
 TARGET_COLUMNS = {
     "title": Column("name", "How the app names the target", "Target"),
     "id": Column("text", "The target's id: in history, on the command line, in MCV_TARGETS", "Id"),
-    "price (USD per million tokens)": Column(
-        "text", "Input / output, per million tokens, from genai-prices or the catalogue", "Price (USD per million tokens)"
+    "price": Column(
+        "text",
+        "List price: input / output per million tokens (genai-prices or the catalogue), or compute per GB-second in "
+        "this region (the classifier on SageMaker Serverless)",
+        "List price",
     ),
     "billing": Column("text", "What the service bills for", "Billing"),
     "service": Column("text", "The cloud service that runs the model", "Service"),

@@ -109,7 +109,7 @@ def test_the_built_in_targets_are_listed_with_their_source(app: AppTest, workben
     assert "built-in defaults (no targets.toml)" in targets_caption(at)
     table = targets_table(at)
     assert list(table.columns) == [
-        "title", "id", "price (USD per million tokens)", "billing", "service", "model", "image rule", "model id",
+        "title", "id", "price", "billing", "service", "model", "image rule", "model id",
     ]
     assert list(table["id"]) == workbench.catalogue.ids == ["sagemaker", "bedrock", "azure_openai"]
     assert list(table["title"]) == ["SageMaker Serverless", "Amazon Bedrock", "Azure OpenAI"]
@@ -117,9 +117,9 @@ def test_the_built_in_targets_are_listed_with_their_source(app: AppTest, workben
     assert rows.loc["bedrock", "service"] == "Amazon Bedrock" and rows.loc["bedrock", "model"] == "Claude 3 Haiku"
     assert rows.loc["bedrock", "model id"] == "anthropic.claude-3-haiku-20240307-v1:0"
     assert rows.loc["bedrock", "image rule"].startswith("w×h/750 tokens")
-    assert rows.loc["bedrock", "price (USD per million tokens)"] == "$0.25 in / $1.25 out"
+    assert rows.loc["bedrock", "price"] == "$0.25 in / $1.25 out per million tokens"
     assert rows.loc["sagemaker", "billing"] == "compute time"
-    assert rows.loc["sagemaker", "price (USD per million tokens)"] == "per GB-second (list price)"
+    assert rows.loc["sagemaker", "price"] == "$0.00002 per GB-second of compute"  # us-east-1's list price
     assert "None" not in table.to_string() and "nan" not in table.to_string()
 
 
@@ -155,8 +155,8 @@ def test_a_catalogue_file_is_shown_with_every_target(local_env: dict[str, str], 
         assert list(table["id"]) == ["claude-35-sonnet", "gpt-41-mini", "home-llava"]
         assert list(table["title"]) == ["Claude 3.5 Sonnet (Amazon Bedrock)", "gpt-4.1-mini (OpenAI-compatible)", "LLaVA at home"]
         rows = table.set_index("id")
-        assert rows.loc["claude-35-sonnet", "price (USD per million tokens)"] == "$3.00 in / $15.00 out"
-        assert rows.loc["home-llava", "price (USD per million tokens)"] == "price unknown"
+        assert rows.loc["claude-35-sonnet", "price"] == "$3.00 in / $15.00 out per million tokens"
+        assert rows.loc["home-llava", "price"] == "– price unknown"
         assert set(rows["service"]) == {"Amazon Bedrock", "OpenAI-compatible"}
         assert "None" not in table.to_string()
     finally:

@@ -42,7 +42,8 @@ def test_money_per_1000_images() -> None:
 @pytest.mark.parametrize(
     "ms, shown",
     [(0.5, "0.5 ms"), (5, "5 ms"), (850, "850 ms"), (1234.4, "1,234 ms"), (9999, "9,999 ms"), (12345, "12.3 s"),
-     (123456, "123 s"), (5_000_000, "5,000 s"), (None, "–"), (math.nan, "–")],
+     (123456, "123 s"), (5_000_000, "5,000 s"), (None, "–"), (math.nan, "–"),
+     (9.96, "10 ms"), (9999.6, "10.0 s"), (99_960, "100 s")],  # a bound checked on the value as shown
 )  # fmt: skip
 def test_durations(ms, shown) -> None:  # noqa: ANN001
     assert fmt.duration_ms(ms) == shown
@@ -64,6 +65,15 @@ def test_counts_numbers_ratios_and_prices() -> None:
     assert fmt.ratio(41.1556) == "41×" and fmt.ratio(1.5) == "1.5×" and fmt.ratio(2.0) == "2×"
     assert fmt.usd_per_unit(2e-5, "GB-second") == "$0.00002 per GB-second"
     assert fmt.usd_per_unit(0.25, "million tokens") == "$0.25 per million tokens"
+
+
+def test_list_prices_keep_their_published_digits() -> None:
+    assert [fmt.price(v) for v in (15, 0.25, 0.035, 1.25, 2e-5, 0)] == ["$15.00", "$0.25", "$0.035", "$1.25", "$0.00002", "$0.00"]
+    tokens = {"billing": "tokens", "input_usd_per_mtok": 0.035, "output_usd_per_mtok": 0.14}
+    assert fmt.target_price(tokens) == "$0.035 in / $0.14 out per million tokens"
+    assert fmt.target_price({**tokens, "input_usd_per_mtok": None}) == "– price unknown"
+    assert fmt.target_price({"billing": "compute"}, 2e-5) == "$0.00002 per GB-second of compute"
+    assert fmt.target_price({"billing": "compute"}) == "– price unknown"
 
 
 def test_nothing_shows_none_or_nan() -> None:
