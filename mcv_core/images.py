@@ -575,7 +575,7 @@ def _corrupt(subject: str, fmt: str, exc: BaseException) -> ImageError:
     detail = "Pillow cannot read its header" if isinstance(exc, UnidentifiedImageError) else str(exc)
     detail = detail or type(exc).__name__
     return ImageError(
-        f"{subject} is truncated or corrupt: its {fmt} data cannot be decoded ({detail})",
+        f"{subject} is truncated or corrupt: its {fmt} data cannot be decoded — {detail}",  # the hint follows in ()
         hint="the file is damaged or was not completely uploaded: get or export it again",
     )
 

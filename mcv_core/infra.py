@@ -310,8 +310,9 @@ def _structured(event: dict[str, Any]) -> dict[str, Any] | None:
 
 def check_log_groups(ctx: Context) -> tuple[str, dict[str, Any]]:
     logs = ctx.aws("logs")
-    endpoints = [ctx.workbench.target(t).model_id for t in ctx.workbench.enabled if ctx.workbench.catalogue.get(t).service == "sagemaker"]
-    wanted = [f"/aws/lambda/{ctx.settings.require('lambda_function')}", *(f"/aws/sagemaker/Endpoints/{e}" for e in dict.fromkeys(endpoints))]
+    services = [ctx.workbench.target(t) for t in ctx.workbench.enabled]
+    of_models = [f"{s.log_group_prefix}{s.model_id}" for s in services if s.log_group_prefix is not None]
+    wanted = [f"/aws/lambda/{ctx.settings.require('lambda_function')}", *dict.fromkeys(of_models)]
     found = {}
     for group in wanted:
         page = logs.describe_log_groups(logGroupNamePrefix=group)

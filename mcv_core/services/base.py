@@ -50,6 +50,7 @@ class Service(ABC):
     probe_checks: ClassVar[str] = "answers a one-token request"  # what the health check looks at
     local_part: ClassVar[str] = "local_emulator"  # the local cloud's check this one needs first (in local mode)
     streams: ClassVar[bool] = False  # can stream its answer (call takes on_text)
+    log_group_prefix: ClassVar[str | None] = None  # CloudWatch log group of a model: this + its model_id; None: none
 
     def __init__(self, target: "Target", settings: Settings, clients: Clients) -> None:
         self.target = target

@@ -66,6 +66,7 @@ class SageMaker(Service):
     probe_checks = "InService, serverless memory and concurrency"
     local_part = "local_aws"  # describe_endpoint is the control plane (moto)
     streams = False  # the classifier answers in one body; its model time is the service's own
+    log_group_prefix = "/aws/sagemaker/Endpoints/"  # each endpoint's container logs
 
     @property
     def endpoint(self) -> str:

@@ -212,6 +212,16 @@ def test_bad_targets_are_usage_errors(catalogue, args, message, local_env, tmp_p
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize("command", ["bench", "sweep"])
+def test_bench_and_sweep_refuse_an_empty_target_list_too(command, local_env, tmp_path) -> None:  # noqa: ANN001
+    image = tmp_path / "x.jpg"
+    image.write_bytes(b"\xff\xd8\xff")
+    done = mcv(command, str(image), "--targets", " , ", env=dict(os.environ), timeout=120)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no targets given" in lines[0], done.stderr
+
+
 def test_old_history_and_removed_targets_still_show(workbench, catalogue_env) -> None:  # noqa: ANN001
     """Items written before targets existed (no service, no title) and items of a target since removed from the
     catalogue come back under their stored ids."""

@@ -303,7 +303,7 @@ def test_corrupt_png_data_is_detected():
 
 def test_broken_header_after_a_valid_signature_is_corrupt():
     err = rejected(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
-    assert "truncated or corrupt: its PNG data cannot be decoded (Pillow cannot read its header)" in err.message
+    assert "truncated or corrupt: its PNG data cannot be decoded — Pillow cannot read its header" in err.message
 
 
 def test_truncated_files_are_not_loaded_leniently():
