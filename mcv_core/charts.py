@@ -902,12 +902,17 @@ def anatomy_per_target(df: pd.DataFrame, legend: Legend | None = None) -> go.Fig
     _note(fig, "Successful calls; each part's median: they need not add up to the median latency.")
     if no_service.any():
         silent = [legend.title(p) for p, unreported in zip(providers, no_service) if unreported]
+        said = (
+            f"{silent[0]} reports no service time of its own: it is inside network and client."
+            if len(silent) == 1
+            else f"{', '.join(silent[:-1])} and {silent[-1]} report no service time of their own: it is inside network and client."
+        )
+        lines = textwrap.wrap(said, 120)  # wrapped: one line would run off a 1,024 px page
+        if len(lines) > 1:  # the legend keys above the note move up by its extra lines
+            height = fig.layout.height
+            fig.update_layout(legend={"y": (0.07 * height + 15 * (len(lines) - 1)) / height})
         fig.add_annotation(
-            text=(
-                f"{silent[0]} reports no service time of its own: it is inside network and client."
-                if len(silent) == 1
-                else f"{', '.join(silent[:-1])} and {silent[-1]} report no service time of their own: it is inside network and client."
-            ),
+            text="<br>".join(lines),
             xref="paper", yref="paper", x=0, y=(6 - 130) / (fig.layout.height - 70 - 130), xanchor="left", yanchor="bottom",
             showarrow=False, font={"size": 11, "color": "#555"}, align="left",
         )  # fmt: skip
