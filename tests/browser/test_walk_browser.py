@@ -19,6 +19,7 @@ HISTORY_TABS = ["Latency", "Streaming", "Cold starts", "Cost & tokens", "Errors"
 SCORECARD_TABS = ["Pairs", "Agreement", "Ratings", "Judge", "Report"]
 ANSWERS_S = 180  # the first comparison of a session pays for cold starts
 BENCH_S = 300
+TAB_S = 90  # a page's first run after a new minute reads the day's history again before it draws its tabs
 # "$0.000000" is a cost rounded to zero; "$0.00000094" is a small cost shown as it should be.
 RAW = re.compile(r"(?<![\w-])(None|nan|NaN|NaT|<NA>)(?![\w-])|\$0\.000000(?!\d)")
 
@@ -64,6 +65,8 @@ def settle(page: Any) -> None:
     from playwright.sync_api import expect
 
     expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=90_000)
+    # Greyed elements of the run before: the run that replaces them may still be reading (a new minute's history).
+    expect(page.locator('[data-stale="true"]')).to_have_count(0, timeout=90_000)
     expect(page.get_by_test_id("stSkeleton")).to_have_count(0, timeout=60_000)
     page.wait_for_timeout(700)
 
@@ -169,25 +172,25 @@ def test_every_page_reads_well_at_1024_and_1440(
 
             nav(page, "History")
             for tab in HISTORY_TABS:
-                page.get_by_role("tab", name=tab, exact=True).click()
+                page.get_by_role("tab", name=tab, exact=True).click(timeout=TAB_S * 1000)
                 expect(page.get_by_role("tab", name=tab, exact=True)).to_have_attribute("aria-selected", "true")
                 settle(page)
                 shoot(page, shots / f"history-{re.sub(r'[^a-z]+', '-', tab.lower()).strip('-')}-{width}.png", width, height)
                 check_view(page, f"History, {tab}, at {width}")
-            page.get_by_role("tab", name="Latency", exact=True).click()
+            page.get_by_role("tab", name="Latency", exact=True).click(timeout=TAB_S * 1000)
             settle(page)
 
             # The scorecard of the last 24 hours: the comparison's three models and the benchmark's classifier.
             nav(page, "Scorecard")
-            page.locator(".st-key-scorecard-range").get_by_role("radio", name="24 hours", exact=True).click()
+            page.locator(".st-key-scorecard-range").get_by_role("radio", name="24 hours", exact=True).click(timeout=TAB_S * 1000)
             settle(page)
             for tab in SCORECARD_TABS:
-                page.get_by_role("tab", name=tab, exact=True).click()
+                page.get_by_role("tab", name=tab, exact=True).click(timeout=TAB_S * 1000)
                 expect(page.get_by_role("tab", name=tab, exact=True)).to_have_attribute("aria-selected", "true")
                 settle(page)
                 shoot(page, shots / f"scorecard-{tab.lower()}-{width}.png", width, height)
                 check_view(page, f"Scorecard, {tab}, at {width}")
-            page.get_by_role("tab", name="Pairs", exact=True).click()
+            page.get_by_role("tab", name="Pairs", exact=True).click(timeout=TAB_S * 1000)
             settle(page)
 
             nav(page, "Arena")
