@@ -352,7 +352,7 @@ def test_a_small_sweep_runs_to_its_levels_and_chart_and_is_kept_in_history(app: 
     assert all(float(v) > 0 for v in table["images_per_s"]) and list(table["output_tokens_per_s"]) == ["–", "–"]
     assert assert_tables_configured(at) == 2, "the benchmark's estimate and the sweep's levels"
     widget = [d for d in at.dataframe if "concurrency" in d.value.columns][0]
-    assert shown_columns(widget)[:4] == ["model", "concurrency", "requests", "ok"]
+    assert shown_columns(widget)[:4] == ["model", "concurrency", "requests", "errors"]
     charts = [c for c in at.get("plotly_chart")]
     assert len(charts) == 1 and "How do latency and throughput hold up" in charts[0].proto.spec
 

@@ -1,12 +1,14 @@
 """Every page and every tab of History and the Scorecard in a real browser at 1024x768 and 1440x900, after one
-comparison and one small benchmark: no exception, no raw None or nan, no cost rounded to $0.000000, no table or
-grid that scrolls sideways inside its box, and Compare cards whose figures are as tall in every card. A screenshot
-of each view is kept."""
+comparison, one small benchmark and one small concurrency sweep: no exception, no raw None or nan, no cost rounded
+to $0.000000, no table or grid that scrolls sideways inside its box, and Compare cards whose figures are as tall in
+every card. A screenshot of each view is kept."""
 
 from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +133,23 @@ def run_small_benchmark(page: Any) -> None:
     settle(page)
 
 
+def run_small_sweep(photo: Path) -> None:
+    """A streamed model and the classifier at 1 and 2 at once, from the command line on the same local cloud: the
+    widest table of History's Streaming tab."""
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "mcv_core", "sweep", str(photo),
+            "--targets", "bedrock,sagemaker", "--concurrency", "1,2", "--requests", "2", "--json",
+        ],  # fmt: skip
+        cwd=Path(__file__).resolve().parents[2],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=BENCH_S,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 def card_figures(page: Any) -> list[float]:
     """The height of each Compare card's five figures (latency, time to first token, output speed, tokens, cost)."""
     return page.evaluate(
@@ -154,6 +173,7 @@ def test_every_page_reads_well_at_1024_and_1440(
         photo = tmp_path / "cat.jpg"
         photo.write_bytes(cat_jpeg)
         compare_cat(page, streamlit_server.url, photo)
+        run_small_sweep(photo)
         run_small_benchmark(page)
 
         for width, height in WIDTHS.items():
