@@ -119,10 +119,11 @@ def headline(card: scorecard.Scorecard, results: list[dict[str, Any]]) -> None:
 
 
 def targets_tables(card: scorecard.Scorecard, legend: charts.Legend) -> None:
-    """Two tables, each answering one question: how good each model is, and how fast and costly."""
+    """Two tables, each answering one question: how good each model is, and how fast and costly. Each quality
+    figure carries its own n, so the results count waits behind More columns (the table fits a 1,024 px page)."""
     frame = report.scorecard_targets(card)
     show_table(
-        frame, key="scorecard.quality", main=["n", "accuracy_text", "judge_text", "rating_text", "front_text"],
+        frame, key="scorecard.quality", main=["accuracy_text", "judge_text", "rating_text", "front_text"],
         title_of=legend.title, columns=TARGET_COLUMNS,
         caption="How good is each model? Accuracy on labelled images, the judge's score and the rating from blind "
         "votes, each with its 95% interval and n.",
@@ -152,7 +153,7 @@ def pairs_tab(card: scorecard.Scorecard, legend: charts.Legend) -> None:
         )
         show_table(
             report.scorecard_pairs(card, legend.title, first, second), key="scorecard.pair",
-            main=["test", "n", "effect", "p_value", "verdict", "discordant"], columns=PAIR_COLUMNS,
+            main=["test", "n", "effect", "p_value", "verdict"], columns=PAIR_COLUMNS,
         )  # fmt: skip
     with st.expander("Every pair", icon=":material/table:"):
         show_table(

@@ -130,7 +130,7 @@ def scorecard_of(local_env: dict[str, str], routed: None) -> Iterator[Callable[.
 
 # The page's tables by the columns they show first (two show the same frame: the per-target figures).
 TABLES = {
-    "scorecard.quality": ["model", "n", "accuracy_text"],
+    "scorecard.quality": ["model", "accuracy_text"],
     "scorecard.speed": ["model", "p50_ms"],
     "scorecard.pair": ["test"],
     "scorecard.pairs": ["a", "b", "test"],
@@ -221,7 +221,7 @@ def test_the_scorecard_of_a_benchmark_agrees_with_its_results(
     assert assert_tables_configured(at) == 4, "quality, speed and cost; the Pairs tab: a pair, every pair"
 
     quality = table(at, "scorecard.quality")
-    assert shown_columns(find_table(at, "scorecard.quality")) == ["model", "n", "accuracy_text", "judge_text", "rating_text", "front_text"]
+    assert shown_columns(find_table(at, "scorecard.quality")) == ["model", "accuracy_text", "judge_text", "rating_text", "front_text"]
     for target, row in by_model(quality).items():
         figures = expected[target]
         low, high = figures["wilson"]
