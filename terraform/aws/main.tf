@@ -23,6 +23,13 @@ locals {
   model_artifact_key = "sagemaker/model.tar.gz"
   model_artifact     = coalesce(var.model_artifact_path, "${path.module}/../../sagemaker_model/build/model.tar.gz")
 
+  # Batch benchmarks (stack.BATCH_INPUT_PREFIX, BATCH_OUTPUT_PREFIX): each job's inputs and outputs in the upload
+  # bucket, under batch/ (apart from uploads/, which invokes the Lambda function); they expire after
+  # batch_lifecycle_days.
+  batch_prefix        = "batch/"
+  batch_input_prefix  = "${local.batch_prefix}input/"
+  batch_output_prefix = "${local.batch_prefix}output/"
+
   # AWS's PyTorch inference Deep Learning Container, CPU (serverless endpoints have no GPU).
   sagemaker_image_uri = coalesce(var.sagemaker_image_uri, "763104351884.dkr.ecr.${var.region}.amazonaws.com/pytorch-inference:2.6.0-cpu-py312")
 
@@ -49,6 +56,8 @@ module "upload_bucket" {
   noncurrent_version_expiration_days     = var.lifecycle_days
   abort_incomplete_multipart_upload_days = 1
   cors_allowed_origins                   = var.cors_allowed_origins
+  # Batch jobs' input lines and outputs: their own rule, so their lifetime is a setting of its own.
+  prefix_expiration_days = { (local.batch_prefix) = var.batch_lifecycle_days }
 }
 
 module "artifacts_bucket" {
@@ -94,9 +103,13 @@ module "iam" {
 
   name_prefix              = var.project
   permissions_boundary_arn = var.permissions_boundary_arn
+  account_id               = local.account_id
+  region                   = var.region
 
   upload_bucket_arn    = module.upload_bucket.bucket_arn
   upload_prefix        = local.upload_prefix
+  batch_input_prefix   = local.batch_input_prefix
+  batch_output_prefix  = local.batch_output_prefix
   results_table_arn    = module.results_table.table_arn
   results_index_arns   = values(module.results_table.index_arns)
   lambda_log_group_arn = module.upload_handler.log_group_arn

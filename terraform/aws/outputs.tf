@@ -111,6 +111,26 @@ output "bedrock_model_id" {
   value       = var.bedrock_model_id
 }
 
+output "bedrock_batch_role_arn" {
+  description = "Role Bedrock batch inference jobs run as (MCV_BEDROCK_BATCH_ROLE_ARN): reads batch/input/, writes batch/output/ in the upload bucket."
+  value       = module.iam.bedrock_batch_role_arn
+}
+
+output "batch_input_prefix" {
+  description = "Key prefix in the upload bucket of batch benchmarks' job inputs."
+  value       = local.batch_input_prefix
+}
+
+output "batch_output_prefix" {
+  description = "Key prefix in the upload bucket of batch jobs' outputs."
+  value       = local.batch_output_prefix
+}
+
+output "sagemaker_transform_instance_type" {
+  description = "Instance type of the SageMaker Batch Transform jobs that run the classifier over a batch benchmark's images."
+  value       = var.transform_instance_type
+}
+
 output "lambda_role_arn" {
   description = "Execution role of the Lambda function."
   value       = module.iam.lambda_role_arn

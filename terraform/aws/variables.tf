@@ -40,6 +40,17 @@ variable "lifecycle_days" {
   default     = 30
 }
 
+variable "batch_lifecycle_days" {
+  description = "Days before a batch benchmark's job files (inputs and outputs under batch/ in the upload bucket) expire (stack.BATCH_LIFECYCLE_DAYS). The bucket-wide rule (lifecycle_days) applies too; S3 expires an object at the earlier of the two."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.batch_lifecycle_days >= 1
+    error_message = "batch_lifecycle_days must be at least 1."
+  }
+}
+
 variable "result_ttl_days" {
   description = "Days the Lambda function's image metadata items live in DynamoDB (TTL_DAYS); 0 keeps them forever. Match MCV_RESULT_TTL_DAYS."
   type        = number
@@ -92,6 +103,17 @@ variable "sagemaker_max_concurrency" {
   description = "Maximum concurrent invocations of the serverless endpoint (stack.SAGEMAKER_MAX_CONCURRENCY)."
   type        = number
   default     = 5
+}
+
+variable "transform_instance_type" {
+  description = "Instance type of the SageMaker Batch Transform jobs that batch benchmarks run on the classifier (stack.TRANSFORM_INSTANCE_TYPE); the account needs a quota for it (Service Quotas, SageMaker: <type> for transform job usage)."
+  type        = string
+  default     = "ml.m5.large"
+
+  validation {
+    condition     = startswith(var.transform_instance_type, "ml.")
+    error_message = "transform_instance_type must be a SageMaker instance type such as ml.m5.large."
+  }
 }
 
 variable "model_artifact_path" {

@@ -91,6 +91,31 @@ resource "azurerm_cognitive_deployment" "more" {
   depends_on = [azurerm_cognitive_deployment.this]
 }
 
+# Optional: a Global-Batch deployment of the same model and version, for batch benchmarks (a JSONL file through
+# the files and batches APIs, a 24-hour target, half the Global Standard price). It takes no online requests;
+# its capacity is the enqueued-token limit of its jobs, from the subscription's Global Batch quota.
+resource "azurerm_cognitive_deployment" "batch" {
+  count = var.batch_deployment_enabled ? 1 : 0
+
+  name                   = var.batch_deployment_name
+  cognitive_account_id   = azurerm_cognitive_account.this.id
+  version_upgrade_option = var.version_upgrade_option
+
+  model {
+    format  = "OpenAI"
+    name    = var.model_name
+    version = var.model_version
+  }
+
+  sku {
+    name     = "GlobalBatch"
+    capacity = var.batch_deployment_capacity
+  }
+
+  # One change at a time on the account.
+  depends_on = [azurerm_cognitive_deployment.this, azurerm_cognitive_deployment.more]
+}
+
 # Keyless access: the role that may call deployments (chat completions) and nothing else.
 resource "azurerm_role_assignment" "openai_user" {
   for_each = toset(var.openai_user_principal_ids)

@@ -11,6 +11,11 @@ output "azure_openai_deployment" {
   value       = azurerm_cognitive_deployment.this.name
 }
 
+output "azure_openai_batch_deployment" {
+  description = "Name of the Global-Batch deployment for batch benchmarks (MCV_AZURE_BATCH_DEPLOYMENT); empty when batch_deployment_enabled is false."
+  value       = var.batch_deployment_enabled ? azurerm_cognitive_deployment.batch[0].name : ""
+}
+
 output "azure_openai_api_key" {
   description = "Primary API key of the account (AZURE_OPENAI_API_KEY); empty when local_auth_enabled is false, and the app then signs in with Entra ID."
   value       = var.local_auth_enabled ? azurerm_cognitive_account.this.primary_access_key : ""
@@ -18,7 +23,7 @@ output "azure_openai_api_key" {
 }
 
 output "azure_openai_deployments" {
-  description = "Every deployment on the account, name -> model: what the catalogue's azure_openai targets name (deployment and model)."
+  description = "Every online deployment on the account, name -> model: what the catalogue's azure_openai targets name (deployment and model); the Global-Batch one is azure_openai_batch_deployment."
   value = merge(
     { (azurerm_cognitive_deployment.this.name) = azurerm_cognitive_deployment.this.model[0].name },
     { for name, deployment in azurerm_cognitive_deployment.more : name => deployment.model[0].name },

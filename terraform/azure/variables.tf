@@ -102,6 +102,29 @@ variable "deployment_capacity" {
   default     = 1
 }
 
+variable "batch_deployment_enabled" {
+  description = "Whether to create a Global-Batch deployment of model_name at model_version for batch benchmarks (azure_openai_batch_deployment; MCV_AZURE_BATCH_DEPLOYMENT). Needs Global Batch quota for the model in the subscription."
+  type        = bool
+  default     = false
+}
+
+variable "batch_deployment_name" {
+  description = "Name of the Global-Batch deployment (stack.AZURE_BATCH_DEPLOYMENT; MCV_AZURE_BATCH_DEPLOYMENT), when batch_deployment_enabled."
+  type        = string
+  default     = "gpt-4o-mini-batch"
+}
+
+variable "batch_deployment_capacity" {
+  description = "Capacity of the Global-Batch deployment: the tokens its queued and running jobs may hold at once, in thousands (a job beyond it fails with token_limit_exceeded), within the subscription's Global Batch enqueued-token quota for the model."
+  type        = number
+  default     = 500
+
+  validation {
+    condition     = var.batch_deployment_capacity >= 1
+    error_message = "batch_deployment_capacity must be at least 1."
+  }
+}
+
 variable "version_upgrade_option" {
   description = "When Azure may move the deployment to a newer model version: NoAutoUpgrade keeps var.model_version until it retires."
   type        = string

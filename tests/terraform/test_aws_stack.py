@@ -75,6 +75,7 @@ def test_names_equal_stack_names(project: str) -> None:
     iam = root.module("iam")
     assert iam.value(iam.config.resource("aws_iam_role", "lambda")["name"]) == f"{project}-lambda"
     assert iam.value(iam.config.resource("aws_iam_role", "sagemaker")["name"]) == f"{project}-sagemaker"
+    assert iam.value(iam.config.resource("aws_iam_role", "bedrock_batch")["name"]) == expected.bedrock_batch_role
 
 
 def _log_group_names(cloudwatch: Evaluator) -> list[str]:
@@ -146,6 +147,35 @@ def test_upload_lifecycle_expires_current_and_noncurrent_versions(root: Evaluato
     artifacts = root.module("artifacts_bucket")
     assert artifacts.var("expiration_days") is None  # the current model.tar.gz stays
     assert artifacts.var("noncurrent_version_expiration_days") == stack.LIFECYCLE_DAYS
+
+
+def test_batch_files_expire_under_their_own_rule(root: Evaluator) -> None:
+    """A batch benchmark's job files (batch/input/, batch/output/) expire after stack.BATCH_LIFECYCLE_DAYS."""
+    s3 = load(AWS_MODULES / "s3")
+    lifecycle = s3.resource("aws_s3_bucket_lifecycle_configuration")
+    rule = dynamic_block(lifecycle, "rule")
+    assert rule["for_each"] == "${var.prefix_expiration_days}"
+    content = block(rule, "content")
+    assert literal(content["status"]) == "Enabled"
+    assert block(content, "filter")["prefix"] == "${rule.key}"  # only the objects under that prefix
+    assert block(content, "expiration")["days"] == "${rule.value}"
+    assert "rule.key" in content["id"]  # one rule id per prefix
+    assert _default(AWS_MODULES / "s3", "prefix_expiration_days") == {}
+
+    # The upload bucket gives batch/ (the common prefix of the input and output prefixes) its own days.
+    call = root.config.modules["upload_bucket"]["prefix_expiration_days"]
+    assert call == {"${(local.batch_prefix)}": "${var.batch_lifecycle_days}"}
+    batch_prefix = root.local("batch_prefix")
+    assert batch_prefix == "batch/"
+    assert stack.BATCH_INPUT_PREFIX.startswith(batch_prefix) and stack.BATCH_OUTPUT_PREFIX.startswith(batch_prefix)
+    assert root.local("batch_input_prefix") == stack.BATCH_INPUT_PREFIX
+    assert root.local("batch_output_prefix") == stack.BATCH_OUTPUT_PREFIX
+    assert not stack.UPLOAD_PREFIX.startswith(batch_prefix)  # batch files never invoke the upload Lambda
+    assert root.var("batch_lifecycle_days") == stack.BATCH_LIFECYCLE_DAYS
+    days_rule = block(root.config.variables["batch_lifecycle_days"], "validation")["condition"]
+    assert days_rule == "${var.batch_lifecycle_days >= 1}"
+    # The model artifacts bucket has no batch files.
+    assert root.module("artifacts_bucket").var("prefix_expiration_days") == {}
 
 
 def test_upload_bucket_cors_allows_presigned_browser_uploads(root: Evaluator) -> None:
@@ -445,3 +475,139 @@ def test_bedrock_arns_for_every_model_of_the_catalogue() -> None:
     assert "arn:${local.partition}:bedrock:${var.region}::foundation-model/${id}" in arns
     assert "inference-profile/${id}" in arns and "foundation-model/${replace(id," in arns
     assert literal(root.variables["more_bedrock_model_ids"]["default"]) == []
+
+
+# --- Batch benchmarks ------------------------------------------------------------------------------------
+
+BATCH_INPUTS = "${var.upload_bucket_arn}/${var.batch_input_prefix}*"
+BATCH_OUTPUTS = "${var.upload_bucket_arn}/${var.batch_output_prefix}*"
+
+
+def test_batch_prefixes_reach_the_roles(root: Evaluator) -> None:
+    call = root.config.modules["iam"]
+    assert call["batch_input_prefix"] == "${local.batch_input_prefix}"
+    assert call["batch_output_prefix"] == "${local.batch_output_prefix}"
+    assert call["upload_bucket_arn"] == "${module.upload_bucket.bucket_arn}"
+    iam = root.module("iam")
+    assert iam.var("batch_input_prefix") == stack.BATCH_INPUT_PREFIX
+    assert iam.var("batch_output_prefix") == stack.BATCH_OUTPUT_PREFIX
+    # The module's own defaults are the stack's too.
+    assert _default(AWS_MODULES / "iam", "batch_input_prefix") == stack.BATCH_INPUT_PREFIX
+    assert _default(AWS_MODULES / "iam", "batch_output_prefix") == stack.BATCH_OUTPUT_PREFIX
+
+
+def test_bedrock_batch_role_trusts_only_batch_jobs_of_this_account_and_region(root: Evaluator) -> None:
+    iam = root.module("iam")
+    role = iam.config.resource("aws_iam_role", "bedrock_batch")
+    assert role["assume_role_policy"] == "${data.aws_iam_policy_document.bedrock_batch_assume.json}"
+    assert role["permissions_boundary"] == "${var.permissions_boundary_arn}"
+
+    (statement,) = iam.config.data["aws_iam_policy_document"]["bedrock_batch_assume"]["statement"]
+    assert literal(statement.get("effect", '"Allow"')) == "Allow"
+    assert literal(statement["actions"]) == ["sts:AssumeRole"]
+    (principal,) = statement["principals"]
+    assert literal(principal["type"]) == "Service"
+    assert literal(principal["identifiers"]) == ["bedrock.amazonaws.com"]
+
+    conditions = {literal(c["variable"]): (literal(c["test"]), c["values"]) for c in statement["condition"]}
+    assert set(conditions) == {"aws:SourceAccount", "aws:SourceArn"}
+    test, values = conditions["aws:SourceAccount"]
+    assert test == "StringEquals" and [iam.value(v) for v in values] == [ACCOUNT]
+    test, values = conditions["aws:SourceArn"]
+    assert test == "ArnLike"  # the job id is a wildcard (AWS's example uses ArnEquals, which matches it the same)
+    (arn,) = values
+    assert "${local.partition}" in arn and iam.config.locals["partition"] == "${data.aws_partition.current.partition}"
+    in_aws = iam.value(arn.replace("${local.partition}", "aws"))
+    assert in_aws == f"arn:aws:bedrock:{stack.DEFAULT_REGION}:{ACCOUNT}:model-invocation-job/*"
+    # The account and region are the stack's own.
+    assert root.config.modules["iam"]["account_id"] == "${local.account_id}"
+    assert root.config.modules["iam"]["region"] == "${var.region}"
+
+
+def test_bedrock_batch_role_reads_batch_inputs_writes_batch_outputs_and_nothing_else() -> None:
+    statements = _statements("bedrock_batch")
+    assert _statement_actions("bedrock_batch") == {
+        "ReadBatchInputs": {"s3:GetObject"},
+        "ListBatchInputs": {"s3:ListBucket"},
+        "WriteBatchOutputs": {"s3:PutObject"},
+    }
+    assert literal(statements["ReadBatchInputs"]["resources"]) == [BATCH_INPUTS]
+    assert literal(statements["WriteBatchOutputs"]["resources"]) == [BATCH_OUTPUTS]
+    listing = statements["ListBatchInputs"]
+    assert literal(listing["resources"]) == ["${var.upload_bucket_arn}"]
+    (condition,) = listing["condition"]
+    assert literal(condition["test"]) == "StringLike"
+    assert literal(condition["variable"]) == "s3:prefix"
+    assert literal(condition["values"]) == ["${var.batch_input_prefix}*"]
+    for sid, statement in statements.items():
+        assert literal(statement.get("effect", '"Allow"')) == "Allow", sid
+        if sid != "ListBatchInputs":
+            assert "condition" not in statement, sid
+
+    # That document is the role's only policy: inline, on this role, and nothing attached to it.
+    iam = load(AWS_MODULES / "iam")
+    policy = iam.resource("aws_iam_role_policy", "bedrock_batch")
+    assert policy["role"] == "${aws_iam_role.bedrock_batch.id}"
+    assert policy["policy"] == "${data.aws_iam_policy_document.bedrock_batch.json}"
+    for kind, name, body in iam.all_resources():
+        if (kind, name) not in {("aws_iam_role", "bedrock_batch"), ("aws_iam_role_policy", "bedrock_batch")}:
+            assert "aws_iam_role.bedrock_batch" not in str(clean(body)), f"{kind}.{name} touches the batch role"
+
+
+def test_bedrock_batch_role_arn_is_an_output() -> None:
+    root = load(AWS)
+    assert root.outputs["bedrock_batch_role_arn"]["value"] == "${module.iam.bedrock_batch_role_arn}"
+    output = load(AWS_MODULES / "iam").outputs["bedrock_batch_role_arn"]
+    assert output["value"] == "${aws_iam_role.bedrock_batch.arn}"
+    # A job started with the role before its policy is in place could not read its input.
+    assert output["depends_on"] == ["${aws_iam_role_policy.bedrock_batch}"]
+
+
+def test_sagemaker_role_runs_batch_transform_over_the_batch_prefixes() -> None:
+    """A Batch Transform job runs the same model (model.tar.gz and handler) as the model's role, over an S3 prefix."""
+    statements = _statements("sagemaker")
+    actions = _statement_actions("sagemaker")
+    assert actions["ReadBatchInputs"] == {"s3:GetObject"}
+    assert actions["ListBatchInputs"] == {"s3:ListBucket"}
+    assert actions["WriteBatchOutputs"] == {"s3:PutObject"}
+    assert literal(statements["ReadBatchInputs"]["resources"]) == [BATCH_INPUTS]
+    assert literal(statements["WriteBatchOutputs"]["resources"]) == [BATCH_OUTPUTS]
+    listing = statements["ListBatchInputs"]
+    assert literal(listing["resources"]) == ["${var.upload_bucket_arn}"]
+    (condition,) = listing["condition"]
+    assert (literal(condition["test"]), literal(condition["variable"])) == ("StringLike", "s3:prefix")
+    assert literal(condition["values"]) == ["${var.batch_input_prefix}*"]
+    # Nothing else of the upload bucket: not the uploads, and no writes outside batch/output/.
+    for sid, statement in statements.items():
+        if "var.upload_bucket_arn" in str(statement.get("resources")):
+            assert sid in {"ReadBatchInputs", "ListBatchInputs", "WriteBatchOutputs"}, sid
+
+
+def test_transform_instance_type_variable_and_output(root: Evaluator) -> None:
+    variable = root.config.variables["transform_instance_type"]
+    assert variable["type"] == "string"
+    assert len(unquote(variable["description"])) > 40
+    assert root.var("transform_instance_type") == stack.TRANSFORM_INSTANCE_TYPE
+    assert block(variable, "validation")["condition"] == '${startswith(var.transform_instance_type, "ml.")}'
+    output = root.config.outputs["sagemaker_transform_instance_type"]
+    assert output["value"] == "${var.transform_instance_type}"
+    assert root.value(output["value"]) == stack.TRANSFORM_INSTANCE_TYPE
+
+
+def test_batch_variables_are_typed_and_described() -> None:
+    expected = {
+        AWS: {"transform_instance_type": "string", "batch_lifecycle_days": "number"},
+        AWS_MODULES / "iam": {
+            "account_id": "string",
+            "region": "string",
+            "batch_input_prefix": "string",
+            "batch_output_prefix": "string",
+        },
+        AWS_MODULES / "s3": {"prefix_expiration_days": "${map(number)}"},
+    }
+    for path, variables in expected.items():
+        config = load(path)
+        for name, kind in variables.items():
+            variable = config.variables[name]
+            assert variable["type"] == kind, (path.name, name, variable["type"])
+            assert len(unquote(variable["description"])) > 30, (path.name, name)

@@ -79,3 +79,53 @@ def test_more_deployments_for_the_catalogue() -> None:
     assert (model["name"], model["version"]) == ("${each.value.model_name}", "${each.value.model_version}")
     assert _default("more_deployments") == {}
     assert "azurerm_cognitive_deployment.more" in str(azure.outputs["azure_openai_deployments"]["value"])
+
+
+# --- Batch benchmarks ------------------------------------------------------------------------------------
+
+
+def test_global_batch_deployment_is_optional_and_off_by_default() -> None:
+    azure = Evaluator(load(AZURE))
+    batch = azure.config.resource("azurerm_cognitive_deployment", "batch")
+    assert batch["count"] == "${var.batch_deployment_enabled ? 1 : 0}"
+    assert _default("batch_deployment_enabled") is False
+    assert azure.value(batch["name"]) == stack.AZURE_BATCH_DEPLOYMENT
+    assert batch["cognitive_account_id"] == "${azurerm_cognitive_account.this.id}"
+    sku = block(batch, "sku")
+    assert literal(sku["name"]) == "GlobalBatch"
+    assert sku["capacity"] == "${var.batch_deployment_capacity}"
+    # Azure refuses concurrent changes to one account: the batch deployment comes after the others.
+    assert set(batch["depends_on"]) == {"${azurerm_cognitive_deployment.this}", "${azurerm_cognitive_deployment.more}"}
+
+
+def test_global_batch_deployment_serves_the_same_model_and_version() -> None:
+    azure = Evaluator(load(AZURE))
+    online = block(azure.config.resource("azurerm_cognitive_deployment"), "model")
+    batch = block(azure.config.resource("azurerm_cognitive_deployment", "batch"), "model")
+    assert literal(batch["format"]) == "OpenAI"
+    assert (batch["name"], batch["version"]) == (online["name"], online["version"])  # the same variables
+    assert azure.value(batch["name"]) == stack.DEFAULT_AZURE_MODEL == "gpt-4o-mini"
+    assert azure.value(batch["version"]) == azure.value(online["version"]) == "2024-07-18"
+
+
+def test_batch_deployment_variables_are_typed_and_described() -> None:
+    variables = load(AZURE).variables
+    for name, kind in (
+        ("batch_deployment_enabled", "bool"),
+        ("batch_deployment_name", "string"),
+        ("batch_deployment_capacity", "number"),
+    ):
+        assert variables[name]["type"] == kind, (name, variables[name]["type"])
+        assert len(literal(variables[name]["description"])) > 30, name
+    assert _default("batch_deployment_name") == stack.AZURE_BATCH_DEPLOYMENT
+    assert _default("batch_deployment_capacity") >= 1
+    capacity_rule = block(variables["batch_deployment_capacity"], "validation")["condition"]
+    assert "var.batch_deployment_capacity >= 1" in capacity_rule
+
+
+def test_batch_deployment_output_is_empty_when_off() -> None:
+    output = load(AZURE).outputs["azure_openai_batch_deployment"]
+    assert output["value"] == '${var.batch_deployment_enabled ? azurerm_cognitive_deployment.batch[0].name : ""}'
+    assert "sensitive" not in output
+    # The deployments map lists the online deployments only: a batch deployment takes no chat requests.
+    assert "azurerm_cognitive_deployment.batch" not in str(load(AZURE).outputs["azure_openai_deployments"]["value"])

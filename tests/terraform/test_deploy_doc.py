@@ -60,11 +60,14 @@ AWS_VALUES = {
     "sagemaker_model_name": "mc-vision-classifier",
     "sagemaker_memory_mb": 2048,
     "bedrock_model_id": "apac.anthropic.claude-3-haiku-20240307-v1:0",
+    "bedrock_batch_role_arn": "arn:aws:iam::210987654321:role/mc-vision-bedrock-batch",
+    "sagemaker_transform_instance_type": "ml.m5.large",
 }
 AZURE_VALUES = {
     "azure_openai_endpoint": "https://mc-vision-openai-0a1b2c.openai.azure.com/",
     "azure_openai_deployment": "mini",
     "azure_openai_model": "gpt-4o-mini",
+    "azure_openai_batch_deployment": "",  # batch_deployment_enabled = false (the default)
     "azure_openai_api_key": "0123456789abcdef0123456789abcdef",
 }
 
@@ -84,6 +87,14 @@ def test_env_one_liner_gives_the_app_its_cloud_settings() -> None:
     assert settings.azure_deployment == "mini"
     assert settings.azure_model == "gpt-4o-mini"
     assert env["AZURE_OPENAI_API_KEY"] == AZURE_VALUES["azure_openai_api_key"]  # read by the openai SDK
+    assert settings.bedrock_batch_role_arn == AWS_VALUES["bedrock_batch_role_arn"]
+    assert "MCV_AZURE_BATCH_DEPLOYMENT" not in env  # no Global-Batch deployment: the setting keeps its default
+
+
+def test_env_one_liner_names_the_batch_deployment_when_it_is_on() -> None:
+    env = _env_from_doc(AWS_VALUES, {**AZURE_VALUES, "azure_openai_batch_deployment": "mini-batch"})
+    assert env["MCV_AZURE_BATCH_DEPLOYMENT"] == "mini-batch"
+    assert Settings.from_mapping(env).azure_batch_deployment == "mini-batch"
 
 
 def test_env_one_liner_writes_no_key_when_keys_are_off() -> None:
@@ -110,7 +121,8 @@ def test_doc_names_every_step() -> None:
         "terraform force-unlock",
         *(f"{name}=" for name in ("MCV_MODE", "MCV_BUCKET", "MCV_TABLE", "MCV_SAGEMAKER_ENDPOINT",
                                    "MCV_LAMBDA_FUNCTION", "AWS_REGION", "AZURE_OPENAI_ENDPOINT",
-                                   "MCV_AZURE_DEPLOYMENT", "AZURE_OPENAI_API_KEY")),
+                                   "MCV_AZURE_DEPLOYMENT", "AZURE_OPENAI_API_KEY", "MCV_BEDROCK_BATCH_ROLE_ARN",
+                                   "MCV_AZURE_BATCH_DEPLOYMENT")),
     ):  # fmt: skip
         assert needle in doc, needle
     # The table of what gets deployed uses the stack's own names (with <account> for the account id).
@@ -118,6 +130,7 @@ def test_doc_names_every_step() -> None:
     for name in (
         names.upload_bucket, names.artifacts_bucket, names.results_table, names.lambda_function,
         names.lambda_log_group, names.sagemaker_model, names.sagemaker_endpoint_config, names.sagemaker_endpoint,
+        names.bedrock_batch_role,
     ):  # fmt: skip
         assert name in doc, name
 
@@ -143,3 +156,31 @@ def test_emptying_a_versioned_bucket_as_documented(monkeypatch: pytest.MonkeyPat
         listing = s3.list_object_versions(Bucket="versioned")
         assert not listing.get("Versions") and not listing.get("DeleteMarkers")
         s3.delete_bucket(Bucket="versioned")
+
+
+def _section(title: str) -> str:
+    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## )", _doc(), re.M | re.S)
+    assert match, f"docs/DEPLOY.md has no section {title!r}"
+    return match.group(1)
+
+
+def test_batch_section_covers_roles_variables_and_limits() -> None:
+    section = _section("Batch benchmarks")
+    names = stack.StackNames.for_account("<account>")
+    for needle in (
+        names.bedrock_batch_role, "bedrock_batch_role_arn", "model-invocation-job/*", "aws:SourceAccount",
+        stack.BATCH_INPUT_PREFIX, stack.BATCH_OUTPUT_PREFIX, "s3:prefix",
+        "sagemaker_transform_instance_type", stack.TRANSFORM_INSTANCE_TYPE, "transform job usage",
+        stack.AZURE_BATCH_DEPLOYMENT, "azure_openai_batch_deployment", "GlobalBatch",
+        "batch_deployment_enabled = true", "at least 100 records per job",
+    ):  # fmt: skip
+        assert needle in section, needle
+    # Every variable the batch resources add is named, with its default.
+    for path, names_ in (
+        (AWS, ("transform_instance_type", "batch_lifecycle_days")),
+        (AZURE, ("batch_deployment_enabled", "batch_deployment_name", "batch_deployment_capacity")),
+    ):
+        variables = load(path).variables
+        for name in names_:
+            default = str(variables[name]["default"]).strip('"').lower()
+            assert re.search(rf"\| `{name}` \| `{re.escape(default)}` \|", section), (name, default)

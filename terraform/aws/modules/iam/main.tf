@@ -70,7 +70,7 @@ data "aws_iam_policy_document" "sagemaker_assume" {
 
 resource "aws_iam_role" "sagemaker" {
   name                 = "${var.name_prefix}-sagemaker"
-  description          = "MC Vision SageMaker model: reads model.tar.gz, pulls the inference image, writes the endpoint's logs."
+  description          = "MC Vision SageMaker model: reads model.tar.gz, pulls the inference image, writes the endpoint's logs; in Batch Transform jobs reads batch inputs and writes batch outputs."
   assume_role_policy   = data.aws_iam_policy_document.sagemaker_assume.json
   permissions_boundary = var.permissions_boundary_arn
   tags                 = var.tags
@@ -81,6 +81,33 @@ data "aws_iam_policy_document" "sagemaker" {
     sid       = "ReadModelArtifact"
     actions   = ["s3:GetObject"]
     resources = ["${var.artifacts_bucket_arn}/${var.model_artifact_key}"]
+  }
+
+  # A SageMaker Batch Transform job runs this model (the same model.tar.gz and handler) as this role over the
+  # images a batch benchmark puts under the input prefix, and writes one output per image under the output
+  # prefix. An S3Prefix input is listed first, hence ListBucket, limited to that prefix.
+  statement {
+    sid       = "ReadBatchInputs"
+    actions   = ["s3:GetObject"]
+    resources = ["${var.upload_bucket_arn}/${var.batch_input_prefix}*"]
+  }
+
+  statement {
+    sid       = "ListBatchInputs"
+    actions   = ["s3:ListBucket"]
+    resources = [var.upload_bucket_arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${var.batch_input_prefix}*"]
+    }
+  }
+
+  statement {
+    sid       = "WriteBatchOutputs"
+    actions   = ["s3:PutObject"]
+    resources = ["${var.upload_bucket_arn}/${var.batch_output_prefix}*"]
   }
 
   # ecr:GetAuthorizationToken has no resource-level permissions: AWS only accepts "*" for it.
@@ -107,6 +134,77 @@ resource "aws_iam_role_policy" "sagemaker" {
   name   = "model-artifacts"
   role   = aws_iam_role.sagemaker.id
   policy = data.aws_iam_policy_document.sagemaker.json
+}
+
+# --- Bedrock batch inference: the service role of model invocation jobs ----------------------------------
+
+# Bedrock assumes the role for batch inference jobs of this account and region only (the conditions AWS
+# documents for batch inference service roles, against the confused deputy).
+data "aws_iam_policy_document" "bedrock_batch_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["bedrock.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [var.account_id]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${local.partition}:bedrock:${var.region}:${var.account_id}:model-invocation-job/*"]
+    }
+  }
+}
+
+resource "aws_iam_role" "bedrock_batch" {
+  name                 = "${var.name_prefix}-bedrock-batch"
+  description          = "MC Vision batch benchmarks: Bedrock batch inference reads the jobs' input lines and writes their outputs in the upload bucket, nothing else."
+  assume_role_policy   = data.aws_iam_policy_document.bedrock_batch_assume.json
+  permissions_boundary = var.permissions_boundary_arn
+  tags                 = var.tags
+}
+
+# A job reads its JSONL file under the input prefix and writes its .jsonl.out files and manifest under the
+# output prefix. Nothing else: for a foundation model the service role needs only its data (AWS's example
+# policy for batch inference service roles); a job on a cross-region inference profile would also need
+# bedrock:InvokeModel on the profile and the models behind it (see docs/DEPLOY.md, Batch benchmarks).
+data "aws_iam_policy_document" "bedrock_batch" {
+  statement {
+    sid       = "ReadBatchInputs"
+    actions   = ["s3:GetObject"]
+    resources = ["${var.upload_bucket_arn}/${var.batch_input_prefix}*"]
+  }
+
+  statement {
+    sid       = "ListBatchInputs"
+    actions   = ["s3:ListBucket"]
+    resources = [var.upload_bucket_arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${var.batch_input_prefix}*"]
+    }
+  }
+
+  statement {
+    sid       = "WriteBatchOutputs"
+    actions   = ["s3:PutObject"]
+    resources = ["${var.upload_bucket_arn}/${var.batch_output_prefix}*"]
+  }
+}
+
+resource "aws_iam_role_policy" "bedrock_batch" {
+  name   = "batch-inference-data"
+  role   = aws_iam_role.bedrock_batch.id
+  policy = data.aws_iam_policy_document.bedrock_batch.json
 }
 
 # --- The app: the identity that runs MC Vision in cloud mode ---------------------------------------------

@@ -22,6 +22,18 @@ output "sagemaker_role_name" {
   value       = aws_iam_role.sagemaker.name
 }
 
+output "bedrock_batch_role_arn" {
+  description = "ARN of the role Bedrock batch inference jobs run as (roleArn of CreateModelInvocationJob; known once its policy is in place)."
+  value       = aws_iam_role.bedrock_batch.arn
+  # A job created with the role before its policy exists would fail to read its input.
+  depends_on = [aws_iam_role_policy.bedrock_batch]
+}
+
+output "bedrock_batch_role_name" {
+  description = "Name of the Bedrock batch inference role."
+  value       = aws_iam_role.bedrock_batch.name
+}
+
 output "inference_repository_arn" {
   description = "ARN of the ECR repository the SageMaker role may pull the inference image from."
   value       = local.inference_repository_arn

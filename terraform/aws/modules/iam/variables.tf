@@ -1,5 +1,5 @@
 variable "name_prefix" {
-  description = "Prefix of the role and policy names (<prefix>-lambda, <prefix>-sagemaker, <prefix>-app)."
+  description = "Prefix of the role and policy names (<prefix>-lambda, <prefix>-sagemaker, <prefix>-bedrock-batch, <prefix>-app)."
   type        = string
 }
 
@@ -106,4 +106,41 @@ variable "tags" {
   description = "Tags for the roles and the policy."
   type        = map(string)
   default     = {}
+}
+
+variable "account_id" {
+  description = "AWS account of the stack: Bedrock may assume the batch inference role only for model invocation jobs of this account (aws:SourceAccount, aws:SourceArn)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[0-9]{12}$", var.account_id))
+    error_message = "account_id must be a 12-digit AWS account id."
+  }
+}
+
+variable "region" {
+  description = "AWS region of the stack: Bedrock may assume the batch inference role only for model invocation jobs in this region (aws:SourceArn)."
+  type        = string
+}
+
+variable "batch_input_prefix" {
+  description = "Key prefix (with its trailing slash) in the upload bucket under which batch benchmarks put their jobs' inputs; the Bedrock batch role and the SageMaker role (Batch Transform) may read and list it."
+  type        = string
+  default     = "batch/input/"
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9/_-]*/$", var.batch_input_prefix))
+    error_message = "batch_input_prefix must be a key prefix ending in a slash, such as batch/input/."
+  }
+}
+
+variable "batch_output_prefix" {
+  description = "Key prefix (with its trailing slash) in the upload bucket under which batch jobs write their outputs; the Bedrock batch role and the SageMaker role (Batch Transform) may write it."
+  type        = string
+  default     = "batch/output/"
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9/_-]*/$", var.batch_output_prefix))
+    error_message = "batch_output_prefix must be a key prefix ending in a slash, such as batch/output/."
+  }
 }

@@ -72,6 +72,24 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
     }
   }
 
+  # Objects under some prefixes expire on their own schedule (the upload bucket's batch/ job files). Where
+  # rules overlap, S3 expires an object at the earliest of their expirations.
+  dynamic "rule" {
+    for_each = var.prefix_expiration_days
+    content {
+      id     = "expire-prefix-${trimsuffix(replace(rule.key, "/", "-"), "-")}"
+      status = "Enabled"
+
+      filter {
+        prefix = rule.key
+      }
+
+      expiration {
+        days = rule.value
+      }
+    }
+  }
+
   # Lifecycle rules on a bucket that is not yet versioned would be evaluated against the wrong state.
   depends_on = [aws_s3_bucket_versioning.this]
 }

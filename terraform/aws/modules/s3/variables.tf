@@ -15,6 +15,17 @@ variable "expiration_days" {
   default     = null
 }
 
+variable "prefix_expiration_days" {
+  description = "Days after which current objects under a key prefix expire, by prefix, for example 30 days for batch/: each prefix gets its own lifecycle rule beside the bucket-wide one."
+  type        = map(number)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for prefix, days in var.prefix_expiration_days : length(prefix) > 0 && days >= 1])
+    error_message = "prefix_expiration_days needs non-empty prefixes and at least 1 day each."
+  }
+}
+
 variable "noncurrent_version_expiration_days" {
   description = "Days after which noncurrent object versions are deleted for good."
   type        = number
