@@ -271,6 +271,15 @@ class Estimate:
     cost_usd_max: float | None
     cost_usd_typical: float | None
     basis: str
+    batch_share: float | None = None  # the service's batch price as a share of on-demand (None: no batch price)
+
+    @property
+    def batch_cost_usd_max(self) -> float | None:
+        return None if self.cost_usd_max is None or self.batch_share is None else self.cost_usd_max * self.batch_share
+
+    @property
+    def batch_cost_usd_typical(self) -> float | None:
+        return None if self.cost_usd_typical is None or self.batch_share is None else self.cost_usd_typical * self.batch_share
 
 
 def prompt_tokens(prompt: str) -> int:
@@ -387,7 +396,8 @@ def _token_estimate(
         output_tokens_typical=output_typical,
         cost_usd_max=cost_max,
         cost_usd_typical=cost_typical,
-        basis=basis,
+        basis=basis + (f"; batch at {fmt.percent(target.batch_price.share, digits=0)} of that ({target.batch_price.source})" if target.batch_price else ""),
+        batch_share=target.batch_price.share if target.batch_price else None,
     )
 
 
@@ -671,6 +681,7 @@ def bench_json(outcome: BenchOutcome) -> dict[str, Any]:
             )
     return {
         "bench_id": outcome.bench_id,
+        "mode": "online",
         "started_at": outcome.started_at.isoformat(),
         "cancelled": outcome.cancelled,
         "wall_s": round(outcome.wall_s, 3),

@@ -19,7 +19,7 @@ import threading
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, ContextManager, Iterable, Iterator, Sequence
 
 from . import formatting as fmt
 from . import targets
@@ -61,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--no-stream", action="store_true", help="call without streaming (no TTFT)")
     bench.add_argument("--json", action="store_true", help="print JSON")
     bench.add_argument("--yes", action="store_true", help="run without asking, in cloud mode on a terminal")
+    bench.add_argument(
+        "--mode", choices=("online", "batch"), default="online",
+        help="online: calls from here (default); batch: the services' own batch jobs, at their batch price",
+    )  # fmt: skip
+    bench.add_argument("--resume", metavar="BENCH_ID", help="follow a batch benchmark's jobs again and store what they finished")
+    bench.add_argument("--cancel", metavar="BENCH_ID", help="stop a batch benchmark's jobs; what they finished is stored")
 
     sweep = sub.add_parser("sweep", help="each target alone at rising concurrency: latency, TTFT and throughput per level")
     sweep.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="image files or directories, sent round-robin")
@@ -287,22 +293,27 @@ def format_run(run: Run) -> str:
     return "\n".join(out)
 
 
-@contextmanager
-def ctrl_c_cancels(line: Any, running: str) -> Iterator[threading.Event]:
+def ctrl_c_cancels(line: Any, running: str) -> ContextManager[threading.Event]:
     """While a long command runs: the first Ctrl-C sets the event it yields (running `running` finish, no new ones
     start) and says so on `line`; a second one interrupts. The previous handler is restored and `line` closed."""
-    cancel = threading.Event()
+    return ctrl_c_sets(line, f"cancelling: running {running} finish, no new ones start (Ctrl-C again: no summary)")
+
+
+@contextmanager
+def ctrl_c_sets(line: Any, note: str) -> Iterator[threading.Event]:
+    """The first Ctrl-C sets the event it yields and writes `note` on `line`; a second one interrupts."""
+    event = threading.Event()
 
     def on_interrupt(signum: int, frame: object) -> None:
-        if cancel.is_set():
+        if event.is_set():
             raise KeyboardInterrupt
-        cancel.set()
-        line.note(f"cancelling: running {running} finish, no new ones start (Ctrl-C again: no summary)")
+        event.set()
+        line.note(note)
 
     in_main = threading.current_thread() is threading.main_thread()  # signals can only be handled there
     previous = signal.signal(signal.SIGINT, on_interrupt) if in_main else None
     try:
-        yield cancel
+        yield event
     finally:
         if in_main:
             signal.signal(signal.SIGINT, previous)
@@ -346,6 +357,8 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     from . import bench as benchmark
     from .workbench import Workbench
 
+    if args.resume or args.cancel:
+        return _follow_batch(args, settings)
     catalogue, names = chosen_targets(args.targets, settings)
     if args.prompt is not None and not args.prompt.strip():
         raise UsageError("--prompt is empty", hint="give a question or leave --prompt out")
@@ -365,9 +378,14 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
 
     workbench = Workbench.open(settings, quiet=args.json)
     flush_outbox(workbench)
+    batch_mode = args.mode == "batch"
+    if batch_mode:
+        from . import batch
+
+        batch.check(workbench, plan)  # refused before anything is written: exit 2 with the reason
     estimates = benchmark.estimate(plan, settings, history=_estimate_history(workbench, names), catalogue=catalogue)
     bench_id = benchmark.new_bench_id()
-    print(format_estimate(bench_id, plan, estimates, settings), file=sys.stderr)
+    print(format_estimate(bench_id, plan, estimates, settings, batch=batch_mode), file=sys.stderr)
     if not settings.is_local and not args.yes and sys.stdin.isatty() and sys.stderr.isatty():
         # Real money: ask first. The question goes to stderr so that stdout stays the JSON document.
         print("run it? [y/N] ", end="", file=sys.stderr, flush=True)
@@ -375,6 +393,8 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
             print("not run", file=sys.stderr)
             return EXIT_FAILED
 
+    if batch_mode:
+        return _run_batch(args, workbench, plan, bench_id)
     line = _ProgressLine(sys.stderr, live=sys.stderr.isatty(), quiet=args.json)
     with ctrl_c_cancels(line, "comparisons") as cancel:
         outcome = benchmark.run_bench(workbench, plan, bench_id=bench_id, on_progress=line, cancel=cancel)
@@ -392,6 +412,57 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print(format_bench(outcome))
     return EXIT_OK if outcome.all_ok else EXIT_FAILED
+
+
+def _run_batch(args: argparse.Namespace, workbench: Workbench, plan: BenchPlan, bench_id: str) -> int:
+    from . import batch
+
+    def note(text: str) -> None:
+        if not args.json:
+            print(text, file=sys.stderr)
+
+    bench = batch.submit(workbench, plan, bench_id=bench_id, on_note=note)
+    return _follow(args, workbench, bench)
+
+
+def _follow_batch(args: argparse.Namespace, settings: Settings) -> int:
+    """bench --resume / --cancel: a recorded batch benchmark, followed to its end from this process."""
+    from . import batch
+    from .workbench import Workbench
+
+    if args.resume and args.cancel:
+        raise UsageError("--resume and --cancel together", hint="give one of them")
+    if args.paths or args.samples or args.mode == "batch":
+        raise UsageError("--resume and --cancel take a benchmark id and no images", hint="the images are the benchmark's own")
+    bench_id = str(args.resume or args.cancel).strip()
+    workbench = Workbench.open(settings, quiet=args.json)
+    bench = batch.load(workbench, bench_id)
+    if args.cancel:
+        batch.cancel(workbench, bench)
+        print(f"bench {bench_id}: cancel asked of {_count(len(bench.jobs), 'job')}; collecting what they finished", file=sys.stderr)
+    return _follow(args, workbench, bench)
+
+
+def _follow(args: argparse.Namespace, workbench: Workbench, bench: Any) -> int:
+    """Follow a batch benchmark's jobs until all are collected (Ctrl-C: stop following; the jobs go on)."""
+    import time
+
+    from . import batch
+
+    started = time.monotonic()
+    line = _BatchLine(sys.stderr, live=sys.stderr.isatty(), quiet=args.json)
+    note = f"stopping: the jobs go on; `bench --resume {bench.bench_id}` follows them again, `bench --cancel {bench.bench_id}` stops them"
+    with ctrl_c_sets(line, note) as stop:
+        batch.follow(workbench, bench, on_progress=line, stop=stop)
+    outcome = batch.outcome(workbench, bench, time.monotonic() - started)
+    if not bench.over:
+        print(f"bench {bench.bench_id}: its jobs go on; follow them again with `bench --resume {bench.bench_id}`", file=sys.stderr)
+    if args.json:
+        print(json.dumps(batch.bench_json(bench, outcome), indent=2))
+    else:
+        print(format_bench(outcome))
+        print(format_batch_jobs(bench))
+    return EXIT_OK if bench.over and outcome.all_ok else EXIT_FAILED
 
 
 def _estimate_history(workbench: Workbench, names: Sequence[str]) -> list[dict[str, Any]] | None:
@@ -420,10 +491,14 @@ class _ProgressLine:
             f"{p.done}/{p.total} comparisons, {p.ok} ok, {p.errors} errors{failed}, "
             f"{fmt.duration_ms(p.elapsed_s * 1000)}, ETA {eta}  {p.last_image or ''}"
         )
+        self.write(text)
+
+    def write(self, text: str, *, changed: bool = True) -> None:
+        """On a terminal: rewrite the line in place; else a new line, when it says something new (`changed`)."""
         if self.live:
             self.stream.write("\r\x1b[K" + text)
             self._open = True
-        elif not self.quiet:
+        elif not self.quiet and changed:
             self.stream.write(text + "\n")
         self.stream.flush()
 
@@ -439,11 +514,45 @@ class _ProgressLine:
             self._open = False
 
 
-def format_estimate(bench_id: str, plan: BenchPlan, estimates: Sequence[Estimate], settings: Settings) -> str:
-    shape = " × ".join((fmt.count(len(plan.images), "image"), fmt.count(plan.repeat, "repeat"), fmt.count(len(plan.providers), "target")))
-    lines = [f"bench {bench_id}: {shape} = {fmt.count(plan.calls, 'call')}, {fmt.count(plan.concurrency, 'comparison')} at once"]
+class _BatchLine(_ProgressLine):
+    """A batch benchmark's progress: records the services report finished, the jobs' statuses, the ETA (a line
+    of its own only when the records or statuses change, off a terminal)."""
+
+    last: tuple[int, str] | None = None
+
+    def __call__(self, p: Any) -> None:  # batch.BatchProgress
+        changed, self.last = (p.done, p.statuses) != self.last, (p.done, p.statuses)
+        eta = fmt.DASH if p.eta_s is None else fmt.duration_ms(p.eta_s * 1000)
+        failed = f", {fmt.count(p.failed)} failed" if p.failed else ""
+        text = (
+            f"{fmt.count(p.done)}/{fmt.count(p.total)} records{failed}; jobs: {p.statuses}; "
+            f"{fmt.duration_ms(p.elapsed_s * 1000)}, ETA {eta}"
+        )
+        self.write(text, changed=changed)
+
+
+def format_batch_jobs(bench: Any) -> str:
+    """A batch benchmark's jobs: target, job id, status, records, and its time to all results."""
+    from . import batch
+
     rows = [
-        [
+        [job.target, job.job_id, job.status, fmt.count(job.count), fmt.count(job.completed), fmt.count(job.failed), job.message or ""]
+        for job in bench.jobs
+    ]
+    lines = table(["target", "job", "status", "records", "succeeded", "failed", "message"], rows, right=(3, 4, 5))
+    took = batch.time_to_all_results_s(bench)
+    lines.append(f"  time to all results: {fmt.DASH if took is None else fmt.duration_ms(took * 1000)}; results at the batch price")
+    return "\n".join(lines)
+
+
+def format_estimate(bench_id: str, plan: BenchPlan, estimates: Sequence[Estimate], settings: Settings, *, batch: bool = False) -> str:
+    """The estimate before a benchmark runs; `batch`: the batch cost beside the online one."""
+    shape = " × ".join((fmt.count(len(plan.images), "image"), fmt.count(plan.repeat, "repeat"), fmt.count(len(plan.providers), "target")))
+    how = "as batch jobs" if batch else f"{fmt.count(plan.concurrency, 'comparison')} at once"
+    lines = [f"bench {bench_id}: {shape} = {fmt.count(plan.calls, 'call')}, {how}"]
+    rows = []
+    for e in estimates:
+        row = [
             e.provider,
             fmt.count(e.calls),
             fmt.number(e.image_tokens_per_call, 0),
@@ -452,13 +561,21 @@ def format_estimate(bench_id: str, plan: BenchPlan, estimates: Sequence[Estimate
             fmt.money(e.cost_usd_max, unknown="unknown"),
             fmt.money(e.cost_usd_typical, unknown="unknown"),
         ]
-        for e in estimates
-    ]
-    known_max = [e.cost_usd_max for e in estimates if e.cost_usd_max is not None]
-    known_typical = [e.cost_usd_typical for e in estimates if e.cost_usd_typical is not None]
-    rows.append(["total", fmt.count(plan.calls), "", "", "", fmt.money(sum(known_max)), fmt.money(sum(known_typical))])
+        if batch:
+            row += [fmt.money(e.batch_cost_usd_max, unknown="unknown"), fmt.money(e.batch_cost_usd_typical, unknown="unknown")]
+        rows.append(row)
+
+    def total(values: Iterable[float | None]) -> str:
+        return fmt.money(sum(v for v in values if v is not None))
+
+    last = ["total", fmt.count(plan.calls), "", "", "", total(e.cost_usd_max for e in estimates), total(e.cost_usd_typical for e in estimates)]
+    if batch:
+        last += [total(e.batch_cost_usd_max for e in estimates), total(e.batch_cost_usd_typical for e in estimates)]
+    rows.append(last)
     headers = ["target", "calls", "image tokens/call", "input tokens", "output tokens max", "cost max", "cost typical"]
-    lines.extend(table(headers, rows, right=(1, 2, 3, 4, 5, 6)))
+    if batch:
+        headers = [*headers[:5], "online max", "online typical", "batch max", "batch typical"]
+    lines.extend(table(headers, rows, right=tuple(range(1, len(headers)))))
     lines.extend(f"  {e.provider}: {e.basis}" for e in estimates)
     if settings.is_local:
         lines.append("  (local cloud: nothing is billed; these are what the real services would charge)")

@@ -45,6 +45,8 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("MCV_BEDROCK_MODEL_ID", "bedrock_model_id", stack.DEFAULT_BEDROCK_MODEL_ID, "Bedrock model id or inference profile of the built-in `bedrock` target"),
     Variable("AZURE_OPENAI_ENDPOINT", "azure_endpoint", "", "Azure OpenAI endpoint URL (cloud mode)"),
     Variable("MCV_AZURE_DEPLOYMENT", "azure_deployment", stack.DEFAULT_AZURE_DEPLOYMENT, "Azure OpenAI deployment of the built-in `azure_openai` target"),
+    Variable("MCV_AZURE_BATCH_DEPLOYMENT", "azure_batch_deployment", stack.AZURE_BATCH_DEPLOYMENT, "Azure OpenAI Global-Batch deployment of the built-in `azure_openai` target, for batch benchmarks"),
+    Variable("MCV_BEDROCK_BATCH_ROLE_ARN", "bedrock_batch_role_arn", "", "IAM role Bedrock batch inference assumes (terraform output bedrock_batch_role_arn; cloud mode, batch benchmarks)"),
     Variable("MCV_AZURE_MODEL", "azure_model", stack.DEFAULT_AZURE_MODEL, "model behind that deployment, for pricing and token accounting"),
     Variable("OPENAI_API_VERSION", "azure_api_version", stack.DEFAULT_AZURE_API_VERSION, "Azure OpenAI API version"),
     Variable("MCV_AZURE_IMAGE_DETAIL", "azure_image_detail", "auto", "image detail of the built-in `azure_openai` target: auto, low or high"),
@@ -84,6 +86,8 @@ class Settings:
     bedrock_model_id: str = stack.DEFAULT_BEDROCK_MODEL_ID
     azure_endpoint: str = ""
     azure_deployment: str = stack.DEFAULT_AZURE_DEPLOYMENT
+    azure_batch_deployment: str = stack.AZURE_BATCH_DEPLOYMENT
+    bedrock_batch_role_arn: str = ""
     azure_model: str = stack.DEFAULT_AZURE_MODEL
     azure_api_version: str = stack.DEFAULT_AZURE_API_VERSION
     azure_image_detail: str = "auto"
@@ -222,6 +226,7 @@ class Settings:
             results_table=names.results_table,
             sagemaker_endpoint=names.sagemaker_endpoint,
             lambda_function=names.lambda_function,
+            bedrock_batch_role_arn=f"arn:aws:iam::{LOCAL_ACCOUNT_ID}:role/{names.bedrock_batch_role}",
         )
 
     def describe(self) -> dict[str, object]:

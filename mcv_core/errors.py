@@ -121,6 +121,13 @@ class MalformedResponseError(ProviderError):
     hint = "the service answered with something that is not the expected response: try again, report it if it persists"
 
 
+class BatchJobFailed(ProviderError):
+    """A batch job ended as failed (or expired) before it answered this record."""
+
+    kind = "batch_job_failed"
+    hint = "see the job's message; run the benchmark again, or online"
+
+
 class StreamCutError(ProviderError):
     """A streamed answer that began and did not finish: the connection dropped, the stream ended without its end
     events, or the service sent an error event after the first text. `received` is the text that had arrived,

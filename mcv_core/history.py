@@ -92,6 +92,8 @@ RESULT_FIELDS = (
     "concurrency",
     "expected",
     "correct",
+    "mode",
+    "job_id",
 )
 # What the analytics views read: no answer text, labels or prompt (the outputs browser reads those per run).
 ANALYTIC_FIELDS = (
@@ -125,6 +127,8 @@ ANALYTIC_FIELDS = (
     "sweep_id",
     "concurrency",
     "correct",
+    "mode",
+    "job_id",
     stack.TTL_ATTRIBUTE,
 )
 # A judgment item's attributes (see mcv_core/judge.py): whose answer (run_id, target) was scored by which judge
@@ -450,6 +454,42 @@ class History:
         ]
         return sorted(_records(items, fields), key=lambda r: (r["created_at"] or "", r["run_id"] or ""))
 
+    # --- batch benchmarks (mcv_core/batch.py): one item each, changed as its jobs move --------------------------
+    def save_batch(self, state: dict[str, Any]) -> None:
+        """Store a batch benchmark's state (batch.BatchBench.state()), replacing the one before."""
+        created = _iso(datetime.fromisoformat(state["created_at"]))
+        bench_id = state["bench_id"]
+        item = {
+            "pk": f"BATCH#{bench_id}",
+            "sk": "BATCH",
+            "type": "batch",
+            "bench_id": bench_id,
+            "created_at": created,
+            "gsi1pk": f"BATCH#{created[:10]}",
+            "gsi1sk": f"{created}#{bench_id}",
+            "over": bool(state.get("over")),
+            "state": json.dumps(state, separators=(",", ":")),
+            **_expires(created, self.settings.result_ttl_days),
+        }
+        self._write(item, once=False)
+
+    def batch(self, bench_id: str) -> dict[str, Any] | None:
+        """A batch benchmark's state, or None when there is none by that id."""
+        try:
+            found = self._ddb.get_item(
+                TableName=self.table, Key={"pk": {"S": f"BATCH#{bench_id}"}, "sk": {"S": "BATCH"}}, ConsistentRead=True
+            ).get("Item")
+        except (bce.BotoCoreError, bce.ClientError) as exc:
+            raise storage_error(exc, f"read from table {self.table}", "check that the local cloud or AWS is reachable") from exc
+        return json.loads(_unmarshal(found)["state"]) if found else None
+
+    def batches(self, days: int, now: datetime | None = None) -> list[dict[str, Any]]:
+        """States of the batch benchmarks started in the last `days` days, oldest first."""
+        now = now or datetime.now(timezone.utc)
+        since = now - timedelta(days=days)
+        items = [item for day in _days(since, now) for item in self._query_day(f"BATCH#{day}", since, now, ("state", "created_at"))]
+        return [json.loads(item["state"]) for item in sorted(items, key=lambda i: i.get("created_at", ""))]
+
     # --- selecting results: a benchmark, a run or a time range ------------------------------------------------
     def select(
         self,
@@ -500,10 +540,12 @@ class History:
 
     def _bench_items(self, bench_id: str, started: datetime, now: datetime, fields: Sequence[str]) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
+        # A batch benchmark's results arrive when its jobs end, days apart maybe: every day is read.
+        batch = self.batch(bench_id) is not None
         for index, day in enumerate(_days(started, max(now, started))):
             day_items = list(self._query_day(f"DAY#{day}", started, now, fields, bench_id=bench_id))
             # The first comparison may start just after midnight of the start day: look at two days before giving up.
-            if not day_items and (found or index >= 1):
+            if not day_items and (found or index >= 1) and not batch:
                 break
             found.extend(day_items)
         return found
@@ -681,11 +723,15 @@ def _records(items: Iterable[dict[str, Any]], fields: Sequence[str]) -> list[dic
     """Items as records: exactly `fields`, None where an item has none; items past their TTL left out (DynamoDB
     deletes them a while after they expire, and may still return them)."""
     now = int(datetime.now(timezone.utc).timestamp())
-    return [
+    records = [
         {name: item.get(name) for name in fields}
         for item in items
         if not isinstance(item.get(stack.TTL_ATTRIBUTE), int) or item[stack.TTL_ATTRIBUTE] > now
     ]
+    if "mode" in fields:  # results stored before batch benchmarks existed were all calls
+        for record in records:
+            record["mode"] = record["mode"] or "online"
+    return records
 
 
 def _projection(fields: Sequence[str]) -> tuple[str, dict[str, str]]:

@@ -72,3 +72,41 @@ def token_prices(model_ref: str, provider_id: str) -> tuple[float, float] | None
     """USD per million input and output tokens as genai-prices has them, or None for a model it does not know."""
     prices = _token_prices(_price_ref(model_ref), provider_id)
     return (prices[0] * 1e6, prices[1] * 1e6) if prices else None
+
+
+# --------------------------------------------------------------------------------------------------- batch
+
+
+@dataclass(frozen=True)
+class BatchPrice:
+    """A service's batch price for a model, as a share of its on-demand token price."""
+
+    share: float
+    as_of: date
+    source: str
+
+
+# genai-prices (0.2) carries no batch prices, so they live in this one dated table: per service and model (the
+# model's canonical id, models.py), the batch price as a share of the on-demand one.
+# Bedrock batch inference: "50% lower price compared to on-demand" for the models that offer batch
+# (https://aws.amazon.com/bedrock/pricing/, the Batch columns of each provider's table).
+# Azure OpenAI Global Batch: "50% less cost than global standard" (https://azure.microsoft.com/pricing/details/
+# cognitive-services/openai-service/, Global Batch rows; learn.microsoft.com/azure/ai-foundry/openai/how-to/batch).
+_BEDROCK_BATCH = BatchPrice(0.5, date(2026, 12, 5), "aws.amazon.com/bedrock/pricing (batch: 50% of on-demand)")
+_AZURE_BATCH = BatchPrice(0.5, date(2026, 12, 5), "azure.microsoft.com/pricing/details/cognitive-services/openai-service (Global Batch: 50% of Global Standard)")
+BATCH_PRICES: dict[tuple[str, str], BatchPrice] = {
+    ("bedrock", "anthropic.claude-3-haiku-20240307-v1:0"): _BEDROCK_BATCH,
+    ("bedrock", "anthropic.claude-3-5-sonnet-20241022-v2:0"): _BEDROCK_BATCH,
+    ("bedrock", "anthropic.claude-3-5-haiku-20241022-v1:0"): _BEDROCK_BATCH,
+    ("bedrock", "amazon.nova-lite-v1:0"): _BEDROCK_BATCH,
+    ("bedrock", "amazon.nova-pro-v1:0"): _BEDROCK_BATCH,
+    ("azure_openai", "gpt-4o-mini"): _AZURE_BATCH,
+    ("azure_openai", "gpt-4o"): _AZURE_BATCH,
+    ("azure_openai", "gpt-4.1"): _AZURE_BATCH,
+    ("azure_openai", "gpt-4.1-mini"): _AZURE_BATCH,
+}
+
+
+def batch_price(service: str, model_key: str) -> BatchPrice | None:
+    """The batch price of a known model on a service, or None when the table has none (batch not priced)."""
+    return BATCH_PRICES.get((service, model_key))

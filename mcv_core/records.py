@@ -82,6 +82,8 @@ class ProviderResult:
     image_width: int | None = None  # the size the target was sent
     image_height: int | None = None
     correct: bool | None = None  # on a labelled image: did the answer name what it shows
+    mode: str = "online"  # "online" (a call) or "batch" (a record of a batch job: no latency of its own)
+    job_id: str | None = None  # batch: the service's job id
 
     @property
     def ok(self) -> bool:
@@ -115,6 +117,8 @@ class ProviderResult:
             "error_type": self.error_type,
             "error": self.error,
             "timings": dict(self.timings),
+            "mode": self.mode,
+            "job_id": self.job_id,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -172,13 +176,30 @@ class SaveOutcome:
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class StoredImage:
+    """The facts of an image already in S3 that a run's items carry (a batch benchmark's results are stored
+    long after the image was loaded, maybe by another process): as SourceImage has them, without the pixels."""
+
+    name: str
+    format: str
+    width: int
+    height: int
+    size_bytes: int
+    sha256: str
+
+    @classmethod
+    def of(cls, image: SourceImage) -> "StoredImage":
+        return cls(image.name, image.format, image.width, image.height, image.size_bytes, image.sha256)
+
+
 @dataclass
 class Run:
     """One comparison: one image, several targets (`providers` holds their ids)."""
 
     run_id: str
     created_at: datetime
-    image: SourceImage
+    image: SourceImage | StoredImage
     prompt: str
     providers: list[str]
     source: str = "cli"  # ui, cli, bench or sweep

@@ -37,6 +37,14 @@ SAGEMAKER_MAX_CONCURRENCY = 5
 MODEL_ARTIFACT_KEY = "sagemaker/model.tar.gz"
 PRESIGN_EXPIRES_S = 300
 
+# Batch benchmarks (docs/SCALE.md): each job's input lines and its output in the upload bucket, apart from
+# uploads/ (which the upload Lambda watches); a job's files sit under <prefix><bench_id>/<target>/.
+BATCH_INPUT_PREFIX = "batch/input/"
+BATCH_OUTPUT_PREFIX = "batch/output/"
+BATCH_LIFECYCLE_DAYS = 30
+TRANSFORM_INSTANCE_TYPE = "ml.m5.large"  # SageMaker Batch Transform (terraform/aws variable, same default)
+AZURE_BATCH_DEPLOYMENT = "gpt-4o-mini-batch"  # a GlobalBatch deployment (terraform/azure, optional by variable)
+
 # The outputs the app reads, by their Terraform output names.
 AWS_OUTPUTS = (
     "region",
@@ -50,8 +58,15 @@ AWS_OUTPUTS = (
     "sagemaker_endpoint_name",
     "sagemaker_model_name",
     "bedrock_model_id",
+    "bedrock_batch_role_arn",
+    "sagemaker_transform_instance_type",
 )
-AZURE_OUTPUTS = ("azure_openai_endpoint", "azure_openai_deployment", "azure_openai_api_key")
+AZURE_OUTPUTS = (
+    "azure_openai_endpoint",
+    "azure_openai_deployment",
+    "azure_openai_batch_deployment",  # empty when the batch deployment is off
+    "azure_openai_api_key",
+)
 
 
 @dataclass(frozen=True)
@@ -65,6 +80,7 @@ class StackNames:
     sagemaker_endpoint_config: str
     sagemaker_endpoint: str
     events_queue: str  # local only: S3 -> SQS -> local Lambda runner
+    bedrock_batch_role: str  # assumed by Bedrock batch inference: reads batch inputs, writes batch outputs
 
     @classmethod
     def for_account(cls, account_id: str, project: str = PROJECT) -> "StackNames":
@@ -80,4 +96,5 @@ class StackNames:
             sagemaker_endpoint_config=f"{project}-classifier-serverless",
             sagemaker_endpoint=f"{project}-classifier",
             events_queue=f"{project}-upload-events",
+            bedrock_batch_role=f"{project}-bedrock-batch",
         )

@@ -58,6 +58,13 @@ class ImageStore:
             raise storage_error(exc, f"upload to s3://{self.bucket}", "check the bucket name and that the local cloud or AWS is reachable") from exc
         return key
 
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        """Store a file of the app's own (a batch benchmark's manifest) under `key`."""
+        try:
+            self._s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type, ServerSideEncryption="AES256")
+        except (bce.BotoCoreError, bce.ClientError) as exc:
+            raise storage_error(exc, f"upload to s3://{self.bucket}", "check the bucket name and that the local cloud or AWS is reachable") from exc
+
     def read(self, key: str) -> bytes:
         try:
             return self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()

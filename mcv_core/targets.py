@@ -55,6 +55,7 @@ class Target:
     title: str = ""
     endpoint: str = ""  # sagemaker: the endpoint name
     deployment: str = ""  # azure_openai: the deployment name
+    batch_deployment: str = ""  # azure_openai: a Global-Batch deployment of the same model, for batch benchmarks
     base_url: str = ""  # openai: the server (default OPENAI_BASE_URL; the local cloud's in local mode)
     api_key_env: str = ""  # openai: the variable holding the key (default OPENAI_API_KEY)
     max_output_tokens: int | None = None
@@ -119,8 +120,22 @@ class Target:
             return "genai-prices"
         return "catalogue" if self.token_prices() is not None else "unknown"
 
-    def token_cost(self, input_tokens: int | None, output_tokens: int | None) -> float | None:
-        prices = self.token_prices()
+    @property
+    def batch_price(self) -> pricing.BatchPrice | None:
+        """The service's batch price for this model (a share of on-demand), or None when it has none."""
+        known = self.known
+        return pricing.batch_price(self.service, known.key) if known is not None else None
+
+    def batch_prices(self) -> tuple[float, float] | None:
+        """USD per million input and output tokens in a batch job, or None when not known."""
+        prices, batch = self.token_prices(), self.batch_price
+        if prices is None or batch is None:
+            return None
+        return prices[0] * batch.share, prices[1] * batch.share
+
+    def token_cost(self, input_tokens: int | None, output_tokens: int | None, *, batch: bool = False) -> float | None:
+        """USD for these tokens on demand, or in a batch job (`batch`: at the batch price; None when unknown)."""
+        prices = self.batch_prices() if batch else self.token_prices()
         if prices is None or input_tokens is None or output_tokens is None:
             return None
         return (input_tokens * prices[0] + output_tokens * prices[1]) / 1e6
@@ -144,6 +159,7 @@ class Target:
             "price_source": self.price_source if family.billing == "tokens" else "GB-second list price",
             "endpoint": self.endpoint or None,
             "deployment": self.deployment or None,
+            "batch_deployment": self.batch_deployment or None,
             "base_url": self.base_url or None,
             "image_detail": self.image_detail if family.takes_detail else None,
             "max_output_tokens": self.max_output_tokens,
@@ -153,7 +169,7 @@ class Target:
 
 
 _FIELDS = {f.name: f for f in fields(Target) if f.name not in ("id", "color")}
-_STRINGS = ("service", "model", "title", "endpoint", "deployment", "base_url", "api_key_env", "image_detail")
+_STRINGS = ("service", "model", "title", "endpoint", "deployment", "batch_deployment", "base_url", "api_key_env", "image_detail")
 _NUMBERS = ("temperature", "input_usd_per_mtok", "output_usd_per_mtok")
 
 
@@ -251,6 +267,7 @@ def defaults(settings: Settings) -> Catalogue:
         "azure_openai": {
             "service": "azure_openai",
             "deployment": settings.azure_deployment,
+            "batch_deployment": settings.azure_batch_deployment,
             "model": settings.azure_model,
             "image_detail": settings.azure_image_detail,
         },

@@ -29,6 +29,7 @@ AWS_ENDPOINT_VARIABLES = {
     "sqs": "AWS_ENDPOINT_URL_SQS",
     "sagemaker": "AWS_ENDPOINT_URL_SAGEMAKER",
     "sagemaker-runtime": "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME",
+    "bedrock": "AWS_ENDPOINT_URL_BEDROCK",
     "bedrock-runtime": "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
     "logs": "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS",
     "lambda": "AWS_ENDPOINT_URL_LAMBDA",
@@ -78,6 +79,8 @@ def up(settings: Settings, timeout: float = 180.0, quiet: bool = False) -> Conne
         settings.azure_deployment,
         "--azure-model",
         settings.azure_model,
+        "--azure-batch-deployment",
+        settings.azure_batch_deployment,
     ]
     if not quiet:
         print(f"starting the local cloud in {settings.data_dir} (log: {log_path})", file=sys.stderr)
@@ -149,19 +152,22 @@ def emulator_admin(conn: Connection, method: str, path: str, timeout: float = 30
     return response.json()
 
 
-def catalogue_deployments(catalogue: "Catalogue") -> dict[str, str]:
-    """Deployment -> model of the catalogue's Azure OpenAI targets whose model the local cloud knows. Others are
-    left out: calling them gets Azure's DeploymentNotFound, as in Azure, where an unknown model cannot be deployed."""
-    wanted = {}
+def catalogue_deployments(catalogue: "Catalogue") -> dict[str, Any]:
+    """Deployment -> model of the catalogue's Azure OpenAI targets whose model the local cloud knows, and their
+    Global-Batch deployments (-> {"model", "sku": "GlobalBatch"}). Others are left out: calling them gets Azure's
+    DeploymentNotFound, as in Azure, where an unknown model cannot be deployed."""
+    wanted: dict[str, Any] = {}
     for target in catalogue.targets:
         if target.service == "azure_openai" and target.deployment:
             model = target.model or target.deployment
             if models.resolve("azure_openai", model) is not None:
                 wanted[target.deployment] = model
+                if target.batch_deployment:
+                    wanted[target.batch_deployment] = {"model": model, "sku": "GlobalBatch"}
     return wanted
 
 
-def deploy_catalogue(settings: Settings, catalogue: "Catalogue") -> dict[str, str]:
+def deploy_catalogue(settings: Settings, catalogue: "Catalogue") -> dict[str, Any]:
     """Deploy the catalogue's Azure OpenAI deployments in the running local cloud, as Terraform creates them in
     Azure: one idempotent call; returns every deployment the local cloud now has (deployment -> model)."""
     conn = running(settings)

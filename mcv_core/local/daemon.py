@@ -133,7 +133,7 @@ class LocalCloud:
         self.emulator.start()
         log.info("AI emulator ready on %s", self.emulator.url)
 
-    def _initial_deployments(self) -> dict[str, str]:
+    def _initial_deployments(self) -> dict[str, Any]:
         """The Azure deployments of the last run (deployments outlive a restart, as in Azure), then the one of
         the command line; a model models.py does not know cannot be deployed, as in Azure."""
         try:
@@ -143,13 +143,19 @@ class LocalCloud:
         except (OSError, ValueError, TypeError) as exc:
             log.warning("previous Azure deployments not restored (%s): %s", deployments_path(self.data_dir), exc)
             previous = {}
-        wanted = {**previous, self.args.azure_deployment: self.args.azure_model}
-        deployable = {name: model for name, model in wanted.items() if models.resolve("azure_openai", str(model))}
+        wanted: dict[str, Any] = {**previous, self.args.azure_deployment: self.args.azure_model}
+        if self.args.azure_batch_deployment:  # a Global-Batch deployment of the same model
+            wanted[self.args.azure_batch_deployment] = {"model": self.args.azure_model, "sku": "GlobalBatch"}
+        deployable = {
+            name: value
+            for name, value in wanted.items()
+            if models.resolve("azure_openai", str(value.get("model") if isinstance(value, dict) else value))
+        }
         for name in wanted.keys() - deployable.keys():
             log.warning("Azure deployment %s not made: the local cloud does not know its model %r", name, wanted[name])
         return deployable
 
-    def _deployments_changed(self, deployments: dict[str, str]) -> None:
+    def _deployments_changed(self, deployments: dict[str, Any]) -> None:
         with self._deployments_lock:
             self.azure_deployments = deployments
             write_json_atomic(deployments_path(self.data_dir), deployments)
@@ -178,7 +184,7 @@ class LocalCloud:
         threading.Thread(target=self.admin.serve_forever, name="admin", daemon=True).start()
         self.admin_serving = True
         assert self.stack is not None
-        write_outputs(self.data_dir, self.conn, self.stack, self.args.azure_deployment)
+        write_outputs(self.data_dir, self.conn, self.stack, self.args.azure_deployment, self.args.azure_batch_deployment)
         write_connection(self.data_dir, self.conn)  # last: clients take its presence as "ready"
         log.info("local cloud ready (admin %s)", self.conn.admin_url)
 
@@ -282,6 +288,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ttl-days", type=int, default=90)
     parser.add_argument("--azure-deployment", default="gpt-4o-mini")
     parser.add_argument("--azure-model", default="gpt-4o-mini")
+    parser.add_argument("--azure-batch-deployment", default="", help="a Global-Batch deployment of the same model")
     args = parser.parse_args(argv)
     # The describers run torch beside moto and the HTTP servers: spinning OpenMP waiters would starve them.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

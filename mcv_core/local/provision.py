@@ -35,6 +35,7 @@ class LocalStack:
     account_id: str
     lambda_role_arn: str = ""
     sagemaker_role_arn: str = ""
+    bedrock_batch_role_arn: str = ""
     queue_url: str = ""
     queue_arn: str = ""
 
@@ -80,6 +81,23 @@ def _ensure(create: Any, **kwargs: Any) -> Any:
         raise
 
 
+def bedrock_batch_policy(upload_arn: str) -> dict[str, Any]:
+    """What Bedrock batch inference may do as our role: read the batch inputs, write the batch outputs."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": f"{upload_arn}/{stack.BATCH_INPUT_PREFIX}*"},
+            {
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket"],
+                "Resource": upload_arn,
+                "Condition": {"StringLike": {"s3:prefix": [f"{stack.BATCH_INPUT_PREFIX}*"]}},
+            },
+            {"Effect": "Allow", "Action": ["s3:PutObject"], "Resource": f"{upload_arn}/{stack.BATCH_OUTPUT_PREFIX}*"},
+        ],
+    }
+
+
 def _role(iam: Any, name: str, service: str) -> str:
     created = _ensure(iam.create_role, RoleName=name, AssumeRolePolicyDocument=_assume_role_policy(service))
     return created["Role"]["Arn"] if created else iam.get_role(RoleName=name)["Role"]["Arn"]
@@ -118,6 +136,8 @@ def provision(conn: Connection, model_tar: Path, ttl_days: int = 90) -> LocalSta
             }
         ),
     )
+    batch_role = _role(iam, names.bedrock_batch_role, "bedrock.amazonaws.com")
+    iam.put_role_policy(RoleName=names.bedrock_batch_role, PolicyName="batch-inference", PolicyDocument=json.dumps(bedrock_batch_policy(upload_arn)))
     sagemaker_role = _role(iam, f"{stack.PROJECT}-sagemaker", "sagemaker.amazonaws.com")
     iam.put_role_policy(
         RoleName=f"{stack.PROJECT}-sagemaker",
@@ -304,6 +324,7 @@ def provision(conn: Connection, model_tar: Path, ttl_days: int = 90) -> LocalSta
         account_id=account,
         lambda_role_arn=lambda_role,
         sagemaker_role_arn=sagemaker_role,
+        bedrock_batch_role_arn=batch_role,
         queue_url=queue_url,
         queue_arn=queue_arn,
     )
@@ -340,7 +361,7 @@ def _output(value: Any, sensitive: bool = False) -> dict[str, Any]:
     return {"sensitive": sensitive, "type": kind, "value": value}
 
 
-def write_outputs(data_dir: Path, conn: Connection, local: LocalStack, azure_deployment: str) -> None:
+def write_outputs(data_dir: Path, conn: Connection, local: LocalStack, azure_deployment: str, azure_batch_deployment: str = "") -> None:
     """outputs/aws.json and outputs/azure.json, as `terraform output -json` prints them (no secret values)."""
     names = local.names
     region, account = local.region, local.account_id
@@ -356,10 +377,13 @@ def write_outputs(data_dir: Path, conn: Connection, local: LocalStack, azure_dep
         "sagemaker_endpoint_name": _output(names.sagemaker_endpoint),
         "sagemaker_model_name": _output(names.sagemaker_model),
         "bedrock_model_id": _output(stack.DEFAULT_BEDROCK_MODEL_ID),
+        "bedrock_batch_role_arn": _output(f"arn:aws:iam::{account}:role/{names.bedrock_batch_role}"),
+        "sagemaker_transform_instance_type": _output(stack.TRANSFORM_INSTANCE_TYPE),
     }
     azure = {
         "azure_openai_endpoint": _output(conn.azure_endpoint),
         "azure_openai_deployment": _output(azure_deployment),
+        "azure_openai_batch_deployment": _output(azure_batch_deployment),
         # Named as terraform names it, but not copied here: the key stays in the local cloud's credentials file
         # (local/credentials.json), the one file that holds it.
         "azure_openai_api_key": _output("", sensitive=True),

@@ -23,7 +23,7 @@ from typing import Any
 from ..errors import LocalCloudError
 
 # Services served by the AI emulator; every other AWS service is moto's.
-EMULATED_SERVICES = ("sagemaker-runtime", "bedrock-runtime")
+EMULATED_SERVICES = ("sagemaker-runtime", "bedrock-runtime", "bedrock")  # bedrock: batch inference's control plane
 
 
 def local_dir(data_dir: Path) -> Path:

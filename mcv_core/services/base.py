@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 from ..clients import Clients
 from ..config import Settings
+from ..errors import ProviderError, UsageError
 from ..images import ImageSpec, PreparedImage
 from ..records import Reply
 
@@ -35,6 +37,38 @@ if TYPE_CHECKING:
 # botocore's standard mode and openai back off at most a few seconds between attempts at our attempt counts.
 RETRY_BACKOFF_ALLOWANCE_S = 10.0
 HEALTH_PROMPT = "ping"  # a probe sends this with a one-token answer: the cheapest real call
+
+
+@dataclass(frozen=True)
+class BatchLimits:
+    """What one batch job of a service may hold (the service's published quotas; `source` says where)."""
+
+    min_records: int
+    max_records: int
+    max_file_bytes: int  # the job's input file (one per job here)
+    source: str
+
+
+@dataclass(frozen=True)
+class BatchState:
+    """A batch job as its service reports it: its own status word, and the phase that word means here
+    (`running`, `done`, `failed` or `cancelled`), with the service's record counts where it gives them."""
+
+    job_id: str
+    status: str
+    phase: str
+    total: int | None = None
+    completed: int | None = None
+    failed: int | None = None
+    message: str | None = None
+
+    @property
+    def over(self) -> bool:
+        return self.phase != "running"
+
+
+# A record of a batch job's output: its record id and the reply, or the error the service reported for it.
+BatchOutput = tuple[str, Reply | ProviderError]
 
 
 class Service(ABC):
@@ -51,6 +85,7 @@ class Service(ABC):
     local_part: ClassVar[str] = "local_emulator"  # the local cloud's check this one needs first (in local mode)
     streams: ClassVar[bool] = False  # can stream its answer (call takes on_text)
     log_group_prefix: ClassVar[str | None] = None  # CloudWatch log group of a model: this + its model_id; None: none
+    batch_limits: ClassVar[BatchLimits | None] = None  # None: no batch engine of this service is supported here
 
     def __init__(self, target: "Target", settings: Settings, clients: Clients) -> None:
         self.target = target
@@ -121,3 +156,30 @@ class Service(ABC):
     def probe(self, timeout: float) -> tuple[str, dict[str, Any]]:
         """The health check: the cheapest real request, one attempt within `timeout`. Returns (what was found,
         facts); raises errors.CheckFailed with the fix when it fails."""
+
+    # --- batch jobs (services with `batch_limits`): a job's records in the service's own format, run by the
+    # service on its own fleet; `where` names the job's place (its S3 prefixes: <bench_id>/<target>/<part>).
+    def _no_batch(self) -> UsageError:
+        return UsageError(
+            f"target {self.name!r} ({self.service_title}) cannot run batch jobs here",
+            hint="run it online, or choose Amazon Bedrock or Azure OpenAI targets for a batch benchmark",
+        )
+
+    def batch_line(self, record_id: str, image: PreparedImage, prompt: str) -> dict[str, Any]:
+        """One record of a job's input file, in the service's batch format."""
+        raise self._no_batch()
+
+    def batch_submit(self, where: str, name: str, lines: bytes) -> str:
+        """Upload the input file and create the job; returns the job's id. Submitting the same `name` again
+        creates no second job where the service takes an idempotency token."""
+        raise self._no_batch()
+
+    def batch_state(self, job_id: str) -> BatchState:
+        raise self._no_batch()
+
+    def batch_cancel(self, job_id: str) -> None:
+        raise self._no_batch()
+
+    def batch_outputs(self, job_id: str, where: str) -> list[BatchOutput]:
+        """Every record the job's output holds, answered or failed, in the order the service wrote them."""
+        raise self._no_batch()

@@ -8,6 +8,8 @@ service's own metrics.latencyMs). Unstreamed (MCV_STREAM=0 or the target's `stre
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any, Callable, Iterable
 
 import botocore.eventstream
@@ -16,12 +18,13 @@ import botocore.parsers
 import urllib3.exceptions
 
 from .. import formatting as fmt
-from ..errors import CheckFailed, InvalidRequestError, MalformedResponseError, ProviderError
+from .. import stack
+from ..errors import CheckFailed, InvalidRequestError, MalformedResponseError, ProviderError, UsageError
 from ..images import PreparedImage
 from ..records import Reply
 from ..timing import StreamTimer
 from . import errors
-from .base import HEALTH_PROMPT, Service
+from .base import HEALTH_PROMPT, BatchLimits, BatchOutput, BatchState, Service
 from .registry import register
 
 
@@ -134,6 +137,63 @@ def _stream_failure(exc: BaseException) -> str:
     return f"the connection broke ({type(exc).__name__}: {exc})"
 
 
+# --- batch inference (CreateModelInvocationJob over JSONL in S3, modelInvocationType Converse) -----------------
+
+# docs.aws.amazon.com/bedrock/latest/userguide/quotas.html (batch inference) and batch-inference-data.html: at
+# least 100 records per job, at most 50,000 per job and per input file, an input file of at most 1 GB.
+BATCH_LIMITS = BatchLimits(100, 50_000, 1_000_000_000, "docs.aws.amazon.com/bedrock/latest/userguide/quotas.html")
+# GetModelInvocationJob's status -> phase (docs.aws.amazon.com/bedrock/latest/APIReference/API_GetModelInvocationJob.html).
+BATCH_PHASES = {
+    "Submitted": "running", "Validating": "running", "Scheduled": "running", "InProgress": "running",
+    "Stopping": "running", "Completed": "done", "PartiallyCompleted": "done", "Failed": "failed",
+    "Expired": "failed", "Stopped": "cancelled",
+}  # fmt: skip
+BATCH_TIMEOUT_HOURS = 24  # the job's own limit (24 to 168 hours)
+
+
+def batch_record(record_id: str, request: dict[str, Any]) -> dict[str, Any]:
+    """One line of a Converse batch job: the record id and the converse() body (the model is the job's), its
+    image bytes as base64 as in Converse's JSON."""
+    body = {key: value for key, value in request.items() if key != "modelId"}
+    messages = []
+    for message in body["messages"]:
+        content = []
+        for block in message["content"]:
+            if "image" in block:
+                image = block["image"]
+                data = base64.b64encode(image["source"]["bytes"]).decode("ascii")
+                block = {"image": {"format": image["format"], "source": {"bytes": data}}}
+            content.append(block)
+        messages.append({**message, "content": content})
+    return {"recordId": record_id, "modelInput": {**body, "messages": messages}}
+
+
+def parse_batch_line(line: str | bytes, model_id: str) -> BatchOutput:
+    """One line of a job's output (`<input>.jsonl.out`): the record id with the model's Converse response, or
+    with the error Bedrock reports for that record."""
+    try:
+        data = json.loads(line)
+        record_id = str(data["recordId"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise MalformedResponseError(f"Bedrock batch output line without a record id: {str(line)[:200]}") from exc
+    error = data.get("error")
+    if error:
+        code = error.get("errorCode") if isinstance(error, dict) else None
+        message = str(error.get("errorMessage") if isinstance(error, dict) else error)
+        status = int(code) if isinstance(code, int) or (isinstance(code, str) and code.isdigit()) else None
+        return record_id, errors.from_batch_record(status, None if status else code, message)
+    try:
+        return record_id, parse_response(data["modelOutput"], model_id, None)
+    except (KeyError, MalformedResponseError) as exc:
+        return record_id, MalformedResponseError(f"Bedrock batch record {record_id} has no usable output: {str(data)[:200]}")
+
+
+def _job_name(where: str) -> str:
+    """A job name Bedrock accepts ([a-zA-Z0-9] and -+. after the first, at most 63 characters)."""
+    name = "".join(c if c.isalnum() or c in "-+." else "-" for c in f"mcv-{where}")
+    return name[:63].rstrip("-")
+
+
 @register
 class Bedrock(Service):
     service = "bedrock"
@@ -142,6 +202,7 @@ class Bedrock(Service):
     price_provider = "aws"
     streams = True
     field_help = {"model": "set model to a Bedrock model id or inference profile, e.g. anthropic.claude-3-haiku-20240307-v1:0"}
+    batch_limits = BATCH_LIMITS
 
     @property
     def model_id(self) -> str:
@@ -169,6 +230,81 @@ class Bedrock(Service):
             return read_stream(stream, timer, self.model_id, image_tokens, attempts)
         finally:
             stream.close()  # a stream left early gives its connection back
+
+    # --- batch
+    def batch_line(self, record_id: str, image: PreparedImage, prompt: str) -> dict[str, Any]:
+        return batch_record(record_id, build_request(self.model_id, image, prompt, self.max_output_tokens, self.temperature))
+
+    def _s3_uri(self, prefix: str, where: str) -> str:
+        return f"s3://{self.settings.require('upload_bucket')}/{prefix}{where}/"
+
+    def batch_submit(self, where: str, name: str, lines: bytes) -> str:
+        role = self.settings.bedrock_batch_role_arn
+        if not role:
+            raise UsageError(
+                "Bedrock batch inference needs the role it runs as",
+                hint="set MCV_BEDROCK_BATCH_ROLE_ARN to terraform output bedrock_batch_role_arn",
+            )
+        bucket = self.settings.require("upload_bucket")
+        key = f"{stack.BATCH_INPUT_PREFIX}{where}/records.jsonl"
+        try:
+            self.clients.aws("s3").put_object(Bucket=bucket, Key=key, Body=lines, ContentType="application/jsonl")
+            created = self.clients.aws("bedrock").create_model_invocation_job(
+                jobName=_job_name(name),
+                roleArn=role,
+                modelId=self.model_id,
+                clientRequestToken=_job_name(name),  # the same benchmark part never makes two jobs
+                inputDataConfig={"s3InputDataConfig": {"s3Uri": f"s3://{bucket}/{key}", "s3InputFormat": "JSONL"}},
+                outputDataConfig={"s3OutputDataConfig": {"s3Uri": self._s3_uri(stack.BATCH_OUTPUT_PREFIX, where)}},
+                modelInvocationType="Converse",
+                timeoutDurationInHours=BATCH_TIMEOUT_HOURS,
+            )
+        except (bce.BotoCoreError, bce.ClientError) as exc:
+            raise _translate(exc, self.model_id) from exc
+        return str(created["jobArn"]).rsplit("/", 1)[-1]
+
+    def batch_state(self, job_id: str) -> BatchState:
+        try:
+            job = self.clients.aws("bedrock").get_model_invocation_job(jobIdentifier=job_id)
+        except (bce.BotoCoreError, bce.ClientError) as exc:
+            raise _translate(exc, self.model_id) from exc
+        status = str(job.get("status"))
+        return BatchState(
+            job_id=job_id,
+            status=status,
+            phase=BATCH_PHASES.get(status, "running"),
+            total=job.get("totalRecordCount"),
+            completed=job.get("successRecordCount"),
+            failed=job.get("errorRecordCount"),
+            message=job.get("message") or None,
+        )
+
+    def batch_cancel(self, job_id: str) -> None:
+        try:
+            self.clients.aws("bedrock").stop_model_invocation_job(jobIdentifier=job_id)
+        except bce.ClientError as exc:
+            # A job that has already ended cannot be stopped: there is nothing left to cancel.
+            if exc.response.get("Error", {}).get("Code") != "ValidationException":
+                raise _translate(exc, self.model_id) from exc
+        except bce.BotoCoreError as exc:
+            raise _translate(exc, self.model_id) from exc
+
+    def batch_outputs(self, job_id: str, where: str) -> list[BatchOutput]:
+        """The `.jsonl.out` files under <output prefix>/<job id>/ (Bedrock writes manifest.json.out beside them)."""
+        bucket = self.settings.require("upload_bucket")
+        prefix = f"{stack.BATCH_OUTPUT_PREFIX}{where}/{job_id}/"
+        s3 = self.clients.aws("s3")
+        found: list[BatchOutput] = []
+        try:
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    if not item["Key"].endswith(".jsonl.out"):
+                        continue
+                    body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+                    found.extend(parse_batch_line(line, self.model_id) for line in body.splitlines() if line.strip())
+        except (bce.BotoCoreError, bce.ClientError) as exc:
+            raise _translate(exc, self.model_id) from exc
+        return found
 
     def probe(self, timeout: float) -> tuple[str, dict[str, Any]]:
         client = self.clients.aws("bedrock-runtime", timeout=timeout, max_attempts=1)

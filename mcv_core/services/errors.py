@@ -95,6 +95,21 @@ def _from_client_error(exc: bce.ClientError) -> e.ProviderError:
     return e.ProviderError(text, **kwargs)
 
 
+def from_batch_record(status: int | None, code: str | None, message: str) -> e.ProviderError:
+    """A record that failed inside a batch job, as the job's output reports it (an HTTP-like status and the
+    service's code and message): the same types as the call would have raised."""
+    text = f"{code}: {message}" if code else message
+    if status == 429 or code in _THROTTLE_CODES:
+        return e.ThrottledError(text, status_code=status)
+    if status in (401, 403) or code in _AUTH_CODES:
+        return e.AuthError(text, status_code=status)
+    if status is not None and status >= 500 or code in _SERVICE_CODES:
+        return e.ServiceUnavailable(text, status_code=status)
+    if status is not None and 400 <= status < 500:
+        return e.InvalidRequestError(text, status_code=status)
+    return e.ProviderError(text, status_code=status)
+
+
 def from_openai(exc: Exception, *, auth_hint: str | None = None, not_found_hint: str | None = None) -> e.ProviderError:
     """Translate any openai exception raised by a call; the hints say what to check on this service."""
     import openai

@@ -14,7 +14,7 @@ def test_a_cloud_whose_start_failed_stops_at_once_and_frees_its_admin_port(tmp_p
     the daemon's `finally` waiting for ever on a server that never ran."""
     args = argparse.Namespace(
         data_dir=str(tmp_path), region="us-east-1", model_tar=str(tmp_path / "model.tar.gz"), idle_s=1.0,
-        ttl_days=1, azure_deployment="gpt-4o-mini", azure_model="gpt-4o-mini",
+        ttl_days=1, azure_deployment="gpt-4o-mini", azure_model="gpt-4o-mini", azure_batch_deployment="",
     )  # fmt: skip
     cloud = daemon.LocalCloud(args)
     port = cloud.admin.server_address[1]

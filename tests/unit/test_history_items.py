@@ -137,6 +137,7 @@ def test_run_items_exact(image: SourceImage, jpeg: bytes) -> None:
         "cost_usd": 2.5e-05,
         "attempts": 1,
         "timings": {"prepare_ms": 1.25, "model_load_ms": 350.0},
+        "mode": "online",
         "sent_width": 224,  # the size the provider was sent; image_width/height are the upload's
         "sent_height": 224,
         **image_fields(image, jpeg),
@@ -158,6 +159,7 @@ def test_run_items_exact(image: SourceImage, jpeg: bytes) -> None:
         "error_type": "throttled",
         "error": "Too many requests, please wait before trying again. (the service is rate limiting)",
         "timings": {},
+        "mode": "online",
         **image_fields(image, jpeg),
         **expires,
     }

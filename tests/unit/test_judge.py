@@ -621,10 +621,12 @@ def test_the_verdict_counts_whole_words_and_says_what_was_seen() -> None:
 # --- selecting a benchmark's results ---------------------------------------------------------------------------------
 
 
-def _reading(days: dict[str, list[dict[str, Any]]]) -> tuple[history.History, list[str]]:
-    """A History whose day partitions are `days` (DAY#<day> -> items), recording which it read."""
+def _reading(days: dict[str, list[dict[str, Any]]], batch: bool = False) -> tuple[history.History, list[str]]:
+    """A History whose day partitions are `days` (DAY#<day> -> items), recording which it read; `batch`: the
+    benchmark is a batch one (its results arrive when its jobs end)."""
     read: list[str] = []
     bench = history.History.__new__(history.History)
+    bench.batch = lambda bench_id: {"bench_id": bench_id} if batch else None  # type: ignore[method-assign]
 
     def query_day(partition: str, since: datetime, until: datetime, fields: Any, bench_id: str | None = None) -> Any:
         read.append(partition)
@@ -637,6 +639,14 @@ def _reading(days: dict[str, list[dict[str, Any]]]) -> tuple[history.History, li
 BENCH = "bench-20261124T235000-abcdef"
 STARTED = datetime(2026, 11, 24, 23, 50, tzinfo=timezone.utc)
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
+
+
+def test_a_batch_benchmark_is_read_every_day_until_now_its_results_may_come_late() -> None:
+    late = {"bench_id": BENCH, "created_at": "2026-11-29T08:00:00.000000Z", "run_id": "r1", "provider": "bedrock"}
+    reading, read = _reading({"DAY#2026-11-29": [late]}, batch=True)
+    found = reading._bench_items(BENCH, STARTED, NOW, ("bench_id", "created_at", "run_id", "provider"))
+    assert found == [late]
+    assert read == [f"DAY#2026-11-{day}" for day in range(24, 31)]
 
 
 def test_a_benchmark_is_read_from_its_start_until_a_day_without_its_results() -> None:

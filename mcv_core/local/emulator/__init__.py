@@ -6,6 +6,9 @@ Wire protocols served (so the real boto3 and openai clients run end to end), one
                                                                   -> the model's local stand-in
   azure_openai.py       POST /openai/deployments/{name}/chat/completions?api-version=...  -> the deployment's model
   openai_compatible.py  POST /v1/chat/completions, GET /v1/models -> the named model's stand-in
+and the batch control planes, run by one engine (batch_jobs.py) over the local S3 and the same stand-ins:
+  bedrock_batch.py      CreateModelInvocationJob, GetModelInvocationJob, ListModelInvocationJobs, StopModelInvocationJob
+  azure_batch.py        /openai/files (upload, get, content, delete), /openai/batches (create, get, list, cancel)
 (chat.py: the chat-completions format both share, whole or streamed as server-sent events) over wire.py (HTTP
 plumbing, faults, SigV4, token counts, images) and streaming.py (the text paced at each family's emulated rate,
 MCV_LOCAL_TOKENS_PER_S for all; every answer's send times in a ring, GET /_mcv/streams). AWS requests must
@@ -28,8 +31,9 @@ from typing import Any, Callable, Mapping
 from .. import describers
 from ... import models
 from ..state import Connection
-from . import azure_openai, bedrock, openai_compatible, sagemaker, streaming
+from . import azure_batch, azure_openai, bedrock, bedrock_batch, openai_compatible, sagemaker, streaming
 from .azure_openai import Deployments
+from .batch_jobs import BatchFault, BatchJobs
 from .sagemaker import SageMakerHost
 from .streaming import StreamLog
 from .wire import BadImage, Fault, Faults, Handler, Route, WireError, approx_tokens, aws_error, truncate_to_tokens
@@ -57,8 +61,9 @@ class Emulator:
         port: int,
         work_root: Path,
         idle_s: float,
-        azure_deployments: Mapping[str, str],
-        on_deployments_changed: Callable[[dict[str, str]], None] | None = None,
+        azure_deployments: Mapping[str, Any],
+        on_deployments_changed: Callable[[dict[str, Any]], None] | None = None,
+        batch_root: Path | None = None,
     ) -> None:
         self.conn = conn
         try:
@@ -70,6 +75,12 @@ class Emulator:
         self.streams = StreamLog()
         self.sagemaker = SageMakerHost(conn, work_root, idle_s)
         self.azure_deployments = Deployments(azure_deployments, on_deployments_changed)
+        # Batch jobs and Azure's files live beside the endpoint's work folder unless told otherwise.
+        batch_root = batch_root or work_root.parent / "batch"
+        self.batch = BatchJobs(batch_root)
+        self.azure_files = azure_batch.Files(batch_root)
+        self.batch.register(bedrock_batch.SERVICE, bedrock_batch.BedrockRunner(conn))
+        self.batch.register(azure_batch.SERVICE, azure_batch.AzureRunner(self.azure_files, self.azure_deployments))
         self.requests: dict[str, int] = {service: 0 for service in SERVICES}
         self._count_lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
@@ -91,11 +102,13 @@ class Emulator:
     def start(self) -> None:
         self._thread = threading.Thread(target=self.server.serve_forever, name="ai-emulator", daemon=True)
         self._thread.start()
+        self.batch.start()
         # The generative services are always on: their local models load now, once for all stand-ins, not on
         # the first request.
         threading.Thread(target=describers.warm, name="standin-warmup", daemon=True).start()
 
     def stop(self) -> None:
+        self.batch.close()
         self.server.shutdown()
         self.server.server_close()
         self.sagemaker.close()
@@ -113,6 +126,7 @@ class Emulator:
             "openai": openai_compatible.status(),
             "standins": describers.standins_status(),
             "faults": self.faults.describe(),
+            "batch": self.batch.status(),
             "tokens_per_s": self.token_rate,  # None: each family's own emulated rate
         }
 
@@ -146,6 +160,26 @@ def _clear_faults(h: Handler, match: re.Match[str], query: dict[str, list[str]],
     h.send_json(200, {"faults": {}})
 
 
+def _set_batch_faults(h: Handler, match: re.Match[str], query: dict[str, list[str]], body: bytes) -> None:
+    """{"bedrock": {"fail_every": 7, "fail_job": false, "record_delay_s": 0.2}, ...}: batch_jobs.BatchFault."""
+    h.admin_authorise()
+    try:
+        data = json.loads(body or b"{}")
+        for service, fault in data.items():
+            if service not in h.emu.batch.runners:
+                raise ValueError(f"no batch engine for {service!r}")
+            h.emu.batch.set_fault(service, BatchFault(**fault))
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise WireError(400, {"message": f"bad batch fault plan: {exc}"}) from exc
+    h.send_json(200, {"faults": h.emu.batch.describe_faults()})
+
+
+def _clear_batch_faults(h: Handler, match: re.Match[str], query: dict[str, list[str]], body: bytes) -> None:
+    h.admin_authorise()
+    h.emu.batch.clear_faults()
+    h.send_json(200, {"faults": {}})
+
+
 def _streams(h: Handler, match: re.Match[str], query: dict[str, list[str]], body: bytes) -> None:
     """The last answers sent (streamed or not), oldest first, with their monotonic send times (streaming.py)."""
     h.admin_authorise()
@@ -165,8 +199,13 @@ ADMIN_ROUTES = (
     Route("DELETE", re.compile(r"/_mcv/faults"), _clear_faults),
     Route("POST", re.compile(r"/_mcv/scale-to-zero"), _scale_to_zero),
     Route("GET", re.compile(r"/_mcv/streams"), _streams),
+    Route("POST", re.compile(r"/_mcv/batch-faults"), _set_batch_faults),
+    Route("DELETE", re.compile(r"/_mcv/batch-faults"), _clear_batch_faults),
 )
-ROUTES: tuple[Route, ...] = ADMIN_ROUTES + tuple(route for module in SERVICE_MODULES for route in module.ROUTES)
+BATCH_MODULES = (bedrock_batch, azure_batch)
+ROUTES: tuple[Route, ...] = ADMIN_ROUTES + tuple(
+    route for module in (*SERVICE_MODULES, *BATCH_MODULES) for route in module.ROUTES
+)
 
 
 def _handler_for(emulator: Any) -> type[Handler]:

@@ -57,35 +57,59 @@ PROMPT_FILTER_CHUNK = chat.sse(
 )
 
 
-class Deployments:
-    """Deployment name -> model name, as deployed. Thread-safe; `on_change` gets the whole map after a change."""
+BATCH_SKU = "GlobalBatch"
 
-    def __init__(self, initial: Mapping[str, str] | None = None, on_change: Callable[[dict[str, str]], None] | None = None) -> None:
+
+class Deployments:
+    """Deployment name -> model name, as deployed; a Global-Batch deployment (`{"model": ..., "sku":
+    "GlobalBatch"}`) takes batch jobs only, the others (a plain model name) calls only, as in Azure. Thread-safe;
+    `on_change` gets the whole map after a change."""
+
+    def __init__(self, initial: Mapping[str, Any] | None = None, on_change: Callable[[dict[str, Any]], None] | None = None) -> None:
         self._lock = threading.Lock()
-        self._map: dict[str, str] = {}
+        self._map: dict[str, Any] = {}
         self._on_change = on_change
         if initial:
             self.deploy(initial, notify=False)
 
-    def deploy(self, wanted: Mapping[str, str], notify: bool = True) -> dict[str, str]:
+    @staticmethod
+    def _model_name(value: Any) -> str:
+        return str(value.get("model", "")) if isinstance(value, dict) else str(value)
+
+    def deploy(self, wanted: Mapping[str, Any], notify: bool = True) -> dict[str, Any]:
         """Add or update deployments (idempotent); ValueError, deploying nothing, when a model is unknown."""
-        unknown = {name: model for name, model in wanted.items() if models.resolve(SERVICE, str(model)) is None}
-        if unknown or not all(isinstance(name, str) and name for name in wanted):
-            raise ValueError(f"cannot deploy unknown models or empty names: {unknown or dict(wanted)}")
+        unknown = {name: value for name, value in wanted.items() if models.resolve(SERVICE, self._model_name(value)) is None}
+        bad_sku = {name: v for name, v in wanted.items() if isinstance(v, dict) and v.get("sku", BATCH_SKU) != BATCH_SKU}
+        if unknown or bad_sku or not all(isinstance(name, str) and name for name in wanted):
+            raise ValueError(f"cannot deploy unknown models, other SKUs or empty names: {unknown or bad_sku or dict(wanted)}")
         with self._lock:
-            changed = any(self._map.get(name) != model for name, model in wanted.items())
+            changed = any(self._map.get(name) != value for name, value in wanted.items())
             self._map.update(wanted)
             snapshot = dict(self._map)
         if changed and notify and self._on_change is not None:
             self._on_change(snapshot)
         return snapshot
 
-    def model(self, deployment: str) -> tuple[str, models.Model] | None:
+    def _find(self, deployment: str, batch: bool) -> tuple[str, models.Model] | None:
         with self._lock:
-            name = self._map.get(deployment)
-        return None if name is None else (name, models.resolve(SERVICE, name))  # type: ignore[return-value]
+            value = self._map.get(deployment)
+        if value is None or isinstance(value, dict) != batch:
+            return None
+        name = self._model_name(value)
+        return name, models.resolve(SERVICE, name)  # type: ignore[return-value]
 
-    def snapshot(self) -> dict[str, str]:
+    def model(self, deployment: str) -> tuple[str, models.Model] | None:
+        """The model of a deployment that takes calls."""
+        return self._find(deployment, batch=False)
+
+    def batch_model(self, deployment: str) -> tuple[str, models.Model] | None:
+        """The model of a Global-Batch deployment."""
+        return self._find(deployment, batch=True)
+
+    def is_batch(self, deployment: str) -> bool:
+        return self.batch_model(deployment) is not None
+
+    def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return dict(self._map)
 
@@ -102,7 +126,15 @@ def chat_completions(h: Handler, match: re.Match[str], query: dict[str, list[str
     fault = apply_fault(h.emu.faults, SERVICE, FAULTS)
     if not query.get("api-version"):
         raise azure_error(404, "404", "Resource not found")
-    deployed = h.emu.azure_deployments.model(unquote(match.group(1)))
+    name = unquote(match.group(1))
+    deployed = h.emu.azure_deployments.model(name)
+    if deployed is None and h.emu.azure_deployments.is_batch(name):
+        raise azure_error(
+            400,
+            "OperationNotSupported",
+            "The chatCompletion operation does not work with the specified model deployment. Global batch "
+            "deployments take batch jobs only.",
+        )
     if deployed is None:
         raise azure_error(
             404,

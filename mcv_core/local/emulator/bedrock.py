@@ -82,6 +82,13 @@ def answer(h: Handler, match: re.Match[str], body: bytes) -> Answer:
     model = served_model(unquote(match.group(1)))
     if model is None:
         raise aws_error(400, "ValidationException", "The provided model identifier is invalid.")
+    text, stop_reason, input_tokens, output_tokens = respond(model, body)
+    return Answer(model, text, stop_reason, input_tokens, output_tokens, fault, started)
+
+
+def respond(model: models.Model, body: bytes) -> tuple[str, str, int, int]:
+    """The stand-in's answer to a Converse body: (text, stopReason, input tokens, output tokens). Online calls
+    and batch records (batch_control.py) both answer through it; a bad body is Bedrock's ValidationException."""
     try:
         prompt, block, max_tokens = parse_request(body)
         picture = open_image(decode_base64(block["source"]["bytes"]), MAX_IMAGE_BYTES) if block else None
@@ -91,7 +98,7 @@ def answer(h: Handler, match: re.Match[str], body: bytes) -> Answer:
     # The family's own accounting, on the image as received (Claude: w*h/750 after its own downscale).
     image_tokens = (model.family.image_tokens(picture.width, picture.height) or 0) if picture else 0
     stop_reason = "max_tokens" if truncated else "end_turn"
-    return Answer(model, text, stop_reason, approx_tokens(prompt) + image_tokens, approx_tokens(text), fault, started)
+    return text, stop_reason, approx_tokens(prompt) + image_tokens, approx_tokens(text)
 
 
 def converse(h: Handler, match: re.Match[str], query: dict[str, list[str]], body: bytes) -> None:
