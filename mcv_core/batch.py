@@ -230,7 +230,7 @@ def load(workbench: "Workbench", bench_id: str) -> BatchBench:
     bench_started(bench_id)  # a malformed id is a UsageError before anything is read
     state = workbench.history.batch(bench_id)
     if state is None:
-        raise UsageError(f"no batch benchmark {bench_id}", hint="bench --json printed its bench_id; `bench --in-flight` lists them")
+        raise UsageError(f"no batch benchmark {bench_id}", hint="`bench --mode batch` printed its bench_id (bench --json: \"bench_id\")")
     manifest = json.loads(workbench.store.read(manifest_key(bench_id)))
     return BatchBench.from_parts(manifest, state)
 
@@ -448,7 +448,8 @@ def follow(
 
 
 class BatchRun(BackgroundJob[BatchProgress, BenchOutcome]):
-    """A batch benchmark in a background thread for a page that polls (jobs.BackgroundJob): submitted (unless
+    """A batch benchmark in a background thread, for a page that polls (jobs.BackgroundJob; the Benchmark page
+    does not offer batch yet): submitted (unless
     `bench` is one already recorded, to resume), then followed to its end; `cancel()` cancels its jobs."""
 
     def __init__(self, workbench: "Workbench", plan: BenchPlan | None = None, *, bench: BatchBench | None = None) -> None:
