@@ -407,8 +407,8 @@ def test_every_policy_is_a_checked_policy_document() -> None:
 def test_wildcard_resources_only_where_aws_allows_nothing_else() -> None:
     for module, document, statement in _policy_statements():
         resources = literal(statement.get("resources", []))
-        if "*" in resources:
-            assert literal(statement["actions"]) == ["ecr:GetAuthorizationToken"], (module, document)
+        if "*" in resources:  # actions with no resource type (the service authorization reference)
+            assert literal(statement["actions"]) in (["ecr:GetAuthorizationToken"], ["bedrock:ListModelInvocationJobs"]), (module, document)
 
 
 def _statements(document: str) -> dict[str, dict]:
@@ -461,10 +461,30 @@ def test_app_policy_covers_what_mc_vision_calls() -> None:
         # the Infrastructure page's health checks (mcv_core/infra.py)
         "s3:ListBucket", "s3:GetEncryptionConfiguration", "s3:GetBucketVersioning",
         "s3:GetLifecycleConfiguration", "s3:GetBucketCORS", "logs:DescribeLogGroups",
+        # batch benchmarks (mcv_core/batch.py) and their health checks
+        "bedrock:CreateModelInvocationJob", "bedrock:GetModelInvocationJob", "bedrock:StopModelInvocationJob",
+        "bedrock:ListModelInvocationJobs", "iam:PassRole", "iam:GetRole", "iam:GetRolePolicy", "iam:ListRolePolicies",
+        "sagemaker:CreateTransformJob", "sagemaker:DescribeTransformJob", "sagemaker:StopTransformJob",
     }  # fmt: skip
     root = load(AWS)
     assert root.modules["iam"]["results_index_arns"] == "${values(module.results_table.index_arns)}"
     assert literal(root.variables["create_app_policy"]["default"]) is True
+
+
+def test_app_policy_reaches_batch_files_jobs_and_role_only() -> None:
+    statements = _statements("app")
+    resources = {sid: literal(statement["resources"]) for sid, statement in statements.items()}
+    assert resources["WriteBatchInputs"] == [BATCH_INPUTS] and resources["ReadBatchOutputs"] == [BATCH_OUTPUTS]
+    assert _statement_actions("app")["ReadBatchOutputs"] == {"s3:GetObject"}  # outputs are Bedrock's to write
+    assert resources["FollowBedrockBatchJobs"] == ["${local.model_invocation_jobs}"]
+    assert "concat(var.bedrock_model_arns, [local.model_invocation_jobs])" in str(statements["CreateBedrockBatchJobs"]["resources"])
+    # The batch role is passed to Bedrock only, and it is the only role the app may pass or read.
+    assert resources["PassBatchRoleToBedrock"] == resources["CheckBatchRole"] == ["${aws_iam_role.bedrock_batch.arn}"]
+    condition = statements["PassBatchRoleToBedrock"]["condition"]
+    condition = condition[0] if isinstance(condition, list) else condition
+    assert (literal(condition["variable"]), literal(condition["values"])) == ("iam:PassedToService", ["bedrock.amazonaws.com"])
+    assert resources["ListBedrockBatchJobs"] == ["*"]  # no resource type exists for it
+    assert [sid for sid, found in resources.items() if "*" in found] == ["ListBedrockBatchJobs"]
 
 
 def test_bedrock_arns_for_every_model_of_the_catalogue() -> None:
@@ -516,6 +536,8 @@ def test_bedrock_batch_role_trusts_only_batch_jobs_of_this_account_and_region(ro
     test, values = conditions["aws:SourceArn"]
     assert test == "ArnLike"  # the job id is a wildcard (AWS's example uses ArnEquals, which matches it the same)
     (arn,) = values
+    assert arn == "${local.model_invocation_jobs}"  # the same jobs the app policy lets the app create
+    arn = iam.config.locals["model_invocation_jobs"]
     assert "${local.partition}" in arn and iam.config.locals["partition"] == "${data.aws_partition.current.partition}"
     in_aws = iam.value(arn.replace("${local.partition}", "aws"))
     assert in_aws == f"arn:aws:bedrock:{stack.DEFAULT_REGION}:{ACCOUNT}:model-invocation-job/*"

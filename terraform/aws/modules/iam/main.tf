@@ -6,6 +6,9 @@ locals {
   image = regex("^(?P<account>[0-9]{12})\\.dkr\\.ecr\\.(?P<region>[a-z0-9-]+)\\.amazonaws\\.com(?:\\.cn)?/(?P<repository>[^:@]+)", var.inference_image_uri)
 
   inference_repository_arn = "arn:${local.partition}:ecr:${local.image.region}:${local.image.account}:repository/${local.image.repository}"
+
+  # The batch inference jobs of this account and region (their ids are made by Bedrock).
+  model_invocation_jobs = "arn:${local.partition}:bedrock:${var.region}:${var.account_id}:model-invocation-job/*"
 }
 
 # --- Lambda: the S3 upload handler ------------------------------------------------------------------------
@@ -158,7 +161,7 @@ data "aws_iam_policy_document" "bedrock_batch_assume" {
     condition {
       test     = "ArnLike"
       variable = "aws:SourceArn"
-      values   = ["arn:${local.partition}:bedrock:${var.region}:${var.account_id}:model-invocation-job/*"]
+      values   = [local.model_invocation_jobs]
     }
   }
 }
@@ -288,13 +291,73 @@ data "aws_iam_policy_document" "app" {
     actions   = ["logs:DescribeLogGroups"]
     resources = [replace(var.lambda_log_group_arn, "/log-group:.*$/", "log-group:*")]
   }
+
+  # --- Batch benchmarks (bench --mode batch): the jobs' files, the jobs, and the role Bedrock runs them as.
+
+  statement {
+    sid       = "WriteBatchInputs"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = ["${var.upload_bucket_arn}/${var.batch_input_prefix}*"]
+  }
+
+  statement {
+    sid       = "ReadBatchOutputs"
+    actions   = ["s3:GetObject"]
+    resources = ["${var.upload_bucket_arn}/${var.batch_output_prefix}*"]
+  }
+
+  # CreateModelInvocationJob is authorised on the model and on the job (AWS's example identity policy for
+  # batch inference); getting and stopping on the job.
+  statement {
+    sid       = "CreateBedrockBatchJobs"
+    actions   = ["bedrock:CreateModelInvocationJob"]
+    resources = concat(var.bedrock_model_arns, [local.model_invocation_jobs])
+  }
+
+  statement {
+    sid       = "FollowBedrockBatchJobs"
+    actions   = ["bedrock:GetModelInvocationJob", "bedrock:StopModelInvocationJob"]
+    resources = [local.model_invocation_jobs]
+  }
+
+  # ListModelInvocationJobs has no resource type: it is authorised on "*" or not at all. The batch health
+  # check uses it to count the jobs in progress.
+  statement {
+    sid       = "ListBedrockBatchJobs"
+    actions   = ["bedrock:ListModelInvocationJobs"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "PassBatchRoleToBedrock"
+    actions   = ["iam:PassRole"]
+    resources = [aws_iam_role.bedrock_batch.arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["bedrock.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid       = "CheckBatchRole"
+    actions   = ["iam:GetRole", "iam:GetRolePolicy", "iam:ListRolePolicies"]
+    resources = [aws_iam_role.bedrock_batch.arn]
+  }
+
+  statement {
+    sid       = "RunTransformJobs"
+    actions   = ["sagemaker:CreateTransformJob", "sagemaker:DescribeTransformJob", "sagemaker:StopTransformJob"]
+    resources = ["arn:${local.partition}:sagemaker:${var.region}:${var.account_id}:transform-job/*"]
+  }
 }
 
 resource "aws_iam_policy" "app" {
   count = var.create_app_policy ? 1 : 0
 
   name        = "${var.name_prefix}-app"
-  description = "What MC Vision needs in cloud mode: uploads, results, the SageMaker endpoint, the Bedrock model, and the reads of the Infrastructure page."
+  description = "What MC Vision needs in cloud mode: uploads, results, the SageMaker endpoint, the Bedrock model, batch benchmarks (their files, Bedrock jobs, transform jobs), and the reads of the Infrastructure page."
   policy      = data.aws_iam_policy_document.app[0].json
   tags        = var.tags
 
