@@ -78,7 +78,7 @@ SCRUBBED = (
 
 # Installed before the click: timestamps of the click, of each card entering the DOM (and the frame after it),
 # of the run's end and of the progress bar's removal. Titles are the providers' card titles (bold).
-OBSERVER_JS = """
+OBSERVER_JS = r"""
 (titles) => {
   const state = {click: null, cards: {}, painted: {}, order: [], done: null, progressSeen: null, progressGone: null};
   window.__mcvBench = state;
