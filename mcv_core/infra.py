@@ -338,6 +338,15 @@ def target_check(target_id: str) -> Callable[["Context"], tuple[str, dict[str, A
     return run
 
 
+def batch_check(target_id: str) -> Callable[["Context"], tuple[str, dict[str, Any]]]:
+    """A target's batch check: what its batch jobs need besides the service (its service's batch_probe)."""
+
+    def run(ctx: Context) -> tuple[str, dict[str, Any]]:
+        return ctx.workbench.target(target_id).batch_probe(ctx.timeout)
+
+    return run
+
+
 def check_local_aws(ctx: Context) -> tuple[str, dict[str, Any]]:
     from .local.control import running
 
@@ -381,11 +390,16 @@ CHECKS: tuple[Check, ...] = (
     Check("log_groups", "CloudWatch log groups", "exist with a retention", check_log_groups, ("local_aws",)),
 )
 def checks_for(workbench: Workbench) -> list[Check]:
-    """The stack's checks, then one per enabled target (named by its id), in catalogue order."""
+    """The stack's checks, then one per enabled target (named by its id), in catalogue order, each followed by
+    its batch check (`<id>.batch`: the role or deployment its batch jobs need) where its service runs batch jobs."""
     checks = [c for c in CHECKS if workbench.settings.is_local or not c.local_only]
     for target_id in workbench.enabled:
         service = workbench.target(target_id)
         checks.append(Check(target_id, service.title, service.probe_checks, target_check(target_id), service.probe_needs))
+        if service.batch_limits is not None:
+            checks.append(
+                Check(f"{target_id}.batch", f"{service.title}: batch", service.batch_probe_checks, batch_check(target_id), service.probe_needs)
+            )
     return checks
 
 

@@ -8,6 +8,7 @@ from typing import Any, Callable
 
 import openai
 
+from .. import formatting as fmt
 from ..errors import CheckFailed, MalformedResponseError, MCVError, UsageError
 from ..images import PreparedImage
 from ..records import Reply
@@ -158,6 +159,46 @@ class AzureOpenAI(Service):
                 content = self._batch_call(lambda c: c.files.content(file_id)).content
                 found.extend(parse_batch_line(line, self.batch_deployment) for line in content.splitlines() if line.strip())
         return found
+
+    batch_probe_checks = "the Global-Batch deployment exists and takes batch jobs only; the batch API answers"
+
+    def batch_probe(self, timeout: float) -> tuple[str, dict[str, Any]]:
+        """Azure has no data-plane read of a deployment's SKU; a one-token call to the batch deployment tells:
+        a Global-Batch deployment refuses it (400 OperationNotSupported), a missing one is 404, and a standard
+        deployment answers it (batch jobs sent to it would fail validation)."""
+        enable = "set batch_deployment_enabled = true in terraform/azure and apply, or name the deployment (batch_deployment)"
+        if not self.target.batch_deployment:
+            raise CheckFailed(f"target {self.name!r} names no Global-Batch deployment: batch benchmarks cannot run", enable, status="warn")
+        name = self.target.batch_deployment
+        try:
+            client = self.clients.azure_openai(timeout=timeout, max_attempts=1)
+        except MCVError as exc:
+            raise CheckFailed(exc.message, exc.hint) from exc
+        try:
+            client.chat.completions.create(model=name, messages=[{"role": "user", "content": HEALTH_PROMPT}], max_tokens=1)
+        except openai.BadRequestError as exc:
+            if (exc.code or "") != "OperationNotSupported":
+                raise CheckFailed(f"batch deployment {name}: {exc.message}", enable) from exc
+        except openai.NotFoundError as exc:
+            raise CheckFailed(f"batch deployment {name} is not there", enable) from exc
+        except openai.OpenAIError as exc:
+            status = getattr(exc, "status_code", None)
+            fix = AUTH_HINT if status == 401 else "check AZURE_OPENAI_ENDPOINT and that the account is reachable"
+            raise CheckFailed(f"batch deployment {name} could not be checked: {type(exc).__name__}: {exc}", fix) from exc
+        else:
+            raise CheckFailed(
+                f"deployment {name} answers calls: it is not a Global-Batch deployment, and batch jobs sent to it fail",
+                "make it a GlobalBatch deployment (terraform/azure batch_deployment_enabled) or name another one",
+            )
+        try:
+            recent = client.batches.list(limit=20).data
+        except openai.OpenAIError as exc:
+            raise CheckFailed(f"the batch API did not answer: {type(exc).__name__}: {exc}", "check the account's region offers Global Batch") from exc
+        running = sum(1 for batch in recent if BATCH_PHASES.get(str(batch.status), "running") == "running")
+        return (
+            f"batch deployment {name}: Global-Batch, takes jobs only; {fmt.count(running, 'batch')} running",
+            {"deployment": name, "running": running, "batches_read": len(recent)},
+        )
 
     def probe(self, timeout: float) -> tuple[str, dict[str, Any]]:
         try:

@@ -183,3 +183,11 @@ class Service(ABC):
     def batch_outputs(self, job_id: str, where: str) -> list[BatchOutput]:
         """Every record the job's output holds, answered or failed, in the order the service wrote them."""
         raise self._no_batch()
+
+    batch_probe_checks: ClassVar[str] = ""  # what the batch health check looks at ("" with no batch engine)
+
+    def batch_probe(self, timeout: float) -> tuple[str, dict[str, Any]]:
+        """The batch health check: what this target's batch jobs need besides the service itself (a role, a
+        deployment), read without running a job, one attempt within `timeout`. Returns (what was found, facts);
+        raises errors.CheckFailed with the fix."""
+        raise self._no_batch()

@@ -306,6 +306,42 @@ class Bedrock(Service):
             raise _translate(exc, self.model_id) from exc
         return found
 
+    batch_probe_checks = "the batch role: trusted by Bedrock, reads the batch inputs, writes the outputs; jobs in progress"
+
+    def batch_probe(self, timeout: float) -> tuple[str, dict[str, Any]]:
+        role_arn = self.settings.bedrock_batch_role_arn
+        reapply = "`terraform -chdir=terraform/aws apply` makes the role (output bedrock_batch_role_arn)"
+        if self.settings.is_local:
+            reapply = "`python -m mcv_core local provision` re-applies the local stack"
+        if not role_arn:
+            raise CheckFailed("no batch role is set: batch benchmarks cannot run", f"set MCV_BEDROCK_BATCH_ROLE_ARN; {reapply}", status="warn")
+        name = role_arn.rsplit("/", 1)[-1]
+        iam = self.clients.aws("iam", timeout=timeout, max_attempts=1)
+        try:
+            role = iam.get_role(RoleName=name)["Role"]
+            policies = [
+                iam.get_role_policy(RoleName=name, PolicyName=policy)["PolicyDocument"]
+                for policy in iam.list_role_policies(RoleName=name)["PolicyNames"]
+            ]
+        except bce.ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            raise CheckFailed(f"batch role {name} cannot be read ({code})", f"restore the role: {reapply}") from exc
+        problems = batch_role_problems(role["AssumeRolePolicyDocument"], policies)
+        if problems:
+            raise CheckFailed(f"batch role {name}: " + "; ".join(problems), f"restore the role's policies: {reapply}")
+        try:
+            jobs = self.clients.aws("bedrock", timeout=timeout, max_attempts=1).list_model_invocation_jobs(
+                statusEquals="InProgress", maxResults=100
+            )["invocationJobSummaries"]
+        except (bce.BotoCoreError, bce.ClientError) as exc:
+            raise CheckFailed(f"Bedrock's batch API did not answer: {exc}", "check the region and the credentials") from exc
+        running = fmt.count(len(jobs), "job")
+        return (
+            f"batch role {name}: trusted by Bedrock, reads {stack.BATCH_INPUT_PREFIX}, writes {stack.BATCH_OUTPUT_PREFIX}; "
+            f"{running} in progress",
+            {"role": role_arn, "in_progress": len(jobs)},
+        )
+
     def probe(self, timeout: float) -> tuple[str, dict[str, Any]]:
         client = self.clients.aws("bedrock-runtime", timeout=timeout, max_attempts=1)
         try:
@@ -331,3 +367,37 @@ def _translate(exc: BaseException, model_id: str) -> ProviderError:
     if isinstance(error, InvalidRequestError) and "model identifier" in error.message:
         error.hint = f"{model_id} is not a Bedrock model id or inference profile here: check the target's model and region"
     return error
+
+
+def _allows(statements: list[dict[str, Any]], action: str, resource_suffix: str) -> bool:
+    """True when an Allow statement grants `action` on a resource ending in `resource_suffix`."""
+    return any(
+        statement.get("Effect") == "Allow"
+        and action in _listed(statement.get("Action", []))
+        and any(str(resource).endswith(resource_suffix) for resource in _listed(statement.get("Resource", [])))
+        for statement in statements
+    )
+
+
+def batch_role_problems(trust: dict[str, Any], policies: list[dict[str, Any]]) -> list[str]:
+    """What keeps a role from serving Bedrock batch inference here: Bedrock must be able to assume it, and its
+    policies must let a job read the input prefix and write the output prefix (AWS's batch inference service role)."""
+    problems: list[str] = []
+    trusted = any(
+        statement.get("Effect") == "Allow"
+        and "bedrock.amazonaws.com" in _listed(statement.get("Principal", {}).get("Service", []))
+        and "sts:AssumeRole" in _listed(statement.get("Action", []))
+        for statement in _listed(trust.get("Statement", []))
+    )
+    if not trusted:
+        problems.append("Bedrock (bedrock.amazonaws.com) may not assume it")
+    statements = [statement for policy in policies for statement in _listed(policy.get("Statement", []))]
+    if not _allows(statements, "s3:GetObject", f"/{stack.BATCH_INPUT_PREFIX}*"):
+        problems.append(f"it may not read {stack.BATCH_INPUT_PREFIX}")
+    if not _allows(statements, "s3:PutObject", f"/{stack.BATCH_OUTPUT_PREFIX}*"):
+        problems.append(f"it may not write {stack.BATCH_OUTPUT_PREFIX}")
+    return problems
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]

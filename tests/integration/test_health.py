@@ -16,8 +16,11 @@ from mcv_core.local import control
 
 pytestmark = pytest.mark.timeout(600)
 REPO = Path(__file__).resolve().parents[2]
-# The stack's checks, then one per enabled target, named by its id.
-EXPECTED = ["local_aws", "local_emulator", "bucket", "table", "lambda", "log_groups", "sagemaker", "bedrock", "azure_openai"]
+# The stack's checks, then one per enabled target, named by its id, each followed by its batch check.
+EXPECTED = [
+    "local_aws", "local_emulator", "bucket", "table", "lambda", "log_groups",
+    "sagemaker", "bedrock", "bedrock.batch", "azure_openai", "azure_openai.batch",
+]  # fmt: skip
 
 
 def statuses(workbench: Any) -> dict[str, infra.CheckResult]:
@@ -69,14 +72,21 @@ def _remove_encryption(workbench: Any) -> None:
     workbench.clients.aws("s3").delete_bucket_encryption(Bucket=workbench.settings.upload_bucket)
 
 
+def _strip_batch_role(workbench: Any) -> None:
+    iam, role = workbench.clients.aws("iam"), workbench.settings.bedrock_batch_role_arn.rsplit("/", 1)[-1]
+    for policy in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+        iam.delete_role_policy(RoleName=role, PolicyName=policy)
+
+
 @pytest.mark.parametrize(
     "break_it, check, words",
     [
         (_remove_ttl, "table", "TTL"),
         (_delete_endpoint, "sagemaker", "is not there"),
         (_remove_encryption, "bucket", "no default encryption"),
+        (_strip_batch_role, "bedrock.batch", "may not read batch/input/; it may not write batch/output/"),
     ],
-    ids=["ttl-removed", "endpoint-deleted", "bucket-encryption-removed"],
+    ids=["ttl-removed", "endpoint-deleted", "bucket-encryption-removed", "batch-role-stripped"],
 )
 def test_a_fault_fails_exactly_its_own_check_with_its_fix(
     workbench: Any, repaired: None, break_it: Callable[[Any], None], check: str, words: str
@@ -113,7 +123,19 @@ def test_only_enabled_targets_are_probed(local_settings: Any) -> None:
 
     workbench = Workbench(local_settings.with_(targets=("bedrock",)))
     names = [check.name for check in infra.checks_for(workbench)]
-    assert names == ["local_aws", "local_emulator", "bucket", "table", "lambda", "log_groups", "bedrock"]
+    assert names == ["local_aws", "local_emulator", "bucket", "table", "lambda", "log_groups", "bedrock", "bedrock.batch"]
+
+
+def test_a_standard_deployment_named_as_the_batch_one_is_caught(local_settings: Any) -> None:
+    """Batch jobs sent to a deployment that answers calls would fail validation: the batch check says so before."""
+    from mcv_core.workbench import Workbench
+
+    settings = local_settings.with_(targets=("azure_openai",), azure_batch_deployment=local_settings.azure_deployment)
+    results = {r.name: r for r in infra.run_checks(Workbench(settings))}
+    batch = results["azure_openai.batch"]
+    assert batch.status == "fail" and "answers calls: it is not a Global-Batch deployment" in batch.detail
+    assert "GlobalBatch" in (batch.fix or "")
+    assert results["azure_openai"].status == "ok"
 
 
 def test_a_check_that_crashes_fails_alone(local_settings: Any) -> None:

@@ -273,3 +273,40 @@ def test_a_set_below_bedrock_s_minimum_is_refused_with_the_way_out() -> None:
         batch.check(Workbench(), plan)  # type: ignore[arg-type]
     assert "at least 100 records; this set has 51 (3 images × 17 repeats)" in caught.value.message
     assert "--mode online" in (caught.value.hint or "")
+
+
+# --- the batch role's health check -------------------------------------------------------------------------------
+
+
+def _trust(service: str) -> dict[str, Any]:
+    return {"Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]}
+
+
+def test_the_local_stack_s_batch_role_is_what_batch_jobs_need() -> None:
+    from mcv_core.local.provision import bedrock_batch_policy
+
+    policy = bedrock_batch_policy("arn:aws:s3:::uploads")
+    assert bedrock.batch_role_problems(_trust("bedrock.amazonaws.com"), [policy]) == []
+
+
+@pytest.mark.parametrize(
+    "trusted, statements, problems",
+    [
+        ("sagemaker.amazonaws.com", None, ["Bedrock (bedrock.amazonaws.com) may not assume it"]),
+        ("bedrock.amazonaws.com", [], ["it may not read batch/input/", "it may not write batch/output/"]),
+        (  # the right actions on the wrong prefixes, or an action denied, are no grant
+            "bedrock.amazonaws.com",
+            [
+                {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::uploads/uploads/*"},
+                {"Effect": "Deny", "Action": ["s3:PutObject"], "Resource": ["arn:aws:s3:::uploads/batch/output/*"]},
+            ],
+            ["it may not read batch/input/", "it may not write batch/output/"],
+        ),
+    ],
+    ids=["trusts-another-service", "no-policy", "wrong-prefix-and-deny"],
+)
+def test_a_batch_role_that_cannot_serve_batch_jobs_says_why(trusted: str, statements: Any, problems: list[str]) -> None:
+    from mcv_core.local.provision import bedrock_batch_policy
+
+    policy = bedrock_batch_policy("arn:aws:s3:::uploads") if statements is None else {"Statement": statements}
+    assert bedrock.batch_role_problems(_trust(trusted), [policy]) == problems
