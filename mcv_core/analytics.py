@@ -36,6 +36,7 @@ TIMESTAMP = "datetime64[us, UTC]"  # history stores created_at with microseconds
 
 _STRING_COLUMNS = ("run_id", "image_key", "image_name", "bench_id", "sweep_id")
 _CATEGORY_COLUMNS = ("provider", "service", "title", "model", "error_type", "source")
+MODES = ("online", "batch")  # how a result was made: a call, or a record of a batch job (batch.py)
 # Counts (tokens, attempts, pixels, bytes) are float64 with NaN for "not recorded", like the measurements:
 # one numeric dtype for every number, which numpy reduces directly and which survives empty frames and CSV.
 _FLOAT_COLUMNS = (
@@ -88,6 +89,7 @@ COLUMNS = (
     "sweep_id",
     "concurrency",
     "correct",
+    "mode",
 )
 # What is read from each item: the columns that are item fields, and timings (for the anatomy).
 _ITEM_FIELDS = (*(c for c in COLUMNS if c not in ("temperature", "image_megapixels", *ANATOMY)), "timings")
@@ -137,6 +139,8 @@ def to_frame(items: list[dict[str, Any]], order: Sequence[str] = ()) -> pd.DataF
     service, title, model, error_type, source     category (service and title missing in items stored
                                                   before targets had them)
     status                                        category, categories "ok", "error" (+ any other value seen)
+    mode                                          category, categories "online", "batch": items without a mode
+                                                  (stored before batch benchmarks) are "online"
     temperature                                   category "warm", "cold", "not reported" (from cold_start)
     latency_ms, provider_latency_ms, ttft_ms,
     output_tokens_per_s, cost_usd,
@@ -164,6 +168,7 @@ def to_frame(items: list[dict[str, Any]], order: Sequence[str] = ()) -> pd.DataF
     for name in ("service", "title", "model", "error_type", "source"):
         data[name] = _categorical(raw[name])
     data["status"] = _categorical(raw["status"], STATUSES, fixed=True)
+    data["mode"] = _categorical([m or "online" for m in raw["mode"]], MODES, fixed=True)
     for name in _FLOAT_COLUMNS:
         data[name] = _floats(raw[name])
     for name in _BOOLEAN_COLUMNS:
@@ -207,6 +212,7 @@ class Filters:
     temperatures: tuple[str, ...] | None = None
     bench_ids: tuple[str, ...] | None = None
     sources: tuple[str, ...] | None = None
+    modes: tuple[str, ...] | None = None
 
     _COLUMNS = {
         "providers": "provider",
@@ -215,6 +221,7 @@ class Filters:
         "temperatures": "temperature",
         "bench_ids": "bench_id",
         "sources": "source",
+        "modes": "mode",
     }
 
     def active(self) -> dict[str, Any]:
@@ -229,6 +236,7 @@ class Filters:
         "temperatures": "cold or warm",
         "bench_ids": "benchmark runs",
         "sources": "started from",
+        "modes": "mode",
     }
 
     def describe(self, title: Callable[[str], str] | None = None) -> list[str]:

@@ -279,3 +279,20 @@ COLUMN_TITLES: dict[str, str] = {
 def column_title(name: str) -> str:
     """The title of a column; an unknown name is made readable rather than shown raw."""
     return COLUMN_TITLES.get(name) or name.replace("_", " ").capitalize()
+
+
+def duration_long_s(seconds: Any, *, unknown: str | None = None) -> str:
+    """A duration given in s that may run to hours or days (a batch job's): as `duration_ms` below 100 s, then
+    "12.5 min", "3.2 h", "1.5 days"."""
+    if missing(seconds):
+        return dash(unknown)
+    value = float(seconds)
+    if abs(round(value, 1)) < 100:
+        return duration_ms(value * 1000)
+    minutes = value / 60
+    if abs(round(minutes, 1)) < 120:
+        return f"{minutes:,.1f} min"
+    hours = minutes / 60
+    if abs(round(hours, 1)) < 48:
+        return f"{hours:,.1f} h"
+    return f"{hours / 24:,.1f} days"

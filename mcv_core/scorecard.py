@@ -54,7 +54,9 @@ prior and intervals: `quality.bradley_terry`).
      "agreement": [{"a", "b", "kappa", "n", extra: "note" (why kappa is None), "observed" (share of the n runs
                     where both are right or both wrong), "top_agreement", "top_n"}],
      "win_rates": {"targets": [...], "share": [[row beats column, ties as half]], "games": [[...]]} (extra;
-                  None without votes)}
+                  None without votes),
+     "modes": {"online": results, "batch": results} (extra: how the results were made, the modes present only;
+              an item without a mode is online)}
 Intervals are [lo, hi], or None when there is no interval. Missing values are None, never NaN.
 """
 
@@ -232,6 +234,7 @@ class Scorecard:
     judgments: int = 0  # judgments used (of the chosen judge and rubric, on selected results)
     votes: int = 0  # votes used
     titles: dict[str, str] = field(default_factory=dict)
+    modes: dict[str, int] = field(default_factory=dict)  # results per mode ("online", "batch"), the modes present
 
     # --- lookups -------------------------------------------------------------------------------------------------
     def card(self, target: str) -> TargetCard | None:
@@ -345,6 +348,7 @@ class Scorecard:
             "pairs": [pair.to_json() for pair in self.pairs],
             "agreement": [card.to_json() for card in self.agreement],
             "win_rates": win_rates,
+            "modes": dict(self.modes),
         }
 
 
@@ -391,20 +395,7 @@ def build(
         pairs.append(_pair(a, b, quality.wilcoxon_paired(left.warm_latency, right.warm_latency)))
         if chosen_judge is not None:
             pairs.append(_pair(a, b, quality.paired_bootstrap(left.score, right.score)))
-        kappa = quality.cohens_kappa(left.correct, right.correct)
-        agreed, counted = _top_agreement(left, right)
-        agreement.append(
-            AgreementCard(
-                a=a,
-                b=b,
-                kappa=_num(kappa.kappa),
-                n=kappa.n,
-                observed=_num(kappa.observed),
-                top_agreement=agreed / counted if counted else None,
-                top_n=counted,
-                note=kappa.note,
-            )
-        )
+        agreement.append(_agreement(a, b, left, right))
     return Scorecard(
         quality_metric=metric,
         targets=tuple(cards),
@@ -417,7 +408,34 @@ def build(
         judgments=sum(len(s) for s in scores.values()),
         votes=len(comparisons),
         titles=analytics.stored_titles(frame),
+        modes={str(mode): int(n) for mode, n in frame["mode"].value_counts(sort=False).items() if n},
     )
+
+
+def _agreement(a: str, b: str, left: "_Column", right: "_Column") -> AgreementCard:
+    kappa = quality.cohens_kappa(left.correct, right.correct)
+    agreed, counted = _top_agreement(left, right)
+    return AgreementCard(
+        a=a,
+        b=b,
+        kappa=_num(kappa.kappa),
+        n=kappa.n,
+        observed=_num(kappa.observed),
+        top_agreement=agreed / counted if counted else None,
+        top_n=counted,
+        note=kappa.note,
+    )
+
+
+def paired_answers(
+    a: str, b: str, left: Mapping[str, Mapping[str, Any]], right: Mapping[str, Mapping[str, Any]]
+) -> tuple[AgreementCard, PairCard]:
+    """Two sets of result items keyed alike, a key being one image and prompt (e.g. one target's answers online
+    and in a batch job, modes.py): how they agree (as two targets' answers agree, above) and McNemar's exact test
+    on correct, a - b, over the keys both have."""
+    keys = sorted(left.keys() & right.keys())
+    x, y = _Column.of(left, {}, keys), _Column.of(right, {}, keys)
+    return _agreement(a, b, x, y), _pair(a, b, quality.mcnemar_exact(x.correct, y.correct))
 
 
 def _unique_results(results: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:

@@ -168,6 +168,7 @@ EXPECTED_DTYPES = {
     "sweep_id": "string",
     "concurrency": "float64",
     "correct": "boolean",
+    "mode": "category",
 }
 
 
@@ -177,6 +178,7 @@ def test_frame_dtypes_are_stable(items: list[dict[str, Any]]) -> None:
     assert {c: str(t) for c, t in frame.dtypes.items()} == EXPECTED_DTYPES
     assert list(frame["status"].cat.categories[:2]) == ["ok", "error"]
     assert list(frame["temperature"].cat.categories) == ["warm", "cold", "not reported"]
+    assert list(frame["mode"].cat.categories) == ["online", "batch"]
 
 
 def test_frame_values_mixed_ints_floats_missing_and_derived_columns() -> None:
@@ -270,8 +272,13 @@ def _filter_frame() -> pd.DataFrame:
             item("sagemaker", latency_ms=3000, cold_start=True, minutes=10),
             item("bedrock", latency_ms=1200, minutes=20, bench_id="b1", source="bench"),
             item("azure_openai", status="error", error_type="timeout", minutes=30),
+            item("bedrock", latency_ms=None, minutes=40, bench_id="b2", source="bench", mode="batch", job_id="j1"),
         ]
     )
+
+
+def test_a_result_without_a_mode_is_online() -> None:
+    assert _filter_frame()["mode"].astype(str).tolist() == ["online"] * 4 + ["batch"]
 
 
 def test_no_filter_returns_the_frame_itself() -> None:
@@ -284,14 +291,17 @@ def test_no_filter_returns_the_frame_itself() -> None:
     ("filters", "providers"),
     [
         (Filters(providers=("sagemaker",)), ["sagemaker", "sagemaker"]),
-        (Filters(temperatures=("warm", "not reported")), ["sagemaker", "bedrock", "azure_openai"]),
+        (Filters(temperatures=("warm", "not reported")), ["sagemaker", "bedrock", "azure_openai", "bedrock"]),
         (Filters(temperatures=("cold",)), ["sagemaker"]),
         (Filters(statuses=("error",)), ["azure_openai"]),
         (Filters(bench_ids=("b1",)), ["sagemaker", "bedrock"]),
         (Filters(sources=("ui",)), ["sagemaker", "azure_openai"]),
-        (Filters(models=("gpt-4o-mini", "anthropic.claude-3-haiku")), ["bedrock", "azure_openai"]),
+        (Filters(modes=("online",)), ["sagemaker", "sagemaker", "bedrock", "azure_openai"]),
+        (Filters(modes=("batch",)), ["bedrock"]),
+        (Filters(modes=("online", "batch")), ["sagemaker", "sagemaker", "bedrock", "azure_openai", "bedrock"]),
+        (Filters(models=("gpt-4o-mini", "anthropic.claude-3-haiku")), ["bedrock", "azure_openai", "bedrock"]),
         (Filters(since=T0 + timedelta(minutes=10), until=T0 + timedelta(minutes=20)), ["sagemaker", "bedrock"]),  # inclusive
-        (Filters(since=datetime(2026, 3, 2, 10, 25)), ["azure_openai"]),  # naive = UTC
+        (Filters(since=datetime(2026, 3, 2, 10, 25)), ["azure_openai", "bedrock"]),  # naive = UTC
         (Filters(providers=("sagemaker", "bedrock"), temperatures=("warm",)), ["sagemaker"]),
         (Filters(providers=("nobody",)), []),
     ],
@@ -309,6 +319,7 @@ def test_filters_describe_themselves() -> None:
     assert Filters(providers=("bedrock", "gone")).describe(titles.__getitem__) == ["models: Amazon Bedrock, Gone model"]
     assert Filters().describe() == []
     assert Filters(temperatures=("cold",), bench_ids=("b1",)).describe() == ["cold or warm: cold", "benchmark runs: b1"]
+    assert Filters(modes=("batch",)).describe() == ["mode: batch"]
 
 
 # --- statistics ---------------------------------------------------------------------------------------------------------

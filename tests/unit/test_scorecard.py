@@ -312,7 +312,8 @@ def test_to_json_has_the_issues_shape_and_is_valid_json(card: scorecard.Scorecar
     doc = card.to_json()
     text = json.dumps(doc, allow_nan=False)  # raises on NaN or infinity
     assert json.loads(text) == doc
-    assert set(doc) == {"quality_metric", "targets", "pairs", "agreement", "judge", "rubric_id", "win_rates"}
+    assert set(doc) == {"quality_metric", "targets", "pairs", "agreement", "judge", "rubric_id", "win_rates", "modes"}
+    assert doc["modes"] == {"online": sum(row["n"] for row in doc["targets"])}, "items without a mode are online"
     assert doc["quality_metric"] in ("accuracy", "judge_score")
     for row in doc["targets"]:
         assert set(row) == REQUIRED_TARGET | EXTRA_TARGET
@@ -365,7 +366,7 @@ def test_two_identical_targets_are_both_on_the_front() -> None:
 
 def test_an_empty_selection() -> None:
     card = scorecard.build([])
-    assert card.to_json() == {"quality_metric": "judge_score", "judge": None, "rubric_id": None, "targets": [], "pairs": [], "agreement": [], "win_rates": None}
+    assert card.to_json() == {"quality_metric": "judge_score", "judge": None, "rubric_id": None, "targets": [], "pairs": [], "agreement": [], "win_rates": None, "modes": {}}
     assert card.targets_frame().empty and card.ratings_frame().empty and card.front() == []
 
 
