@@ -182,7 +182,8 @@ def _batch_times(frame: pd.DataFrame, states: Mapping[str, Mapping[str, Any]]) -
 # --- pairing the answers -------------------------------------------------------------------------------------------
 
 
-def _image(item: Mapping[str, Any]) -> tuple[str, str]:
+def image_of(item: Mapping[str, Any]) -> tuple[str, str]:
+    """What "the same image" means here: its hash (else its stored key) and the prompt it was asked with."""
     return (str(item.get("image_sha256") or item.get("image_key") or ""), str(item.get("prompt") or ""))
 
 
@@ -198,8 +199,8 @@ def pair_by_image(
     by_image: dict[tuple[str, str], tuple[list[Mapping[str, Any]], list[Mapping[str, Any]]]] = {}
     for side, items in enumerate((online, batched)):
         for item in items:
-            if _image(item)[0]:
-                by_image.setdefault(_image(item), ([], []))[side].append(item)
+            if image_of(item)[0]:
+                by_image.setdefault(image_of(item), ([], []))[side].append(item)
     left: dict[str, Mapping[str, Any]] = {}
     right: dict[str, Mapping[str, Any]] = {}
     images = 0
@@ -432,10 +433,32 @@ def one_mode_note(comparisons: Sequence[ModeComparison]) -> str | None:
     if any(row.both for row in comparisons):
         return None
     lacking = missing_mode(comparisons)
-    if lacking is None:
-        return "No model has results in both modes here: online and batch results are of different models."
-    present = ONLINE if lacking == BATCH else BATCH
+    return lacking_note(ONLINE if lacking == BATCH else BATCH if lacking == ONLINE else None)
+
+
+def lacking_note(present: str | None) -> str:
+    """Why nothing is side by side: only `present` results (and what to run for the other mode), or, with None,
+    results of both modes but never of the same model."""
+    if present is None:
+        return "No model has results in both modes here: the online and the batch results are of different models."
+    lacking = BATCH if present == ONLINE else ONLINE
     return (
         f"Only {present} results here, so there is nothing to put side by side. "
         f"To compare, run {HOW_TO_RUN[lacking]}."
     )
+
+
+def mode_sentence(counts: Mapping[str, int]) -> str:
+    """Which mode a selection's results ran in, for a scorecard's header (`modes_present`, Scorecard.modes)."""
+    online, batched = counts.get(ONLINE, 0), counts.get(BATCH, 0)
+    if online and batched:
+        return (
+            f"Ran in both modes: {fmt.count(online, 'call')} online and {fmt.count(batched, 'batch record')}. Cost "
+            "per 1,000 images mixes the two prices; the Online vs batch tab puts them apart."
+        )
+    if batched:
+        return (
+            f"Ran as batch jobs: {fmt.count(batched, 'record')} at the batch price, with no latency of their own "
+            "(the Online vs batch tab has the time to all results)."
+        )
+    return f"Ran online: {fmt.count(online, 'call')}, each timed on its own."

@@ -11,18 +11,23 @@ from typing import Callable
 import pandas as pd
 import streamlit as st
 
-from mcv_core import analytics, charts, report, sweep
+from mcv_core import analytics, charts, history, modes, report, sweep
 from mcv_core import formatting as fmt
 from mcv_core.errors import MCVError
-from pages._shared import get_workbench, plain, show_levels, show_table
+from pages._shared import Column, get_workbench, plain, show_levels, show_table
 
 workbench = get_workbench()
 
 RANGES = {"1 hour": timedelta(hours=1), "24 hours": timedelta(days=1), "7 days": timedelta(days=7), "30 days": timedelta(days=30)}
-TABS = ["Latency", "Streaming", "Cold starts", "Cost & tokens", "Errors", "Accuracy", "Outputs", "Export"]
+TABS = [
+    "Latency", "Streaming", "Cold starts", "Cost & tokens", "Errors", "Accuracy", "Online vs batch", "Outputs", "Export",
+]  # fmt: skip
 FRAME_TTL_S = 60  # a loaded time range is read again after this
 GRID_LIMIT = 24  # runs shown side by side at once
 GRID_CHOICE = "history.grid_choice"  # the grid's runs, kept while the Outputs tab is closed
+MODE_CHOICES = {"Both": None, "Online": ("online",), "Batch": ("batch",)}
+MODE_COLUMNS = {name: Column(kind, help_text, title) for name, (kind, title, help_text) in modes.COLUMNS.items()}
+BATCH_LOOKBACK = timedelta(days=8)  # a batch benchmark's jobs may run 7 days before its results arrive
 
 
 class FrameCache:
@@ -123,6 +128,11 @@ def filters(df: pd.DataFrame, legend: charts.Legend) -> analytics.Filters:
             "Benchmark", bench_ids, default=[b for b in [bench_default] if b in bench_ids], key="history.bench"
         )
         sources = c6.multiselect("Source", options("source"), key="history.source")
+        mode = st.segmented_control(
+            "Mode", list(MODE_CHOICES), default="Both", key="history.mode", required=True,
+            help="Online: results of calls (Compare, benchmarks). Batch: results of batch jobs (bench --mode batch), "
+            "at the batch price and without a latency of their own.",
+        )  # fmt: skip
     return analytics.Filters(
         providers=tuple(chosen),
         models=tuple(models),
@@ -130,6 +140,7 @@ def filters(df: pd.DataFrame, legend: charts.Legend) -> analytics.Filters:
         temperatures=tuple(temperatures),
         bench_ids=tuple(bench_pick),
         sources=tuple(sources),
+        modes=MODE_CHOICES[mode or "Both"],
     )
 
 
@@ -206,6 +217,47 @@ def sweeps_section(df: pd.DataFrame) -> None:
     )
 
 
+@st.cache_data(ttl=FRAME_TTL_S, show_spinner="Reading the answers…", max_entries=16)
+def full_results(keys: tuple[tuple[str, str], ...]) -> list[dict]:
+    """Whole result items (answers, image hash, prompt) by (run_id, target): what pairing answers needs."""
+    return get_workbench().history.get_results(list(keys), fields=history.RESULT_FIELDS)
+
+
+@st.cache_data(ttl=FRAME_TTL_S, show_spinner=False, max_entries=16)
+def batch_states(days: int) -> list[dict]:
+    return get_workbench().history.batches(days)
+
+
+def modes_section(df: pd.DataFrame, legend: charts.Legend, selection: analytics.Filters) -> None:
+    """Each model online and in batch on the same images: cost per 1,000 images, time to all results, agreement."""
+    present = {str(m) for m in df["mode"].dropna().unique()}
+    if selection.modes and len(present) == 1:
+        st.info(
+            f"The Mode filter shows {next(iter(present))} results only: choose Both under Filters to put the two "
+            "modes side by side.",
+            icon=":material/filter_alt:",
+        )
+        return
+    both = sorted(
+        set(df.loc[(df["mode"] == "online").to_numpy(dtype=bool), "provider"].astype(str))
+        & set(df.loc[(df["mode"] == "batch").to_numpy(dtype=bool), "provider"].astype(str))
+    )
+    if not both:
+        st.info(modes.lacking_note(next(iter(present)) if len(present) == 1 else None), icon=":material/info:")
+        return
+    picked = df.loc[df["provider"].astype(str).isin(both).to_numpy(), ["run_id", "provider"]]
+    keys = tuple(sorted(zip(picked["run_id"].astype(str), picked["provider"].astype(str))))
+    days = (datetime.now(timezone.utc) - df["created_at"].min().to_pydatetime()).days + BATCH_LOOKBACK.days
+    comparisons = modes.compare(full_results(keys), batch_states(days), order=legend.ids)
+    show_table(
+        modes.table(comparisons), key="history.table.modes", main=modes.MAIN_COLUMNS, title_of=legend.title,
+        columns=MODE_COLUMNS,
+        caption="Each model online and as a batch job on the same images: what 1,000 images cost, how long a "
+        "benchmark took to have all its results, and how often the two give the same top answer (n: images "
+        "compared). Accuracy of each mode and McNemar's test are among the other columns.",
+    )  # fmt: skip
+
+
 def outputs_grid(df: pd.DataFrame, legend: charts.Legend) -> None:
     labels = run_labels(df)
 
@@ -250,7 +302,9 @@ def outputs_grid(df: pd.DataFrame, legend: charts.Legend) -> None:
                     else:
                         st.error(plain(result.get("error") or "The call failed."), icon=":material/error:")
                     cold = {True: " · cold start", False: " · warm"}.get(result.get("cold_start"), "")
-                    st.caption(f"{fmt.duration_ms(result.get('latency_ms'))} · {fmt.money(result.get('cost_usd'))}{cold}")
+                    how = " · batch job" if modes.mode_of(result) == modes.BATCH else ""
+                    figures = f"{fmt.duration_ms(result.get('latency_ms'))} · {fmt.money(result.get('cost_usd'))}"
+                    st.caption(f"{figures}{cold}{how}")
 
 
 st.title("History")
@@ -285,7 +339,7 @@ if df.empty:
 headline(df)
 
 tabs = st.tabs(TABS, key="history.tab", on_change="rerun")
-latency_tab, streaming_tab, cold_tab, cost_tab, errors_tab, accuracy_tab, outputs_tab, export_tab = tabs
+latency_tab, streaming_tab, cold_tab, cost_tab, errors_tab, accuracy_tab, modes_tab, outputs_tab, export_tab = tabs
 
 if latency_tab.open:
     with latency_tab:
@@ -368,6 +422,10 @@ if accuracy_tab.open:
                 main=["accuracy", "n_scored", "p50_ms", "mean_cost_usd"],
                 caption="Accuracy beside latency and cost, per model.",
             )
+
+if modes_tab.open:
+    with modes_tab:
+        modes_section(df, legend, selection)
 
 if outputs_tab.open:
     with outputs_tab:

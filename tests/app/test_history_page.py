@@ -36,7 +36,9 @@ APP = REPO / "app.py"
 PROVIDERS = ("sagemaker", "bedrock", "azure_openai")  # the page's display order
 TITLES = {"sagemaker": "SageMaker Serverless", "bedrock": "Amazon Bedrock", "azure_openai": "Azure OpenAI"}
 BY_TITLE = {title: name for name, title in TITLES.items()}
-TABS = ["Latency", "Streaming", "Cold starts", "Cost & tokens", "Errors", "Accuracy", "Outputs", "Export"]
+TABS = [
+    "Latency", "Streaming", "Cold starts", "Cost & tokens", "Errors", "Accuracy", "Online vs batch", "Outputs", "Export",
+]  # fmt: skip
 # The question each chart answers (its title starts with it), by widget key; which tab shows which.
 QUESTIONS = {
     "history.chart.latency": "How fast is each model?",
@@ -59,6 +61,7 @@ TAB_CHARTS = {
     "Cost & tokens": ["history.chart.cost", "history.chart.tokens"],
     "Errors": ["history.chart.errors"],
     "Accuracy": ["history.chart.accuracy"],
+    "Online vs batch": [],
     "Outputs": [],
     "Export": [],
 }
@@ -927,6 +930,123 @@ def test_results_of_targets_no_longer_in_the_catalogue_show_under_their_stored_n
         run(at)
         html = downloads(at, media)["history.report"][0].decode("utf-8")
         assert RETIRED_TITLE in html and "old_service" in html
+    finally:
+        st.cache_resource.clear()
+        st.cache_data.clear()
+
+
+# --- online against batch ----------------------------------------------------------------------------------------
+
+MODES_PROMPT = "What is in this image?"
+
+
+def write_two_modes(workbench: Any, cat_jpeg: bytes, coffee_jpeg: bytes) -> dict[str, Any]:
+    """An online benchmark (two images twice, $0.002 a call, 1 s each, the four calls started a second apart: all
+    its results within 4 s) and a batch benchmark of the same images three times ($0.001 a record, its one job 30
+    minutes from creation to end), written through the history API as the benchmarks write them. Answers: the cat
+    the same every time; on the coffee, online names "coffee" first once where batch names "espresso" (3 of 4
+    pairs give the same top answer, 3 of 4 the same text)."""
+    from mcv_core import scoring
+    from mcv_core.bench import new_bench_id
+    from mcv_core.records import ProviderResult, Run
+
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    online_id, batch_id = new_bench_id(now - timedelta(minutes=50)), new_bench_id(now - timedelta(minutes=40))
+    pictures = {
+        "cat": (workbench.load_image(cat_jpeg, "cat.jpg"), ("cat",)),
+        "coffee": (workbench.load_image(coffee_jpeg, "coffee.jpg"), ("espresso", "coffee")),
+    }
+    keys = {name: workbench.store.upload(image, now) for name, (image, _) in pictures.items()}
+    cat, espresso = ("cat", "A cat on a sofa."), ("coffee", "A cup of espresso.")
+    answers = {"online": [cat, espresso, cat, ("coffee", "A cup of coffee.")], "batch": [cat, espresso] * 3}
+    job_start = now - timedelta(minutes=40)
+    collected = job_start + timedelta(minutes=30)  # batch results are stored when their job ends
+    starts = {"online": (online_id, now - timedelta(minutes=50)), "batch": (batch_id, collected)}
+    for mode, (bench_id, start) in starts.items():
+        for k, (name, text) in enumerate(answers[mode]):
+            image, expected = pictures[name]
+            run_ = Run.new(image, MODES_PROMPT, ["bedrock"], source="bench", bench_id=bench_id, expected=expected)
+            run_.created_at, run_.image_key = start + timedelta(seconds=k), keys[name]
+            figures: dict[str, Any] = {"latency_ms": 1000.0, "cost_usd": 0.002}
+            if mode == "batch":
+                figures = {"mode": "batch", "job_id": "job-1", "cost_usd": 0.001}
+            run_.results = [
+                ProviderResult(
+                    "bedrock", "anthropic.claude-3-haiku-20240307-v1:0", "ok", service="bedrock",
+                    title=TITLES["bedrock"], output=text, input_tokens=1500, output_tokens=20,
+                    correct=scoring.score(text, expected), **figures,
+                )
+            ]  # fmt: skip
+            assert workbench.history.save(run_).stored
+    job = {
+        "target": "bedrock", "part": 0, "job_id": "job-1", "first": 0, "count": 6, "status": "Completed",
+        "phase": "done", "collected": True, "submitted_at": job_start.isoformat(),
+        "ended_at": (job_start + timedelta(minutes=30)).isoformat(),
+    }  # fmt: skip
+    workbench.history.save_batch(
+        {"bench_id": batch_id, "created_at": job_start.isoformat(), "targets": ["bedrock"], "records": 6,
+         "cancelled": False, "over": True, "jobs": [job]}
+    )  # fmt: skip
+    return {"online": online_id, "batch": batch_id}
+
+
+def modes_row(at: AppTest) -> dict[str, Any]:
+    found = [d for d in at.dataframe if shown_columns(d)[:2] == ["model", "images"]]
+    assert len(found) == 1, [shown_columns(d) for d in at.dataframe]
+    assert shown_columns(found[0]) == [
+        "model", "images", "online_cost_per_1k_usd (shown)", "batch_cost_per_1k_usd (shown)", "online_time",
+        "batch_time", "agreement",
+    ]  # fmt: skip
+    rows = found[0].value.to_dict("records")
+    assert len(rows) == 1, rows
+    return rows[0]
+
+
+def assert_two_modes_row(row: dict[str, Any]) -> None:
+    assert row["model"] == TITLES["bedrock"] and row["images"] == 2
+    assert (row["online_results"], row["batch_results"], row["pairs"]) == (4, 6, 4)
+    assert row["online_cost_per_1k_usd (shown)"] == "$2.00" and row["batch_cost_per_1k_usd (shown)"] == "$1.00"
+    assert (row["online_time"], row["batch_time"]) == ("4,000 ms", "30.0 min")
+    assert (row["agreement"], row["same_text"]) == ("75% n=4", "75% n=4")
+    assert row["mcnemar"] == f"{fmt.DASH} too few pairs (n=4; needs 6)"
+
+
+def test_online_and_batch_results_side_by_side_and_the_mode_filter(
+    routed: None, media: dict, workbench: Any, cat_jpeg: bytes, coffee_jpeg: bytes
+) -> None:
+    benches = write_two_modes(workbench, cat_jpeg, coffee_jpeg)
+    try:
+        at = open_history(benches["online"], "Online vs batch")
+        # One benchmark: online results only, and what to run for the other mode.
+        [note] = [i.value for i in at.info]
+        assert note.startswith("Only online results here") and "--mode batch" in note, note
+        assert not at.dataframe
+
+        at.multiselect(key="history.bench").set_value([benches["online"], benches["batch"]])
+        run(at)
+        assert headline(at)["Results"] == "10"
+        assert assert_tables_configured(at) == 1
+        assert_two_modes_row(modes_row(at))
+        more = at.multiselect(key="history.table.modes.more")
+        more.set_value(list(more.options))
+        run(at)
+        assert_tables_configured(at)
+
+        at.segmented_control(key="history.mode").set_value("Batch")
+        run(at)
+        assert headline(at)["Results"] == "6" and headline(at)["Cost"] == "$0.0060"
+        assert [i.value for i in at.info] == [
+            "The Mode filter shows batch results only: choose Both under Filters to put the two modes side by side."
+        ]
+
+        at.segmented_control(key="history.mode").set_value("Online")
+        run(at)
+        assert headline(at)["Results"] == "4" and headline(at)["Cost"] == "$0.0080"
+        at.segmented_control(key="history.mode").set_value("Both")
+        at.session_state["history.tab"] = "Outputs"
+        run(at)
+        captions = [c.value for c in at.caption]
+        assert any(c.endswith(" · batch job") and c.startswith(f"{fmt.DASH} · $0.0010") for c in captions), captions
     finally:
         st.cache_resource.clear()
         st.cache_data.clear()

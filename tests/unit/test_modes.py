@@ -205,3 +205,12 @@ def test_long_durations_read_in_minutes_hours_and_days() -> None:
     assert fmt.duration_long_s(3 * 3600) == "3.0 h"
     assert fmt.duration_long_s(3 * 86400) == "3.0 days"
     assert fmt.duration_long_s(None) == fmt.DASH
+
+
+def test_the_sentence_says_which_mode_a_selection_ran_in() -> None:
+    assert modes.mode_sentence(modes.modes_present(online_items())) == "Ran online: 4 calls, each timed on its own."
+    assert modes.mode_sentence({"batch": 1}).startswith("Ran as batch jobs: 1 record at the batch price")
+    both = modes.mode_sentence(modes.modes_present(online_items() + batch_items()))
+    assert both.startswith("Ran in both modes: 4 calls online and 6 batch records.")
+    assert modes.lacking_note("online").startswith("Only online results here") and "--mode batch" in modes.lacking_note("online")
+    assert "different models" in modes.lacking_note(None)
