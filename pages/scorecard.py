@@ -4,13 +4,13 @@ model, the Pareto front, paired tests on the same images, agreement and ratings;
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
-from mcv_core import analytics, charts, judge, report, scorecard
+from mcv_core import analytics, charts, history, judge, modes, report, scorecard
 from mcv_core import formatting as fmt
 from mcv_core.errors import MCVError
 from pages._shared import (
@@ -27,11 +27,16 @@ from pages._shared import (
 )
 
 workbench = get_workbench()
-TABS = ["Pairs", "Agreement", "Ratings", "Judge", "Report"]
+TABS = ["Pairs", "Agreement", "Ratings", "Online vs batch", "Judge", "Report"]
 JUDGED = "scorecard.judged"  # the last judge pass's outcome, shown until the next
 JUDGE_PAIR = "scorecard.judge_pair"  # (judge, rubric id) the scorecard reads, once a pass or a choice named one
 RUBRIC = "scorecard.rubric"
 GRID_RUNS = 6  # comparisons the report shows side by side
+OTHER_MODE = "scorecard.other_mode"  # the benchmark of the other mode a benchmark is put beside
+OTHER_LOOKBACK = timedelta(days=30)  # benchmarks of the other mode looked for among this many days of results
+BATCH_LOOKBACK = timedelta(days=8)  # a batch benchmark's jobs may run 7 days before its results arrive
+IMAGE_FIELDS = ("run_id", "created_at", "provider", "bench_id", "mode", "image_sha256", "image_key", "prompt")
+MODE_COLUMNS = {name: Column(kind, help_text, title) for name, (kind, title, help_text) in modes.COLUMNS.items()}
 
 TARGET_COLUMNS: dict[str, Column] = {
     "n": Column("count", "Results of this model in the selection, successful or not", "Results"),
@@ -184,6 +189,79 @@ def ratings_tab(card: scorecard.Scorecard, legend: charts.Legend) -> None:
     st.page_link("pages/arena.py", label="Vote in the Arena", icon=":material/how_to_vote:")
 
 
+@st.cache_data(ttl=60, show_spinner=False, max_entries=8)
+def benchmark_images(until: datetime) -> list[dict[str, Any]]:
+    """Which image, prompt, model and mode every benchmark's results of the last OTHER_LOOKBACK are of."""
+    items = workbench.history.load(until - OTHER_LOOKBACK, until, fields=IMAGE_FIELDS)
+    return [item for item in items if item.get("bench_id")]
+
+
+@st.cache_data(ttl=60, show_spinner=False, max_entries=8)
+def batch_states(days: int) -> list[dict[str, Any]]:
+    return workbench.history.batches(days)
+
+
+def other_mode_benchmarks(results: list[dict[str, Any]], selection: Selection) -> dict[str, dict[str, Any]]:
+    """Benchmarks of the other mode that ran a model of this benchmark on some of its images (the same image and
+    prompt): bench id -> {mode, images (shared), started}, most shared images first, then the newest."""
+    own = {modes.mode_of(r) for r in results}
+    shared = {(str(r.get("provider")), *modes.image_of(r)) for r in results}
+    found: dict[str, dict[str, Any]] = {}
+    for item in benchmark_images(selection.until):
+        mode = modes.mode_of(item)
+        key = (str(item.get("provider")), *modes.image_of(item))
+        if item["bench_id"] == selection.bench_id or mode in own or key not in shared:
+            continue
+        entry = found.setdefault(item["bench_id"], {"mode": mode, "images": set(), "started": item["created_at"]})
+        entry["images"].add(key[1:])
+        entry["started"] = min(entry["started"], item["created_at"])
+    ranked = sorted(found.items(), key=lambda kv: str(kv[1]["started"]), reverse=True)  # newest first, then
+    ranked.sort(key=lambda kv: -len(kv[1]["images"]))  # the most shared images first (a stable sort)
+    return {bench: {**entry, "images": len(entry["images"])} for bench, entry in ranked}
+
+
+def modes_tab(
+    card: scorecard.Scorecard, results: list[dict[str, Any]], selection: Selection, legend: charts.Legend
+) -> None:
+    """Each model online and in batch on the same images. A benchmark of one mode is put beside a benchmark of the
+    other that covers the same images; a time range compares the modes it holds."""
+    items = results
+    if len(card.modes) < 2 and selection.bench_id:
+        others = other_mode_benchmarks(results, selection)
+        present = next(iter(card.modes), modes.ONLINE)
+        if not others:
+            st.info(
+                f"{modes.lacking_note(present)} No {'batch' if present == modes.ONLINE else 'online'} benchmark of the "
+                f"last {OTHER_LOOKBACK.days} days ran these images with the same prompt.",
+                icon=":material/info:",
+            )
+            return
+        chosen = st.selectbox(
+            "Beside", list(others), key=OTHER_MODE,
+            format_func=lambda b: f"{others[b]['mode'].capitalize()} benchmark {b} · "
+            f"{fmt.count(others[b]['images'], 'same image')}",
+            help=f"Benchmarks of the other mode, of the last {OTHER_LOOKBACK.days} days, that ran some of these "
+            "images with the same prompt; the most shared images first.",
+        )  # fmt: skip
+        started = history.bench_started(chosen)
+        beside = Selection(started - timedelta(minutes=1), selection.until, chosen, choice=chosen)
+        items = results + selected_results(beside)
+    states = batch_states(BATCH_LOOKBACK.days + OTHER_LOOKBACK.days)
+    comparisons = modes.compare(items, states, order=workbench.catalogue.ids)
+    note = modes.one_mode_note(comparisons)
+    if note is not None:
+        st.info(note, icon=":material/info:")
+        return
+    named = legend.covering([r.target for r in comparisons], {r.target: r.title for r in comparisons if r.title})
+    show_table(
+        modes.table([row for row in comparisons if row.both]), key="scorecard.modes", main=modes.MAIN_COLUMNS,
+        title_of=named.title, columns=MODE_COLUMNS,
+        caption="Each model online and as a batch job on the same images: what 1,000 images cost, how long a "
+        "benchmark took to have all its results, and how often the two give the same top answer (n: images "
+        "compared). Accuracy of each mode and McNemar's test are among the other columns.",
+    )  # fmt: skip
+
+
 def restore_rubric() -> None:
     st.session_state[RUBRIC] = judge.DEFAULT_RUBRIC_TEXT
 
@@ -319,7 +397,7 @@ card = scorecard.build(results, judgments, votes, judge=judge_id, rubric_id=rubr
 legend = legend.covering([t.target for t in card.targets], card.titles)
 
 headline(card, results)
-st.caption(plain(report.scorecard_summary(card, legend)))
+st.caption(plain(f"{modes.mode_sentence(card.modes)} {report.scorecard_summary(card, legend)}"))
 targets_tables(card, legend)
 st.plotly_chart(charts.pareto_chart(card, legend), key="scorecard.chart.pareto")
 
@@ -330,6 +408,7 @@ for tab, draw in zip(
         lambda: pairs_tab(card, legend),
         lambda: agreement_tab(card, legend),
         lambda: ratings_tab(card, legend),
+        lambda: modes_tab(card, results, selection, legend),
         lambda: judge_tab(results, judgments, legend),
         lambda: report_tab(card, results, selection, legend),
     ),

@@ -937,7 +937,7 @@ def test_results_of_targets_no_longer_in_the_catalogue_show_under_their_stored_n
 
 # --- online against batch ----------------------------------------------------------------------------------------
 
-MODES_PROMPT = "What is in this image?"
+MODES_PROMPT = "What is in this image?"  # not the default prompt: other tests' benchmarks never pair with these
 
 
 def write_two_modes(workbench: Any, cat_jpeg: bytes, coffee_jpeg: bytes) -> dict[str, Any]:

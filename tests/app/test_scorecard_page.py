@@ -449,3 +449,43 @@ def test_a_time_range_without_results_says_so(local_env: dict[str, str], routed:
     assert not at.dataframe
     assert any("No results in this selection yet" in i.value for i in at.info), [i.value for i in at.info]
     st.cache_data.clear()
+
+
+# --- online against batch ------------------------------------------------------------------------------------------
+
+
+def test_a_batch_benchmark_s_scorecard_says_so_and_puts_the_online_one_beside_it(
+    scorecard_of: Callable[..., AppTest], workbench: Any, cat_jpeg: bytes, coffee_jpeg: bytes
+) -> None:
+    from tests.app.test_history_page import assert_two_modes_row, modes_row, write_two_modes
+
+    benches = write_two_modes(workbench, cat_jpeg, coffee_jpeg)
+    at = scorecard_of(benches["batch"])
+    assert metric(at, "Results") == "6"
+    said = [c.value for c in at.caption if c.value.startswith("Ran ")]
+    assert len(said) == 1 and said[0].startswith("Ran as batch jobs: 6 records at the batch price"), said
+
+    at.session_state["scorecard.tab"] = "Online vs batch"
+    run(at)
+    beside = at.selectbox(key="scorecard.other_mode")
+    assert beside.options[0] == f"Online benchmark {benches['online']} · 2 same images", beside.options
+    assert beside.value == benches["online"]
+    assert_two_modes_row(modes_row(at))
+    assert_tables_configured(at)
+
+    # The online benchmark's scorecard says it ran online and finds the batch one.
+    online = scorecard_of(benches["online"], "Online vs batch")
+    assert any(c.value.startswith("Ran online: 4 calls") for c in online.caption)
+    assert online.selectbox(key="scorecard.other_mode").value == benches["batch"]
+    assert_two_modes_row(modes_row(online))
+
+
+def test_a_benchmark_with_no_other_mode_on_its_images_says_what_to_run(
+    scorecard_of: Callable[..., AppTest], small_bench: str
+) -> None:
+    at = scorecard_of(small_bench, "Online vs batch")
+    [note] = [i.value for i in at.info]
+    assert note.startswith("Only online results here, so there is nothing to put side by side."), note
+    assert "--mode batch" in note
+    assert "No batch benchmark of the last 30 days ran these images with the same prompt." in note
+    assert all(s.key != "scorecard.other_mode" for s in at.selectbox)
