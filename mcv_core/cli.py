@@ -88,6 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--since", default="24h", help="a duration (30m, 24h, 7d, 2w) or an ISO date (default 24h)")
     history.add_argument("--provider", "--target", dest="provider", action="append", help="only this target id (repeatable)")
     history.add_argument("--json", action="store_true", help="print JSON")
+    history.add_argument(
+        "--modes",
+        action="store_true",
+        help="each target online against batch on the same images: cost per 1,000 images, time to all results, "
+        "agreement (with --json: a \"modes\" list beside the results)",
+    )
 
     local = sub.add_parser("local", help="the embedded local cloud")
     local.add_argument("action", choices=["up", "down", "status", "env", "provision"])
@@ -650,9 +656,17 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
     chosen = _history_ids(args.provider) if args.provider else None
     workbench = Workbench.open(settings, quiet=True)
     flush_outbox(workbench)
-    items = workbench.history.results(since, datetime.now(timezone.utc), chosen)
+    now = datetime.now(timezone.utc)
+    items = workbench.history.results(since, now, chosen)
+    compared = _modes(workbench, items, since, now) if args.modes else None
     if args.json:
-        print(json.dumps({"since": since.isoformat(), "count": len(items), "results": items}, indent=2, default=str))
+        doc: dict[str, Any] = {"since": since.isoformat(), "count": len(items), "results": items}
+        if compared is not None:
+            doc["modes"] = [row.to_json() for row in compared]
+        print(json.dumps(doc, indent=2, default=str))
+        return EXIT_OK
+    if compared is not None:
+        print(format_modes(compared, since))
         return EXIT_OK
     print(f"{fmt.count(len(items), 'result')} since {since:%Y-%m-%d %H:%M} UTC")
     rows = [
@@ -674,6 +688,36 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
         text = item.get("output") if item.get("status") == "ok" else item.get("error")
         print(f"{line.ljust(len(lines[0]))}  {fmt.shorten(text, width)}")
     return EXIT_OK
+
+
+def _modes(workbench: Any, items: list[dict[str, Any]], since: datetime, now: datetime) -> list[Any]:
+    """Each target of the items online against batch (modes.compare), with the batch benchmarks' jobs of the range
+    and the week before it (a batch job may run 7 days before its results arrive)."""
+    from . import modes
+
+    days = (now - since).days + 8
+    return modes.compare(items, workbench.history.batches(days, now), order=workbench.catalogue.ids)
+
+
+def format_modes(compared: Sequence[Any], since: datetime) -> str:
+    """`history --modes` as text: one line per target with results in both modes, or what to run for the other."""
+    from . import modes
+
+    head = f"online against batch since {since:%Y-%m-%d %H:%M} UTC, on the same images"
+    note = modes.one_mode_note(compared)
+    if not compared:
+        return f"{head}: no results"
+    if note is not None:
+        return f"{head}: {note}"
+    shown = modes.table([row for row in compared if row.both])
+    headers = ["target", "same images", "online per 1,000", "batch per 1,000", "online: all in", "batch: all in",
+               "same top answer"]  # fmt: skip
+    rows = [
+        [r.provider, fmt.count(r.images), fmt.money(r.online_cost_per_1k_usd), fmt.money(r.batch_cost_per_1k_usd),
+         r.online_time, r.batch_time, r.agreement]
+        for r in shown.itertuples(index=False)
+    ]  # fmt: skip
+    return "\n".join([head, *table(headers, rows, right=(1, 2, 3), indent="")])
 
 
 def _history_ids(given: Sequence[str]) -> list[str]:

@@ -212,5 +212,21 @@ def test_the_sentence_says_which_mode_a_selection_ran_in() -> None:
     assert modes.mode_sentence({"batch": 1}).startswith("Ran as batch jobs: 1 record at the batch price")
     both = modes.mode_sentence(modes.modes_present(online_items() + batch_items()))
     assert both.startswith("Ran in both modes: 4 calls online and 6 batch records.")
-    assert modes.lacking_note("online").startswith("Only online results here") and "--mode batch" in modes.lacking_note("online")
+    only = modes.lacking_note("online")
+    assert only.startswith("Only online results here") and "--mode batch" in only
     assert "different models" in modes.lacking_note(None)
+
+
+def test_history_modes_as_text() -> None:
+    from mcv_core.cli import format_modes
+
+    text = format_modes(modes.compare(online_items() + batch_items(), [batch_state()]), T0)
+    head, columns, line = text.splitlines()
+    assert head == "online against batch since 2026-03-02 10:00 UTC, on the same images"
+    assert columns.split("  ")[0] == "target" and "same top answer" in columns
+    assert line.split() == ["bedrock", "2", "$2.00", "$1.00", "4,600", "ms", "60.0", "min", "75%", "n=4"]
+    alone = format_modes(modes.compare(online_items()), T0)
+    assert alone.startswith("online against batch since 2026-03-02 10:00 UTC, on the same images: Only online results")
+    assert format_modes([], T0).endswith(": no results")
+    [row] = modes.compare(online_items() + batch_items(), [batch_state()])
+    assert row.to_json()["batch"]["time_to_all_s"] == 3600.0 and row.to_json()["top_n"] == 4
