@@ -296,3 +296,56 @@ def duration_long_s(seconds: Any, *, unknown: str | None = None) -> str:
     if abs(round(hours, 1)) < 48:
         return f"{hours:,.1f} h"
     return f"{hours / 24:,.1f} days"
+
+
+# --- batch benchmarks: the services' batch jobs as people read them ---------------------------------------------
+
+
+def batch_status(word: Any) -> str:
+    """A batch job's status as its service words it, made readable: "InProgress" and "in_progress" -> "in
+    progress", "PartiallyCompleted" -> "partially completed"; a dash when there is none."""
+    if missing(word) or not str(word).strip():
+        return DASH
+    text = str(word).replace("_", " ")
+    spaced = "".join(f" {c}" if c.isupper() and i and text[i - 1].islower() else c for i, c in enumerate(text))
+    return " ".join(spaced.lower().split())
+
+
+def batch_jobs_line(jobs: Any, title_of: Any) -> str:
+    """Where each model's jobs are, from `batch.BatchProgress.jobs` ((target, status, finished, records) per job):
+    "Amazon Bedrock: in progress, 37 of 100 records · Azure OpenAI: completed, 100 of 100 records"; a model
+    with several jobs: "Amazon Bedrock: 2 jobs (1 in progress, 1 submitted), 37 of 200 records"."""
+    by_target: dict[str, list[tuple[str, int, int]]] = {}
+    for target, status, finished, records in jobs:
+        by_target.setdefault(str(target), []).append((batch_status(status), int(finished or 0), int(records or 0)))
+    parts = []
+    for target, found in by_target.items():
+        statuses: dict[str, int] = {}
+        for status, _, _ in found:
+            statuses[status] = statuses.get(status, 0) + 1
+        if len(found) == 1:
+            state = found[0][0]
+        else:
+            state = f"{count(len(found), 'job')} ({', '.join(f'{n} {s}' for s, n in statuses.items())})"
+        done, total = sum(f for _, f, _ in found), sum(r for _, _, r in found)
+        parts.append(f"{title_of(target)}: {state}, {count(done)} of {count(total, 'record')}")
+    return " · ".join(parts) if parts else DASH
+
+
+def batch_limits_text(service_title: str, limits: Any) -> str:
+    """What one batch job of a service may hold: "Amazon Bedrock: 100 to 50,000 records and 1 GB per job"."""
+    size = limits.max_file_bytes
+    shown = f"{size / 1e9:,.0f} GB" if size >= 1e9 and size % 10**9 == 0 else f"{size / 2**20:,.0f} MB"
+    low = f"{count(limits.min_records)} to " if limits.min_records > 1 else "up to "
+    return f"{service_title}: {low}{count(limits.max_records, 'record')} and {shown} per job"
+
+
+def batch_not_offered(titles: Any) -> str:
+    """Why some models are not offered for a batch benchmark, naming them by their titles."""
+    names = [str(t) for t in titles]
+    if not names:
+        return ""
+    listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    if len(names) == 1:
+        return f"{listed} is not offered: its service has no batch engine here. Run it online."
+    return f"{listed} are not offered: their services have no batch engine here. Run them online."

@@ -1,23 +1,39 @@
-"""Benchmark: run image sets through the targets, repeated, with a cost estimate first and a summary at the end."""
+"""Benchmark: run image sets through the targets, repeated, with a cost estimate first and a summary at the end;
+online (calls from here) or as the services' own batch jobs (followed in the background, resumable after a restart)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 import streamlit as st
 
+from mcv_core import batch, samples, sweep
 from mcv_core import bench as benchmark
-from mcv_core import charts, samples, sweep
 from mcv_core import formatting as fmt
 from mcv_core.errors import MCVError
-from pages._shared import download_report, get_workbench, mode_caption, plain, show_levels, show_table, target_title
+from pages._shared import (
+    Column,
+    download_report,
+    get_workbench,
+    mode_caption,
+    plain,
+    show_levels,
+    show_table,
+    target_title,
+)
 
 workbench = get_workbench()
 settings = workbench.settings
 JOB = "benchmark.job"
 SWEEP_JOB = "benchmark.sweep.job"
 SWEEP_LOOKBACK = timedelta(days=7)  # past sweeps to choose from
+BATCH_RUNS = "benchmark.batch.runs"  # bench id -> batch.BatchRun followed by this session, in the order started
+BATCH_ERROR = "benchmark.batch.error"  # why a Resume or Cancel of the in-flight list could not start
+BATCH_DAYS = 8  # in-flight batch benchmarks offered: those started in these days (a Bedrock job may run 7)
+BATCH_REPEAT = 10  # the sample set's ten photos ten times: the 100 records a Bedrock job needs at least
+MODES = {"online": "Online", "batch": "Batch"}
 
 st.title("Benchmark")
 st.caption(
@@ -62,42 +78,105 @@ def chosen_images(use_samples: bool, uploads: list) -> list[benchmark.BenchImage
     return images
 
 
-def plan_form() -> benchmark.BenchPlan | None:
+def batch_targets() -> tuple[list[str], list[str]]:
+    """The catalogue's targets whose service runs batch jobs here, and the others."""
+    ids = workbench.catalogue.ids
+    able = [t for t in ids if workbench.target(t).batch_limits is not None]
+    return able, [t for t in ids if t not in able]
+
+
+def batch_limits_caption(chosen: list[str]) -> None:
+    services = {}
+    for target in chosen:
+        service = workbench.target(target)
+        services.setdefault(service.service_title, service.batch_limits)
+    limits = "; ".join(fmt.batch_limits_text(title, found) for title, found in services.items())
+    st.caption(
+        "Every call is a record of its service's batch job, run on the service's own fleet at its batch price; "
+        "results come within hours on a real cloud (minutes on the local cloud), and the jobs go on when this tab "
+        f"is closed. {limits}."
+    )
+
+
+def plan_form() -> tuple[benchmark.BenchPlan | None, bool]:
+    """The plan of the form, or None (with the reason on the page); and whether it runs as batch jobs."""
     with st.container(border=True):
+        mode = st.segmented_control(
+            "Runs", list(MODES), format_func=MODES.get, default="online", required=True, key="benchmark.mode",
+            help="Online: the calls from here, a few at once, with their latency. Batch: the services' own batch "
+            "jobs at half price, results within hours (minutes on the local cloud), no latency per call.",
+        )  # fmt: skip
+        batch_mode = mode == "batch"
         use_samples, uploads = image_inputs("benchmark", "More images (no labels: scored for latency and cost only)")
-        chosen = st.pills(
-            "Models",
-            workbench.catalogue.ids,
-            format_func=target_title,
-            selection_mode="multi",
-            default=workbench.enabled,
-            key="benchmark.targets",
-            help=f"The targets of the catalogue ({workbench.catalogue.source_text}): each one a model on a service.",
-        )
-        c1, c2 = st.columns(2)
-        repeat = c1.number_input("Repeat each image", 1, benchmark.MAX_REPEAT, 3, key="benchmark.repeat")
-        concurrency = c2.number_input(
-            "Comparisons at once", 1, benchmark.MAX_CONCURRENCY, 2, key="benchmark.concurrency",
-            help="Each comparison calls every selected model at once.",
-        )
+        if batch_mode:
+            able, others = batch_targets()
+            chosen = st.pills(
+                "Models",
+                able,
+                format_func=target_title,
+                selection_mode="multi",
+                default=[t for t in workbench.enabled if t in able],
+                key="benchmark.batch.targets",
+                help="The catalogue's targets whose service runs batch jobs here.",
+            )
+            if others:
+                st.caption(plain(fmt.batch_not_offered([target_title(t) for t in others])))
+            repeat = st.number_input(
+                "Repeat each image", 1, benchmark.MAX_REPEAT, BATCH_REPEAT, key="benchmark.batch.repeat",
+                help="Each image this many times: records per model = images × repeats.",
+            )  # fmt: skip
+            concurrency = benchmark.DEFAULT_CONCURRENCY  # the services' fleets decide
+            batch_limits_caption(list(chosen or able))
+        else:
+            chosen = st.pills(
+                "Models",
+                workbench.catalogue.ids,
+                format_func=target_title,
+                selection_mode="multi",
+                default=workbench.enabled,
+                key="benchmark.targets",
+                help=f"The targets of the catalogue ({workbench.catalogue.source_text}): each one a model on a "
+                "service.",
+            )
+            c1, c2 = st.columns(2)
+            repeat = c1.number_input("Repeat each image", 1, benchmark.MAX_REPEAT, 3, key="benchmark.repeat")
+            concurrency = c2.number_input(
+                "Comparisons at once", 1, benchmark.MAX_CONCURRENCY, 2, key="benchmark.concurrency",
+                help="Each comparison calls every selected model at once.",
+            )
         prompt = st.text_area(
             "Prompt", settings.default_prompt, max_chars=2000, height=70, key="benchmark.prompt",
             help="Sent to the language models; the image classifier ignores it and returns its top labels.",
         )
     images = chosen_images(use_samples, uploads)
     if images is None:
-        return None
+        return None, batch_mode
     if not images or not chosen:
         st.info("Choose images and at least one model.", icon=":material/info:")
-        return None
+        return None, batch_mode
     try:
-        return benchmark.BenchPlan(tuple(images), tuple(chosen), int(repeat), int(concurrency), prompt)
+        plan = benchmark.BenchPlan(tuple(images), tuple(chosen), int(repeat), int(concurrency), prompt)
+        if batch_mode:
+            batch.check(workbench, plan)  # below a service's minimum: refused here, before anything is written
     except MCVError as exc:
-        st.error(plain(exc.user_text()))
-        return None
+        st.error(plain(exc.user_text()), icon=":material/error:")
+        return None, batch_mode
+    return plan, batch_mode
 
 
-def show_estimate(plan: benchmark.BenchPlan) -> None:
+# The estimate table's money columns when the plan runs as batch jobs: online and batch side by side.
+BATCH_ESTIMATE_COLUMNS = {
+    "calls": Column("count", "Records each model's batch jobs will hold: one per image and repeat", "Records"),
+    "cost_usd_typical": Column(
+        "money", "Online, with the output tokens this model typically writes", "Online, typical"
+    ),
+    "batch_cost_usd_typical": Column("money", "The same as batch jobs, at the service's batch price", "Batch, typical"),
+    "cost_usd_max": Column("money", "Online, every call writing the most output tokens allowed", "Online, at most"),
+    "batch_cost_usd_max": Column("money", "The same as batch jobs, at the service's batch price", "Batch, at most"),
+}
+
+
+def show_estimate(plan: benchmark.BenchPlan, batch_mode: bool = False) -> None:
     estimates = benchmark.estimate(plan, settings, history=recent_history(), catalogue=workbench.catalogue)
     rows = pd.DataFrame(
         [
@@ -108,6 +187,11 @@ def show_estimate(plan: benchmark.BenchPlan) -> None:
                 "input_tokens": e.input_tokens_total,
                 "cost_usd_typical": e.cost_usd_typical,
                 "cost_usd_max": e.cost_usd_max,
+                **(
+                    {"batch_cost_usd_typical": e.batch_cost_usd_typical, "batch_cost_usd_max": e.batch_cost_usd_max}
+                    if batch_mode
+                    else {}
+                ),
                 "basis": e.basis,
             }
             for e in estimates
@@ -116,6 +200,24 @@ def show_estimate(plan: benchmark.BenchPlan) -> None:
     typical = sum(e.cost_usd_typical or 0 for e in estimates)
     most = sum(e.cost_usd_max or 0 for e in estimates)
     st.subheader("Before you run it")
+    if batch_mode:
+        batch_typical = sum(e.batch_cost_usd_typical or 0 for e in estimates)
+        batch_most = sum(e.batch_cost_usd_max or 0 for e in estimates)
+        st.markdown(
+            f"{fmt.count(plan.comparisons, 'record')} per model, {fmt.count(plan.calls, 'record')} in all · "
+            f"typical cost **{fmt.money(batch_typical)}** as batch jobs, {fmt.money(typical)} online · "
+            f"at most **{fmt.money(batch_most)}** as batch jobs, {fmt.money(most)} online, at today's prices"
+        )
+        show_table(
+            rows,
+            key="benchmark.batch.estimate",
+            main=list(BATCH_ESTIMATE_COLUMNS),
+            title_of=target_title,
+            caption="What each model's share will cost online and as batch jobs. Add “Assumed” to see what each "
+            "estimate rests on.",
+            columns=BATCH_ESTIMATE_COLUMNS,
+        )
+        return
     st.markdown(
         f"{fmt.count(plan.comparisons, 'comparison')}, {fmt.count(plan.calls, 'model call')} · "
         f"typical cost **{fmt.money(typical)}**, at most **{fmt.money(most)}** at today's prices"
@@ -198,6 +300,252 @@ def job_panel() -> None:
 def running(key: str) -> bool:
     job = st.session_state.get(key)
     return job is not None and not job.done
+
+
+# --- batch benchmarks: the services' batch jobs, followed in the background ---------------------------------------
+
+# The summary of a batch benchmark adds its mode and each model's time to all results; its jobs get a table too.
+BATCH_SUMMARY_COLUMNS = {
+    "mode": Column("text", "Online: calls from here; batch: the services' batch jobs, at their batch price", "Mode"),
+    "time_to_all_results": Column(
+        "figure",
+        "From this model's first job's creation to its last job's end: a batch benchmark's latency",
+        "Time to all results",
+    ),
+    "mean_cost_usd": Column("money", "Mean cost of one successful record, at the batch price", "Cost per image"),
+}
+BATCH_JOB_COLUMNS = {
+    "job_id": Column("long", "The job's id at its service", "Job"),
+    "status": Column("text", "The job's last status, as its service words it", "Status"),
+    "records": Column("count", "Records the job was given", "Records"),
+    "completed": Column("count", "Records the job answered", "Answered"),
+    "failed": Column("count", "Records that failed inside the job, each stored as an error with its reason", "Failed"),
+    "message": Column("text", "What the service said of the job", "Message"),
+}
+
+
+def batch_runs() -> dict[str, batch.BatchRun]:
+    return st.session_state.setdefault(BATCH_RUNS, {})
+
+
+def follow_batch(run: batch.BatchRun) -> None:
+    """Follow `run` here from now on; finished runs leave the panel, so that it shows what is going on."""
+    runs = batch_runs()
+    for bench_id in [b for b, r in runs.items() if r.done]:
+        del runs[bench_id]
+        st.session_state.pop(f"{BATCH_RUNS}.final.{bench_id}", None)
+    runs[run.bench_id] = run.start()
+    batches_in_flight.clear()
+
+
+def pick_up(bench_id: str, cancel: bool) -> None:
+    """Resume or Cancel of the in-flight list (a button callback): the recorded benchmark followed here, its jobs
+    cancelled first when asked; what they finished is collected and stored either way."""
+    try:
+        recorded = batch.load(workbench, bench_id)
+    except MCVError as exc:
+        st.session_state[BATCH_ERROR] = exc.user_text()
+        return
+    run = batch.BatchRun(workbench, bench=recorded)
+    if cancel:
+        run.cancel()  # follow() cancels the jobs first, then collects what they finished
+    follow_batch(run)
+
+
+def final_bench(bench_id: str) -> batch.BatchBench:
+    """A finished batch benchmark as recorded (its jobs' statuses and times), read once."""
+    key = f"{BATCH_RUNS}.final.{bench_id}"
+    if key not in st.session_state:
+        st.session_state[key] = batch.load(workbench, bench_id)
+    return st.session_state[key]
+
+
+def batch_summary(outcome: benchmark.BenchOutcome, bench: batch.BatchBench) -> None:
+    rows = pd.DataFrame(benchmark.summary(outcome))
+    if rows.empty:
+        return
+    took = {
+        target: batch.time_to_all_results_s(replace(bench, jobs=[job for job in bench.jobs if job.target == target]))
+        for target in bench.targets
+    }
+    rows.insert(1, "mode", "batch")
+    rows["time_to_all_results"] = [fmt.duration_long_s(took.get(str(p))) for p in rows["provider"]]
+    show_table(
+        rows,
+        key=f"benchmark.batch.summary.{bench.bench_id}",
+        main=["mode", "n", "errors", "time_to_all_results", "mean_cost_usd", "accuracy"],
+        title_of=target_title,
+        caption="Per model: records, failures, time to all results, cost at the batch price and accuracy on the "
+        "labelled images. A batch record has no latency of its own.",
+        columns=BATCH_SUMMARY_COLUMNS,
+    )
+
+
+def batch_jobs_table(bench: batch.BatchBench) -> None:
+    rows = pd.DataFrame(
+        [
+            {
+                "provider": job.target,
+                "job_id": job.job_id,
+                "status": fmt.batch_status(job.status),
+                "records": job.count,
+                "completed": job.completed,
+                "failed": job.failed,
+                "message": job.message or fmt.DASH,
+            }
+            for job in bench.jobs
+        ]
+    )
+    if rows.empty:
+        return
+    show_table(
+        rows,
+        key=f"benchmark.batch.jobs.{bench.bench_id}",
+        main=["status", "records", "completed", "failed", "job_id"],
+        title_of=target_title,
+        caption="Its jobs, as their services last reported them.",
+        columns=BATCH_JOB_COLUMNS,
+    )
+
+
+def batch_run_view(run: batch.BatchRun) -> None:
+    """One batch benchmark of this session: progress and Cancel while it runs; its summary once it is over."""
+    p = run.progress
+    if not run.done:
+        if p.cancelling:
+            state = "cancelling: the jobs are stopped, what they finished is collected and stored"
+        elif not p.jobs:
+            state = "storing the images, writing the records and creating the jobs"
+        else:
+            failed = f" ({fmt.count(p.failed)} failed)" if p.failed else ""
+            eta = f", about {fmt.duration_long_s(p.eta_s)} left" if p.eta_s is not None else ""
+            state = f"{fmt.count(p.done)} of {fmt.count(p.total, 'record')} finished{failed}{eta}"
+        st.progress(min(p.done / max(p.total, 1), 1.0), text=f"{run.bench_id}: {state}")
+        if p.jobs:
+            jobs = fmt.batch_jobs_line(p.jobs, target_title)
+            st.caption(f"{plain(jobs)} · followed for {fmt.duration_long_s(p.elapsed_s)}")
+        st.button(
+            "Cancel", icon=":material/stop_circle:", key=f"benchmark.batch.cancel.{run.bench_id}", on_click=run.cancel,
+            disabled=p.cancelling, help="Stop the jobs at their services; what they finished is stored.",
+        )  # fmt: skip
+        return
+    if run.error is not None:
+        show_job_error(run.error, "batch benchmark")
+        return
+    outcome = run.outcome
+    assert outcome is not None
+    try:
+        bench = final_bench(run.bench_id)
+    except MCVError as exc:
+        st.error(plain(exc.user_text()), icon=":material/error:")
+        return
+    took = fmt.duration_long_s(batch.time_to_all_results_s(bench), unknown="not known")
+    ran = (
+        f"{fmt.count(len(outcome.runs))} of {fmt.count(outcome.planned, 'record')} per model as batch jobs, "
+        f"all results in {took}"
+    )
+    if outcome.cancelled:
+        st.warning(
+            f"{outcome.bench_id} cancelled: {ran}. What its jobs finished is stored.", icon=":material/stop_circle:"
+        )
+    else:
+        st.success(f"{outcome.bench_id} finished: {ran}", icon=":material/check_circle:")
+    for job in bench.jobs:
+        if job.phase == "failed":
+            why = job.message or "its service gave no reason"
+            text = f"{target_title(job.target)}: job {job.job_id} {fmt.batch_status(job.status)}: {why}"
+            st.error(plain(text), icon=":material/error:")
+    batch_summary(outcome, bench)
+    batch_jobs_table(bench)
+    st.page_link(
+        "pages/history.py",
+        label="Open in History",
+        icon=":material/monitoring:",
+        query_params={"bench": outcome.bench_id},
+    )
+
+
+@st.fragment(run_every=1.0)
+def batch_panel() -> None:
+    """Every batch benchmark this session follows, newest first."""
+    for run in reversed(list(batch_runs().values())):
+        with st.container(border=True):
+            batch_run_view(run)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def batches_in_flight() -> list[dict]:
+    return batch.in_flight(get_workbench(), BATCH_DAYS)
+
+
+def _job_rows(state: dict) -> list[tuple[str, str, int, int]]:
+    """(target, status, finished records, records) of a recorded benchmark's jobs, as batch.BatchProgress has them."""
+    rows = []
+    for job in state.get("jobs", []):
+        reported = (job.get("completed") or 0) + (job.get("failed") or 0)
+        finished = job["count"] if job.get("collected") else min(job["count"], reported)
+        rows.append((job["target"], job["status"], finished, job["count"]))
+    return rows
+
+
+def in_flight_list() -> None:
+    """Batch benchmarks of the last days whose jobs are not all collected, from this app or the command line."""
+    left, right = st.columns([4, 1], vertical_alignment="bottom")
+    left.subheader("Batch benchmarks in flight")
+    if right.button(
+        "Refresh", icon=":material/refresh:", key="benchmark.batch.refresh", help="Read the recorded batch benchmarks now"
+    ):
+        batches_in_flight.clear()
+    error = st.session_state.pop(BATCH_ERROR, None)
+    if error:
+        st.error(plain(error), icon=":material/error:")
+    try:
+        states = batches_in_flight()
+    except MCVError as exc:
+        st.error(plain(exc.user_text()), icon=":material/error:")
+        return
+    followed = set(batch_runs())
+    states = [s for s in reversed(states) if s["bench_id"] not in followed]  # newest first
+    if not states:
+        st.caption(f"None: every batch benchmark of the last {BATCH_DAYS} days has its results collected.")
+        return
+    st.caption(
+        "Their jobs go on at the services when a tab or a terminal is closed. Resume follows one here and stores "
+        "its results as they come; Cancel stops its jobs and stores what they finished."
+    )
+    now = datetime.now(timezone.utc)
+    for state in states:
+        bench_id = state["bench_id"]
+        created = datetime.fromisoformat(state["created_at"])
+        titles = ", ".join(target_title(t) for t in state["targets"])
+        records = f"{fmt.count(state['records'], 'record')} per model"
+        asked = " · cancel asked" if state.get("cancelled") else ""
+        with st.container(border=True, key=f"benchmark.batch.flight.{bench_id}"):
+            left, right = st.columns([4, 1], vertical_alignment="center")
+            left.markdown(
+                f"**{created:%Y-%m-%d %H:%M} UTC** ({fmt.duration_long_s((now - created).total_seconds())} ago) · "
+                f"{plain(titles)} · {records}{asked}"
+            )
+            left.caption(f"{plain(fmt.batch_jobs_line(_job_rows(state), target_title))} · {bench_id}")
+            with right.container(horizontal=True, horizontal_alignment="right"):
+                st.button(
+                    "Resume", icon=":material/play_arrow:", key=f"benchmark.batch.resume.{bench_id}", on_click=pick_up,
+                    args=(bench_id, False), help="Follow its jobs here and store their results as they end",
+                )  # fmt: skip
+                st.button(
+                    "Cancel", icon=":material/stop_circle:", key=f"benchmark.batch.stop.{bench_id}", on_click=pick_up,
+                    args=(bench_id, True), help="Stop its jobs; what they finished is stored",
+                )  # fmt: skip
+
+
+def in_flight_note() -> None:
+    """In online mode: a line when batch benchmarks wait to be collected, so that they are not forgotten."""
+    try:
+        waiting = [s for s in batches_in_flight() if s["bench_id"] not in batch_runs()]
+    except MCVError:
+        return  # the batch view says why, when it is chosen
+    if waiting:
+        st.caption(f"{fmt.count(len(waiting), 'batch benchmark')} in flight: choose Batch above to follow or cancel.")
 
 
 # --- concurrency sweeps ---------------------------------------------------------------------------------------
@@ -344,15 +692,26 @@ def past_sweeps() -> None:
     )
 
 
-plan = plan_form()
+plan, batch_mode = plan_form()
 busy = running(JOB) or running(SWEEP_JOB)  # one at a time: a benchmark would disturb a sweep's levels, and back
 if plan is not None:
-    show_estimate(plan)
-    clicked = st.button("Run benchmark", type="primary", icon=":material/play_arrow:", disabled=busy, key="benchmark.run")
-    if clicked and not busy:  # the button may have been drawn enabled before the other job started
-        st.session_state[JOB] = benchmark.BenchJob(workbench, plan).start()
-        busy = True
+    show_estimate(plan, batch_mode)
+    if batch_mode:  # the services' fleets run it: it waits for no online run here, and blocks none
+        if st.button("Run as batch jobs", type="primary", icon=":material/cloud_upload:", key="benchmark.batch.run"):
+            follow_batch(batch.BatchRun(workbench, plan))
+    else:
+        clicked = st.button(
+            "Run benchmark", type="primary", icon=":material/play_arrow:", disabled=busy, key="benchmark.run"
+        )
+        if clicked and not busy:  # the button may have been drawn enabled before the other job started
+            st.session_state[JOB] = benchmark.BenchJob(workbench, plan).start()
+            busy = True
 job_panel()
+batch_panel()
+if batch_mode:
+    in_flight_list()
+else:
+    in_flight_note()
 
 with st.expander("Concurrency sweep: latency and throughput as the load grows", icon=":material/speed:"):
     sweep_plan = sweep_form()

@@ -29,6 +29,7 @@ JOB = "benchmark.job"
 # A bound, not a measurement: the first SageMaker call of a session pays a cold start on a busy machine.
 JOB_DONE_S = 300
 NOT_AN_IMAGE = b"<html><body>not a picture</body></html>"
+BATCH_RUNS = "benchmark.batch.runs"
 
 
 # --- fixtures and helpers --------------------------------------------------------------------------------------
@@ -45,8 +46,10 @@ def app(local_env: dict[str, str], routed: None) -> Iterator[AppTest]:
     run(at)
     assert [t.value for t in at.title] == ["Benchmark"]
     yield at
-    for key in (JOB, "benchmark.sweep.job"):
-        job = at.session_state[key] if key in at.session_state else None
+    jobs = [at.session_state[key] for key in (JOB, "benchmark.sweep.job") if key in at.session_state]
+    if BATCH_RUNS in at.session_state:
+        jobs.extend(at.session_state[BATCH_RUNS].values())
+    for job in jobs:
         if job is not None and not job.done:  # a failed test must not leave requests running into the next one
             job.cancel()
             job.wait(JOB_DONE_S)
@@ -387,3 +390,296 @@ def test_a_small_sweep_runs_to_its_levels_and_chart_and_is_kept_in_history(app: 
     assert list(in_history["p50_ms"]) == list(rebuilt["p50_ms"])
     sweep_charts = [c for c in at.get("plotly_chart") if "How do latency and throughput hold up" in c.proto.spec]
     assert len(sweep_charts) == 1
+
+
+# --- batch benchmarks ---------------------------------------------------------------------------------------------
+
+BATCH_TITLES = [TITLES["bedrock"], TITLES["azure_openai"]]
+
+
+def batch_mode(at: AppTest) -> None:
+    at.segmented_control(key="benchmark.mode").set_value("batch")
+    run(at)
+
+
+def batch_estimate(at: AppTest) -> Any:
+    found = [d for d in at.dataframe if "batch_cost_usd_typical" in d.value.columns]
+    assert len(found) == 1, f"{len(found)} batch estimate tables"
+    return found[0]
+
+
+def tiny_photos(count: int) -> list[tuple[str, bytes, str]]:
+    """Small photos (uploads): the local cloud's batch engine answers one record at a time with real models."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    from mcv_core.samples import sample_images
+
+    photos = []
+    for image in sample_images()[:count]:
+        small = Image.open(BytesIO(image.data)).convert("RGB")
+        small.thumbnail((96, 96))
+        out = BytesIO()
+        small.save(out, "JPEG", quality=85)
+        photos.append((f"small-{image.name}", out.getvalue(), "image/jpeg"))
+    return photos
+
+
+def batch_run_of(at: AppTest, bench_id: str | None = None) -> Any:
+    runs = at.session_state[BATCH_RUNS] if BATCH_RUNS in at.session_state else {}
+    assert runs, "no batch benchmark is followed by the page"
+    return runs[bench_id] if bench_id else list(runs.values())[-1]
+
+
+def batch_summary(at: AppTest) -> pd.DataFrame:
+    found = [d.value for d in at.dataframe if "time_to_all_results" in d.value.columns]
+    assert len(found) == 1, f"{len(found)} batch summary tables"
+    return found[0]
+
+
+def stored_batch(workbench: Any, bench_id: str) -> list[dict[str, Any]]:
+    return [item for item in workbench.history.select(bench_id=bench_id) if item.get("mode") == "batch"]
+
+
+def batch_able(workbench: Any) -> list[str]:
+    """The default catalogue's targets whose service runs batch jobs here (the services say, not this test)."""
+    return [t for t in ALL if workbench.target(t).batch_limits is not None]
+
+
+def test_batch_offers_the_models_with_a_batch_engine_and_prices_online_and_batch_side_by_side(
+    app: AppTest, workbench: Any
+) -> None:
+    at = app
+    mode = at.segmented_control(key="benchmark.mode")
+    assert mode.value == "online" and mode.options == ["Online", "Batch"]
+    batch_mode(at)
+    able = batch_able(workbench)
+    assert {"bedrock", "azure_openai"} <= set(able)
+    pills = at.pills(key="benchmark.batch.targets")
+    assert pills.options == [TITLES[t] for t in able], "only the targets whose service runs batch jobs here"
+    assert pills.value == able
+    captions = " ".join(c.value for c in at.caption)
+    others = [TITLES[t] for t in ALL if t not in able]
+    if others:
+        assert f"{others[0]} is not offered: its service has no batch engine here. Run it online." in captions
+    else:
+        assert "not offered" not in captions
+    assert "Amazon Bedrock: 100 to 50,000 records and 1 GB per job" in captions, captions
+    at.pills(key="benchmark.batch.targets").set_value(["bedrock", "azure_openai"])
+    run(at)
+    assert at.number_input(key="benchmark.batch.repeat").value == 10
+    assert not [w for w in at.number_input if w.key == "benchmark.concurrency"], "batch jobs have no concurrency here"
+
+    widget = batch_estimate(at)
+    rows = widget.value.set_index("model")
+    assert list(rows.index) == BATCH_TITLES and (rows["calls"] == SAMPLES * 10).all()
+    for title in BATCH_TITLES:
+        row = rows.loc[title]
+        # The catalogue's default models are batch-priced at half their on-demand price.
+        assert row["batch_cost_usd_typical"] == pytest.approx(row["cost_usd_typical"] / 2, rel=1e-9), row
+        assert row["batch_cost_usd_max"] == pytest.approx(row["cost_usd_max"] / 2, rel=1e-9), row
+        assert row["batch_cost_usd_typical (shown)"].startswith("$") and row["cost_usd_typical (shown)"].startswith("$")
+    assert shown_columns(widget) == [
+        "model", "calls", "cost_usd_typical (shown)", "batch_cost_usd_typical (shown)", "cost_usd_max (shown)",
+        "batch_cost_usd_max (shown)",
+    ]  # fmt: skip
+    assert assert_tables_configured(at) == 1
+    line = " ".join(m.value for m in at.markdown)
+    assert f"{SAMPLES * 10} records per model, {SAMPLES * 10 * 2} records in all" in line, line
+    assert "as batch jobs" in line and "online" in line
+    assert [s.value for s in at.subheader] == ["Before you run it", "Batch benchmarks in flight"]
+    assert at.button(key="benchmark.batch.run").label == "Run as batch jobs"
+    assert not [b for b in at.button if b.key == "benchmark.run"]
+
+    # Back online: every target again, and the online estimate.
+    at.segmented_control(key="benchmark.mode").set_value("online")
+    run(at)
+    assert at.pills(key="benchmark.targets").options == [TITLES[p] for p in ALL]
+    assert not [d for d in at.dataframe if "batch_cost_usd_typical" in d.value.columns]
+
+
+def test_a_set_below_bedrock_s_minimum_is_refused_and_nothing_is_submitted(app: AppTest, workbench: Any) -> None:
+    at = app
+    before = {state["bench_id"] for state in workbench.history.batches(1)}
+    batch_mode(at)
+    at.number_input(key="benchmark.batch.repeat").set_value(3)
+    run(at)
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1, errors
+    assert "Amazon Bedrock batch jobs need at least 100 records; this set has 30 (10 images × 3 repeats)" in errors[0]
+    assert "run it online" in errors[0] and "add images or repeats to reach 100" in errors[0], errors[0]
+    assert not [d for d in at.dataframe if "batch_cost_usd_typical" in d.value.columns], "an estimate for a refused set"
+    assert not [b for b in at.button if b.key == "benchmark.batch.run"]
+    assert BATCH_RUNS not in at.session_state or not at.session_state[BATCH_RUNS]
+    assert {state["bench_id"] for state in workbench.history.batches(1)} == before
+    # Azure OpenAI's batch jobs take a single record: the same set runs there.
+    at.pills(key="benchmark.batch.targets").set_value(["azure_openai"])
+    run(at)
+    assert not at.error and at.button(key="benchmark.batch.run")
+
+
+def test_a_batch_benchmark_runs_from_the_page_to_its_summary(app: AppTest, workbench: Any) -> None:
+    at = app
+    batch_mode(at)
+    at.toggle(key="benchmark.samples").set_value(False)
+    at.file_uploader(key="benchmark.files").set_value(tiny_photos(2))
+    at.pills(key="benchmark.batch.targets").set_value(["azure_openai"])
+    at.number_input(key="benchmark.batch.repeat").set_value(2)
+    run(at)
+    assert list(batch_estimate(at).value["calls"]) == [4]
+    at.button(key="benchmark.batch.run").click()
+    run(at)
+    job = batch_run_of(at)
+    bars = [p.proto.text for p in at.get("progress")]
+    assert job.done or (len(bars) == 1 and bars[0].startswith(f"{job.bench_id}: ")), bars
+    wait_done(at, job)
+    assert job.error is None, job.error
+    outcome = job.outcome
+
+    successes = [s.value for s in at.success]
+    assert len(successes) == 1 and re.fullmatch(
+        rf"{re.escape(job.bench_id)} finished: 4 of 4 records per model as batch jobs, all results in [\d,.]+ (ms|s|min)",
+        successes[0],
+    ), successes
+    shown = batch_summary(at)
+    assert len(shown) == 1
+    row = shown.iloc[0]
+    assert (row["model"], row["mode"], row["n"], row["errors"]) == (TITLES["azure_openai"], "batch", 4, 0), row
+    assert row["time_to_all_results"] != "–" and row["mean_cost_usd (shown)"].startswith("$0.0"), row
+    widget = [d for d in at.dataframe if "time_to_all_results" in d.value.columns][0]
+    assert shown_columns(widget) == [
+        "model", "mode", "n", "errors", "time_to_all_results", "mean_cost_usd (shown)", "accuracy",
+    ]  # fmt: skip
+    (jobs,) = [d.value for d in at.dataframe if "job_id" in d.value.columns]
+    assert list(jobs["status"]) == ["completed"] and list(jobs["records"]) == [4] and list(jobs["completed"]) == [4]
+    assert assert_tables_configured(at) == 3, "the estimate, the summary and the jobs"
+    assert [(p.proto.label, p.proto.query_string) for p in at.get("page_link")] == [
+        ("Open in History", f"bench={job.bench_id}")
+    ]
+
+    items = stored_batch(workbench, job.bench_id)
+    assert len(items) == 4 and {(i["provider"], i["status"], i["job_id"]) for i in items} == {
+        ("azure_openai", "ok", jobs["job_id"][0])
+    }
+    assert workbench.history.batch(job.bench_id)["over"] is True
+    # Collected: not in flight.
+    assert not [b for b in at.button if b.key == f"benchmark.batch.resume.{job.bench_id}"]
+
+
+def test_a_batch_benchmark_left_in_flight_is_listed_and_resume_collects_it(app: AppTest, workbench: Any) -> None:
+    from mcv_core import batch
+    from mcv_core.bench import BenchImage, BenchPlan
+
+    at = app
+    # Submitted and then left, as by a terminal closed after its jobs were created: nothing collected yet.
+    images = tuple(BenchImage(name, data, ()) for name, data, _ in tiny_photos(3))
+    recorded = batch.submit(workbench, BenchPlan(images, ("azure_openai",), 1))
+    assert workbench.history.batch(recorded.bench_id)["over"] is False
+    batch_mode(at)
+    at.button(key="benchmark.batch.refresh").click()  # the list was read when the page opened, before the submit
+    run(at)
+    resume = at.button(key=f"benchmark.batch.resume.{recorded.bench_id}")
+    assert resume.label == "Resume"
+    assert at.button(key=f"benchmark.batch.stop.{recorded.bench_id}").label == "Cancel"
+    listed = " ".join(m.value for m in at.markdown)
+    assert f"{recorded.created_at:%Y-%m-%d %H:%M} UTC" in listed and "Azure OpenAI · 3 records per model" in listed, listed
+    captions = [c.value for c in at.caption if recorded.bench_id in c.value]
+    assert len(captions) == 1 and re.match(r"Azure OpenAI: [a-z ]+, \d of 3 records · ", captions[0]), captions
+    assert "azure_openai" not in " ".join([listed, *captions]), "an internal name on the page"
+
+    resume.click()
+    run(at)
+    job = batch_run_of(at, recorded.bench_id)
+    assert not [b for b in at.button if b.key == f"benchmark.batch.resume.{recorded.bench_id}"], "listed while followed"
+    wait_done(at, job)
+    assert job.error is None, job.error
+    successes = [s.value for s in at.success]
+    assert len(successes) == 1 and successes[0].startswith(f"{recorded.bench_id} finished: 3 of 3 records per model"), successes
+    assert batch_summary(at).iloc[0]["mode"] == "batch"
+    assert len(stored_batch(workbench, recorded.bench_id)) == 3
+    assert workbench.history.batch(recorded.bench_id)["over"] is True
+    assert recorded.bench_id not in {state["bench_id"] for state in batch.in_flight(workbench)}
+
+
+@pytest.fixture
+def slow_batch(local_settings: Any) -> Iterator[None]:
+    """Every Azure OpenAI batch record takes 0.3 s longer: a job that is still running when Cancel is pressed."""
+    from mcv_core.local import control
+
+    conn = control.running(local_settings)
+    assert conn is not None, "the local cloud of the test session is not running"
+    control.emulator_admin(conn, "POST", "/_mcv/batch-faults", json={"azure_openai": {"record_delay_s": 0.3}})
+    try:
+        yield
+    finally:
+        control.emulator_admin(control.running(local_settings), "DELETE", "/_mcv/batch-faults")
+
+
+def wait_records(at: AppTest, job: Any, records: int) -> None:
+    deadline = time.monotonic() + JOB_DONE_S
+    while job.progress.done < records:
+        if job.done or time.monotonic() > deadline:
+            raise RuntimeError(f"{job.bench_id}: fewer than {records} records finished: {job.progress}, error {job.error}")
+        job.wait(0.2)
+    run(at)
+
+
+def test_cancel_stops_a_batch_benchmark_s_jobs_and_keeps_what_they_finished(
+    app: AppTest, workbench: Any, slow_batch: None
+) -> None:
+    at = app
+    batch_mode(at)
+    at.toggle(key="benchmark.samples").set_value(False)
+    at.file_uploader(key="benchmark.files").set_value(tiny_photos(3))
+    at.pills(key="benchmark.batch.targets").set_value(["azure_openai"])
+    at.number_input(key="benchmark.batch.repeat").set_value(10)
+    run(at)
+    at.button(key="benchmark.batch.run").click()
+    run(at)
+    job = batch_run_of(at)
+    wait_records(at, job, 2)
+    bars = [p.proto.text for p in at.get("progress")]
+    assert len(bars) == 1 and re.fullmatch(
+        rf"{re.escape(job.bench_id)}: \d+ of 30 records finished(, about [\d,.]+ (ms|s|min) left)?", bars[0]
+    ), bars
+    captions = [c.value for c in at.caption if c.value.startswith("Azure OpenAI: ")]
+    assert len(captions) == 1 and re.match(r"Azure OpenAI: in progress, \d+ of 30 records · followed for ", captions[0])
+    at.button(key=f"benchmark.batch.cancel.{job.bench_id}").click()
+    run(at)
+    assert job.cancelled, "Cancel did not reach the batch benchmark"
+    wait_done(at, job)
+    assert job.error is None, job.error
+    outcome = job.outcome
+    assert outcome.cancelled and 2 <= len(outcome.runs) < 30, len(outcome.runs)
+    warnings = [w.value for w in at.warning]
+    assert len(warnings) == 1 and warnings[0].startswith(
+        f"{job.bench_id} cancelled: {len(outcome.runs)} of 30 records per model as batch jobs"
+    ), warnings
+    (jobs,) = [d.value for d in at.dataframe if "job_id" in d.value.columns]
+    assert list(jobs["status"]) == ["cancelled"]
+    assert len(stored_batch(workbench, job.bench_id)) == len(outcome.runs)
+
+
+def test_cancel_in_the_in_flight_list_stops_a_recorded_benchmark(app: AppTest, workbench: Any, slow_batch: None) -> None:
+    from mcv_core import batch
+    from mcv_core.bench import BenchImage, BenchPlan
+
+    at = app
+    images = tuple(BenchImage(name, data, ()) for name, data, _ in tiny_photos(3))
+    recorded = batch.submit(workbench, BenchPlan(images, ("azure_openai",), 10))
+    batch_mode(at)
+    at.button(key="benchmark.batch.refresh").click()
+    run(at)
+    at.button(key=f"benchmark.batch.stop.{recorded.bench_id}").click()
+    run(at)
+    job = batch_run_of(at, recorded.bench_id)
+    assert job.cancelled
+    wait_done(at, job)
+    assert job.error is None, job.error
+    assert job.outcome.cancelled and len(job.outcome.runs) < 30
+    warnings = [w.value for w in at.warning]
+    assert len(warnings) == 1 and warnings[0].startswith(f"{recorded.bench_id} cancelled: "), warnings
+    state = workbench.history.batch(recorded.bench_id)
+    assert state["cancelled"] is True and state["over"] is True
+    assert len(stored_batch(workbench, recorded.bench_id)) == len(job.outcome.runs)
