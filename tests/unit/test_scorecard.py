@@ -409,3 +409,20 @@ def test_figures_agree_with_random_items() -> None:
         else:
             assert c.pareto is None
     assert card.card("a").pareto is None  # no cost known
+
+
+def test_paired_answers_compare_two_sets_of_results_keyed_alike() -> None:
+    """The same classifier on the same six images twice (online and in batch, say): top labels agree on five;
+    right on all six one way, on four the other: McNemar has two discordant pairs."""
+
+    def answer(top: str, right: bool) -> dict:
+        return {"status": "ok", "labels": [{"label": top, "score": 0.9}, {"label": "other", "score": 0.1}], "correct": right}
+
+    left = {f"k{i}": answer("tabby", True) for i in range(6)}
+    right = {f"k{i}": answer("tabby" if i else "tiger cat", i >= 2) for i in range(6)}
+    right["extra"] = answer("tabby", True)  # no partner: not counted
+    agreement, test = scorecard.paired_answers("online", "batch", left, right)
+    assert (agreement.a, agreement.b, agreement.top_agreement, agreement.top_n) == ("online", "batch", 5 / 6, 6)
+    assert agreement.n == 6 and agreement.observed == pytest.approx(4 / 6)
+    assert (test.test, test.n, test.discordant) == ("mcnemar", 6, [2, 0])
+    assert test.p_value == pytest.approx(0.5) and test.effect == pytest.approx(2 / 6)
