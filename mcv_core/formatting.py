@@ -335,7 +335,7 @@ def batch_jobs_line(jobs: Any, title_of: Any) -> str:
 def batch_limits_text(service_title: str, limits: Any) -> str:
     """What one batch job of a service may hold: "Amazon Bedrock: 100 to 50,000 records and 1 GB per job"."""
     size = limits.max_file_bytes
-    shown = f"{size / 1e9:,.0f} GB" if size >= 1e9 and size % 10**9 == 0 else f"{size / 2**20:,.0f} MB"
+    shown = f"{number(size / 1e9)} GB" if size >= 1e9 else f"{size / 2**20:,.0f} MB"
     low = f"{count(limits.min_records)} to " if limits.min_records > 1 else "up to "
     return f"{service_title}: {low}{count(limits.max_records, 'record')} and {shown} per job"
 

@@ -121,7 +121,7 @@ def plan_form() -> tuple[benchmark.BenchPlan | None, bool]:
             )
             if others:
                 st.caption(plain(fmt.batch_not_offered([target_title(t) for t in others])))
-            repeat = st.number_input(
+            repeat = st.columns(2)[0].number_input(
                 "Repeat each image", 1, benchmark.MAX_REPEAT, BATCH_REPEAT, key="benchmark.batch.repeat",
                 help="Each image this many times: records per model = images × repeats.",
             )  # fmt: skip
@@ -312,6 +312,8 @@ BATCH_SUMMARY_COLUMNS = {
         "From this model's first job's creation to its last job's end: a batch benchmark's latency",
         "Time to all results",
     ),
+    "n": Column("count", "Records of this model in the benchmark, answered or failed", "Records"),
+    "errors": Column("count", "Records that ended in an error: failed in their job, or their job failed", "Failed"),
     "mean_cost_usd": Column("money", "Mean cost of one successful record, at the batch price", "Cost per image"),
 }
 BATCH_JOB_COLUMNS = {
@@ -398,10 +400,12 @@ def batch_jobs_table(bench: batch.BatchBench) -> None:
     )
     if rows.empty:
         return
+    if (rows["message"] == fmt.DASH).all():
+        rows = rows.drop(columns=["message"])  # nothing said: no column to add
     show_table(
         rows,
         key=f"benchmark.batch.jobs.{bench.bench_id}",
-        main=["status", "records", "completed", "failed", "job_id"],
+        main=["status", "records", "completed", "failed", "job_id", "message"],
         title_of=target_title,
         caption="Its jobs, as their services last reported them.",
         columns=BATCH_JOB_COLUMNS,
@@ -492,10 +496,9 @@ def in_flight_list() -> None:
     """Batch benchmarks of the last days whose jobs are not all collected, from this app or the command line."""
     left, right = st.columns([4, 1], vertical_alignment="bottom")
     left.subheader("Batch benchmarks in flight")
-    if right.button(
-        "Refresh", icon=":material/refresh:", key="benchmark.batch.refresh", help="Read the recorded batch benchmarks now"
-    ):
-        batches_in_flight.clear()
+    with right.container(horizontal=True, horizontal_alignment="right"):
+        if st.button("Refresh", icon=":material/refresh:", key="benchmark.batch.refresh", help="Read them again now"):
+            batches_in_flight.clear()
     error = st.session_state.pop(BATCH_ERROR, None)
     if error:
         st.error(plain(error), icon=":material/error:")
@@ -521,12 +524,13 @@ def in_flight_list() -> None:
         records = f"{fmt.count(state['records'], 'record')} per model"
         asked = " · cancel asked" if state.get("cancelled") else ""
         with st.container(border=True, key=f"benchmark.batch.flight.{bench_id}"):
-            left, right = st.columns([4, 1], vertical_alignment="center")
+            left, right = st.columns([5, 2], vertical_alignment="center")
             left.markdown(
                 f"**{created:%Y-%m-%d %H:%M} UTC** ({fmt.duration_long_s((now - created).total_seconds())} ago) · "
                 f"{plain(titles)} · {records}{asked}"
             )
-            left.caption(f"{plain(fmt.batch_jobs_line(_job_rows(state), target_title))} · {bench_id}")
+            jobs = fmt.batch_jobs_line(_job_rows(state), target_title)
+            left.caption(f"As last recorded: {plain(jobs)} · {bench_id}")
             with right.container(horizontal=True, horizontal_alignment="right"):
                 st.button(
                     "Resume", icon=":material/play_arrow:", key=f"benchmark.batch.resume.{bench_id}", on_click=pick_up,

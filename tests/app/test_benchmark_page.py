@@ -585,7 +585,7 @@ def test_a_batch_benchmark_left_in_flight_is_listed_and_resume_collects_it(app: 
     listed = " ".join(m.value for m in at.markdown)
     assert f"{recorded.created_at:%Y-%m-%d %H:%M} UTC" in listed and "Azure OpenAI · 3 records per model" in listed, listed
     captions = [c.value for c in at.caption if recorded.bench_id in c.value]
-    assert len(captions) == 1 and re.match(r"Azure OpenAI: [a-z ]+, \d of 3 records · ", captions[0]), captions
+    assert len(captions) == 1 and re.match(r"As last recorded: Azure OpenAI: [a-z ]+, \d of 3 records · ", captions[0]), captions
     assert "azure_openai" not in " ".join([listed, *captions]), "an internal name on the page"
 
     resume.click()
