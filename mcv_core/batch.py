@@ -17,9 +17,11 @@ its jobs in the table (`BATCH#<bench_id>`, History.save_batch), written as each 
 changes, so a closed app or terminal picks it up again (`follow` after a restart, `bench --resume`).
 
 Each record's result is stored like an online one, with `mode` "batch" and the job's id, at the batch price of
-its tokens; it has no latency of its own (the job's time to all results is the benchmark's). A record the
-service reports as failed is an error result with the service's reason; a record of a failed job that has no
-output line is an error result with the job's message; records a cancelled job never reached have no result.
+its tokens (or, for a job billed as a whole, SageMaker Batch Transform's instance time, its share of the job's
+bill: BatchState.cost_usd / the job's records); it has no latency of its own (the job's time to all results is
+the benchmark's). A record the service reports as failed is an error result with the service's reason; a record
+of a failed job that has no output line is an error result with the job's message; records a cancelled job never
+reached have no result.
 """
 
 from __future__ import annotations
@@ -78,9 +80,11 @@ def split(sizes: Sequence[int], limits: "BatchLimits") -> list[tuple[int, int]]:
     total = len(sizes)
     if total == 0:
         return []
-    too_big = [i for i, size in enumerate(sizes) if size > limits.max_file_bytes]
+    most = limits.max_record_bytes or limits.max_file_bytes
+    too_big = [i for i, size in enumerate(sizes) if size > most]
     if too_big:
-        raise UsageError(f"record {too_big[0]} is {sizes[too_big[0]]:,} bytes, more than a batch file may hold ({limits.max_file_bytes:,})")
+        what = "a batch record may be" if limits.max_record_bytes else "a batch file may hold"
+        raise UsageError(f"record {too_big[0]} is {sizes[too_big[0]]:,} bytes, more than {what} ({most:,})")
     jobs = max(math.ceil(total / limits.max_records), math.ceil(sum(sizes) / limits.max_file_bytes))
     while True:
         share = math.ceil(total / jobs)
@@ -114,7 +118,7 @@ def check(workbench: "Workbench", plan: BenchPlan) -> list["Service"]:
         if limits is None:
             raise UsageError(
                 f"{service.title} ({service.service_title}) has no batch engine here",
-                hint="batch benchmarks run on Amazon Bedrock and Azure OpenAI targets; run the others online",
+                hint="batch benchmarks run on Amazon Bedrock, Azure OpenAI and SageMaker targets; run the others online",
             )
         if records < limits.min_records:
             raise UsageError(
@@ -145,6 +149,7 @@ class BatchJob:
     collected: bool = False  # its output has been read and its results stored
     submitted_at: str = ""
     ended_at: str | None = None
+    cost_usd: float | None = None  # the job's own bill, where its service bills the job (BatchState.cost_usd)
 
     def where(self, bench_id: str) -> str:
         return f"{bench_id}/{self.target}/{self.part:03d}"
@@ -334,7 +339,7 @@ def poll(workbench: "Workbench", bench: BatchBench) -> BatchBench:
         state = service.batch_state(job.job_id)
         changed = (state.status, state.completed, state.failed) != (job.status, job.completed, job.failed)
         job.status, job.phase, job.message = state.status, state.phase, state.message
-        job.completed, job.failed = state.completed, state.failed
+        job.completed, job.failed, job.cost_usd = state.completed, state.failed, state.cost_usd
         if state.over:
             job.ended_at = job.ended_at or _now()
             collect(workbench, bench, job, service)
@@ -386,7 +391,10 @@ def _result(bench: BatchBench, job: BatchJob, service: "Service", position: int,
     }
     if isinstance(outcome, ProviderError):
         return ProviderResult(model=service.model_id, status="error", error_type=outcome.kind, error=outcome.user_text(), **common)
-    cost = target.token_cost(outcome.input_tokens, outcome.output_tokens, batch=True)
+    if job.cost_usd is not None:  # a job billed as a whole (its instances' time): each record its share
+        cost: float | None = job.cost_usd / job.count
+    else:
+        cost = target.token_cost(outcome.input_tokens, outcome.output_tokens, batch=True)
     return ProviderResult(
         model=outcome.model,
         status="ok",
@@ -468,8 +476,8 @@ class BatchRun(BackgroundJob[BatchProgress, BenchOutcome]):
 
 
 def cancel(workbench: "Workbench", bench: BatchBench) -> BatchBench:
-    """Stop every job still running (StopModelInvocationJob, batches.cancel); recorded, so a resume collects what
-    the jobs finished and stores nothing they did not."""
+    """Stop every job still running (StopModelInvocationJob, batches.cancel, StopTransformJob); recorded, so a
+    resume collects what the jobs finished and stores nothing they did not."""
     bench.cancelled = True
     save(workbench, bench)
     for job in bench.jobs:

@@ -12,6 +12,7 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterator
+from urllib.parse import urlsplit, urlunsplit
 
 import boto3
 from botocore.config import Config
@@ -63,6 +64,7 @@ class Endpoints:
     azure_api_key: str | None = None
     openai_base_url: str | None = None  # the local cloud's OpenAI-compatible server
     openai_api_key: str | None = None
+    sagemaker_transform_url: str | None = None  # local cloud only: where SageMaker's transform-job calls go
 
 
 class Clients:
@@ -111,6 +113,8 @@ class Clients:
                     kwargs["endpoint_url"] = self.endpoints.aws[service]
                 client = self._boto_session().client(service, **kwargs)
                 client.meta.events.register("before-send", _count_attempt)  # every attempt, retries included
+                if service == "sagemaker" and self.endpoints.sagemaker_transform_url:
+                    _route_transform_jobs(client, self.endpoints.sagemaker_transform_url)
                 self._cache[key] = client
             return client
 
@@ -187,6 +191,26 @@ def _entra_token_provider() -> Any:
     return get_bearer_token_provider(DefaultAzureCredential(), "https://cognitiveservices.azure.com/.default")
 
 
+# SageMaker's transform-job operations, which the local cloud's AI emulator serves instead of moto.
+TRANSFORM_JOB_OPERATIONS = ("CreateTransformJob", "DescribeTransformJob", "StopTransformJob", "ListTransformJobs")
+
+
+def _route_transform_jobs(client: Any, url: str) -> None:
+    """Local cloud only (its Endpoints carry the emulator's URL; on AWS they do not, nothing is registered, and
+    every SageMaker call goes where the SDK's own endpoint resolution sends it). Why: moto serves SageMaker's
+    control plane (models, endpoints) but only stores transform jobs and never runs them, so these four operations
+    go to the local cloud's AI emulator, which runs them with the endpoint's own model and handler. The request is
+    pointed there before it is signed, so it carries an ordinary SigV4 signature for the host it reaches."""
+    target = urlsplit(url)
+
+    def to_emulator(request: Any, **kwargs: Any) -> None:
+        parts = urlsplit(request.url)
+        request.url = urlunsplit((target.scheme, target.netloc, parts.path, parts.query, parts.fragment))
+
+    for operation in TRANSFORM_JOB_OPERATIONS:
+        client.meta.events.register(f"before-sign.sagemaker.{operation}", to_emulator)
+
+
 def _local_endpoints(settings: Settings) -> Endpoints:
     from .local.state import read_connection
 
@@ -199,4 +223,5 @@ def _local_endpoints(settings: Settings) -> Endpoints:
         azure_api_key=conn.azure_api_key,
         openai_base_url=conn.openai_base_url,
         openai_api_key=conn.azure_api_key,
+        sagemaker_transform_url=conn.emulator_url,
     )

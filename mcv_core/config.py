@@ -59,6 +59,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("MCV_MAX_PIXELS", "max_pixels", "50000000", "largest accepted image, pixels (checked before decoding)"),
     Variable("MCV_RESULT_TTL_DAYS", "result_ttl_days", "90", "days a result is kept in DynamoDB; 0 keeps it forever"),
     Variable("MCV_SAGEMAKER_MEMORY_MB", "sagemaker_memory_mb", str(stack.SAGEMAKER_MEMORY_MB), "serverless memory size, for cost"),
+    Variable("MCV_TRANSFORM_INSTANCE_TYPE", "transform_instance_type", stack.TRANSFORM_INSTANCE_TYPE, "instance type of the SageMaker Batch Transform jobs of batch benchmarks (terraform output sagemaker_transform_instance_type)"),
     Variable("MCV_LOCAL_IDLE_S", "local_idle_s", "120", "local cloud: idle seconds before the SageMaker worker scales to zero"),
     Variable("MCV_LOG_LEVEL", "log_level", "WARNING", "log level of the command line: DEBUG, INFO, WARNING or ERROR (no level logs credentials)"),
 )
@@ -102,6 +103,7 @@ class Settings:
     max_pixels: int = 50_000_000
     result_ttl_days: int = 90
     sagemaker_memory_mb: int = stack.SAGEMAKER_MEMORY_MB
+    transform_instance_type: str = stack.TRANSFORM_INSTANCE_TYPE
     local_idle_s: float = 120.0
     log_level: str = "WARNING"
 
@@ -188,6 +190,11 @@ class Settings:
         values["log_level"] = str(values["log_level"]).upper()
         if values["log_level"] not in LOG_LEVELS:
             raise ConfigError(f"MCV_LOG_LEVEL={raw['log_level']!r} is not a log level", hint=f"set MCV_LOG_LEVEL to one of {', '.join(LOG_LEVELS)}")
+        if not str(values["transform_instance_type"]).startswith("ml."):
+            raise ConfigError(
+                f"MCV_TRANSFORM_INSTANCE_TYPE={values['transform_instance_type']!r} is not a SageMaker instance type",
+                hint="set MCV_TRANSFORM_INSTANCE_TYPE to one such as ml.m5.large",
+            )
         if values["azure_image_detail"] not in ("auto", "low", "high"):
             raise ConfigError("MCV_AZURE_IMAGE_DETAIL must be auto, low or high", hint="set MCV_AZURE_IMAGE_DETAIL=auto")
         timeouts = {}

@@ -2,8 +2,8 @@
 
 Token-priced models use genai-prices and its bundled price snapshot (no network), looked up by the model's id
 and genai-prices' id for the service (aws, azure, openai); targets.Target falls back to the catalogue's own
-price. SageMaker Serverless is billed by memory x compute duration; its list price is in the small dated table
-below.
+price. SageMaker Serverless is billed by memory x compute duration, SageMaker Batch Transform by instance time;
+their list prices are in the small dated tables below.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from functools import lru_cache
 
 from genai_prices import Usage, calc_price
@@ -47,6 +47,54 @@ def sagemaker_serverless_cost(billed_ms: float | None, memory_mb: int, region: s
         return None
     seconds = math.ceil(billed_ms) / 1000.0
     return sagemaker_price(region).usd_per_gb_second * (memory_mb / 1024.0) * seconds
+
+
+# SageMaker Batch Transform: billed per instance for the time the job runs on it, from its TransformStartTime to
+# its TransformEndTime (docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeTransformJob.html: "You are
+# billed for the time interval between this time and the value of TransformEndTime"), at the instance type's
+# on-demand hourly price. Source: https://aws.amazon.com/sagemaker/pricing/ (On-Demand Pricing, the Batch
+# Transform tab), by region and instance type; entered on the date given, from AWS's list prices, without the page
+# being re-read from the machine that wrote them (no network there): check them against the page. When set,
+# MCV_TRANSFORM_USD_PER_HOUR is the price of any type anywhere; else a region not listed uses the us-east-1 figure
+# of the same type (an estimate), and a type not listed has no price.
+@dataclass(frozen=True)
+class InstanceHourPrice:
+    usd_per_hour: float
+    as_of: date
+    source: str
+
+
+SAGEMAKER_TRANSFORM_PRICES: dict[tuple[str, str], InstanceHourPrice] = {
+    ("us-east-1", "ml.m5.large"): InstanceHourPrice(
+        0.115, date(2026, 12, 6), "aws.amazon.com/sagemaker/pricing (Batch Transform, US East (N. Virginia))"
+    ),
+    ("ap-northeast-1", "ml.m5.large"): InstanceHourPrice(
+        0.149, date(2026, 12, 6), "aws.amazon.com/sagemaker/pricing (Batch Transform, Asia Pacific (Tokyo))"
+    ),
+}
+
+
+def transform_price(region: str, instance_type: str) -> InstanceHourPrice | None:
+    override = os.environ.get("MCV_TRANSFORM_USD_PER_HOUR")
+    if override:
+        return InstanceHourPrice(float(override), date.today(), "MCV_TRANSFORM_USD_PER_HOUR")
+    return SAGEMAKER_TRANSFORM_PRICES.get((region, instance_type)) or SAGEMAKER_TRANSFORM_PRICES.get(
+        (FALLBACK_REGION, instance_type)
+    )
+
+
+def sagemaker_transform_cost(
+    started: datetime | None, ended: datetime | None, instance_type: str, instance_count: int, region: str
+) -> float | None:
+    """What a Batch Transform job is billed: its instances' time, from its TransformStartTime to its
+    TransformEndTime as the service reports them (real timings, not an estimate), x instances x the type's
+    hourly price / 3600. None before the job has ended or for a type without a price. A result of the job costs
+    this divided by the job's records (batch.py)."""
+    price = transform_price(region, instance_type)
+    if started is None or ended is None or price is None:
+        return None
+    seconds = max(0.0, (ended - started).total_seconds())
+    return price.usd_per_hour * instance_count * seconds / 3600.0
 
 
 @lru_cache(maxsize=256)

@@ -45,8 +45,9 @@ class BatchLimits:
 
     min_records: int
     max_records: int
-    max_file_bytes: int  # the job's input file (one per job here)
+    max_file_bytes: int  # the job's input file (one per job here); one object per record: all of the job's records
     source: str
+    max_record_bytes: int | None = None  # one record's own limit, where the service has one; None: max_file_bytes
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,9 @@ class BatchState:
     completed: int | None = None
     failed: int | None = None
     message: str | None = None
+    # What the whole job is billed where the service bills the job rather than its records' tokens (SageMaker
+    # Batch Transform: its instances' time, known once it has ended); each of its results is billed its share.
+    cost_usd: float | None = None
 
     @property
     def over(self) -> bool:
@@ -162,7 +166,7 @@ class Service(ABC):
     def _no_batch(self) -> UsageError:
         return UsageError(
             f"target {self.name!r} ({self.service_title}) cannot run batch jobs here",
-            hint="run it online, or choose Amazon Bedrock or Azure OpenAI targets for a batch benchmark",
+            hint="run it online, or choose Amazon Bedrock, Azure OpenAI or SageMaker targets for a batch benchmark",
         )
 
     def batch_line(self, record_id: str, image: PreparedImage, prompt: str) -> dict[str, Any]:
@@ -170,8 +174,9 @@ class Service(ABC):
         raise self._no_batch()
 
     def batch_submit(self, where: str, name: str, lines: bytes) -> str:
-        """Upload the input file and create the job; returns the job's id. Submitting the same `name` again
-        creates no second job where the service takes an idempotency token."""
+        """Upload the job's input (its records, one `batch_line` per line: one file, or one object per record
+        where the service reads a prefix) and create the job; returns the job's id. Submitting the same `name`
+        again creates no second job where the service takes an idempotency token or a unique name."""
         raise self._no_batch()
 
     def batch_state(self, job_id: str) -> BatchState:

@@ -1,9 +1,13 @@
-"""SageMaker Serverless endpoint running our TorchScript classifier (sagemaker_model/code/inference.py)."""
+"""SageMaker Serverless endpoint running our TorchScript classifier (sagemaker_model/code/inference.py), and
+SageMaker Batch Transform jobs on the same model (the model.tar.gz and handler behind the endpoint) for batch
+benchmarks: each record one JSON object under an S3 prefix, answered into `<object>.out` under the output prefix."""
 
 from __future__ import annotations
 
 import base64
 import json
+import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, Callable
 
@@ -14,7 +18,7 @@ from ..errors import CheckFailed, MalformedResponseError
 from ..images import PreparedImage
 from ..records import Label, Reply
 from . import errors
-from .base import Service
+from .base import BatchLimits, BatchOutput, BatchState, Service
 from .registry import register
 
 TOP_K = 5
@@ -54,6 +58,97 @@ def parse_response(body: bytes, endpoint: str) -> Reply:
     )
 
 
+# --- Batch Transform (CreateTransformJob over the record objects under an S3 prefix, one record per request) --------
+
+# docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateTransformJob.html: MaxPayloadInMB (default 6, at
+# most 100) must hold one record, and with SplitType None each object is one record; a job has no minimum of
+# records, and no maximum of objects under its prefix is published, so a job here holds at most 10,000 records
+# (a job is listed, read and joined whole) and no byte limit of its own beyond its records'.
+TRANSFORM_MAX_PAYLOAD_MB = 6
+TRANSFORM_MAX_RECORDS = 10_000
+BATCH_LIMITS = BatchLimits(
+    1,
+    TRANSFORM_MAX_RECORDS,
+    TRANSFORM_MAX_RECORDS * TRANSFORM_MAX_PAYLOAD_MB * 1024 * 1024,
+    "docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateTransformJob.html (MaxPayloadInMB)",
+    max_record_bytes=TRANSFORM_MAX_PAYLOAD_MB * 1024 * 1024,
+)
+# DescribeTransformJob's TransformJobStatus -> phase (API_DescribeTransformJob.html). Stopping is not over yet: a
+# job asked to stop may still end Completed, and its output is read once it has ended.
+BATCH_PHASES = {
+    "InProgress": "running", "Stopping": "running", "Completed": "done", "Failed": "failed", "Stopped": "cancelled",
+}  # fmt: skip
+TRANSFORM_CONTENT_TYPE = "application/json"  # the handler's input_fn reads the online call's JSON body
+
+
+def transform_job_name(name: str) -> str:
+    """A job name SageMaker accepts ([a-zA-Z0-9] with inner hyphens, at most 63 characters); unique per job here."""
+    cleaned = re.sub(r"[^a-zA-Z0-9]+", "-", f"mcv-{name}").strip("-")
+    return cleaned[:63].rstrip("-")
+
+
+def batch_record(record_id: str, image: PreparedImage) -> dict[str, Any]:
+    """One record: its id and the object its transform job reads, the online call's JSON body (the same handler
+    answers both)."""
+    return {"recordId": record_id, "body": json.loads(build_request(image)["Body"])}
+
+
+def transform_request(name: str, model: str, bucket: str, where: str, instance_type: str) -> dict[str, Any]:
+    """create_transform_job arguments: every object under the job's input prefix is one record (SplitType None,
+    SingleRecord), answered into `<object>.out` under its output prefix, on one instance of `instance_type`."""
+    return {
+        "TransformJobName": name,
+        "ModelName": model,
+        "MaxConcurrentTransforms": 1,
+        "MaxPayloadInMB": TRANSFORM_MAX_PAYLOAD_MB,
+        "BatchStrategy": "SingleRecord",
+        "TransformInput": {
+            "DataSource": {
+                "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/{stack.BATCH_INPUT_PREFIX}{where}/"}
+            },
+            "ContentType": TRANSFORM_CONTENT_TYPE,
+            "CompressionType": "None",
+            "SplitType": "None",
+        },
+        "TransformOutput": {
+            "S3OutputPath": f"s3://{bucket}/{stack.BATCH_OUTPUT_PREFIX}{where}/",
+            "Accept": "application/json",
+            "AssembleWith": "None",
+        },
+        "TransformResources": {"InstanceType": instance_type, "InstanceCount": 1},
+    }
+
+
+def transform_state(job: dict[str, Any], region: str) -> BatchState:
+    """DescribeTransformJob -> BatchState: the status, FailureReason as the message, and once the job has ended its
+    bill (its instances' time between TransformStartTime and TransformEndTime, pricing.py)."""
+    status = str(job.get("TransformJobStatus"))
+    resources = job.get("TransformResources") or {}
+    cost = pricing.sagemaker_transform_cost(
+        job.get("TransformStartTime"),
+        job.get("TransformEndTime"),
+        str(resources.get("InstanceType", "")),
+        int(resources.get("InstanceCount", 1)),
+        region,
+    )
+    return BatchState(
+        job_id=str(job.get("TransformJobName")),
+        status=status,
+        phase=BATCH_PHASES.get(status, "running"),
+        message=job.get("FailureReason") or None,
+        cost_usd=cost,
+    )
+
+
+def parse_transform_output(key: str, body: bytes, endpoint: str) -> BatchOutput:
+    """`<prefix>/<record id>.out` and its body (the handler's JSON) -> (record id, Reply or error)."""
+    record = key.rsplit("/", 1)[-1].removesuffix(".out")
+    try:
+        return record, parse_response(body, endpoint)
+    except MalformedResponseError as exc:
+        return record, exc
+
+
 @register
 class SageMaker(Service):
     service = "sagemaker"
@@ -67,6 +162,7 @@ class SageMaker(Service):
     local_part = "local_aws"  # describe_endpoint is the control plane (moto)
     streams = False  # the classifier answers in one body; its model time is the service's own
     log_group_prefix = "/aws/sagemaker/Endpoints/"  # each endpoint's container logs
+    batch_limits = BATCH_LIMITS
 
     @property
     def endpoint(self) -> str:
@@ -119,3 +215,79 @@ class SageMaker(Service):
             raise CheckFailed(f"endpoint {name} is InService but not serverless", f"restore the serverless endpoint config: {reapply}", status="warn")
         facts.update(memory_mb=serverless["MemorySizeInMB"], max_concurrency=serverless["MaxConcurrency"])
         return f"{name}: InService, serverless {facts['memory_mb']} MB, max concurrency {facts['max_concurrency']}", facts
+
+    # --- batch: Batch Transform
+    def batch_line(self, record_id: str, image: PreparedImage, prompt: str) -> dict[str, Any]:
+        return batch_record(record_id, image)  # the classifier takes no prompt
+
+    def _model_name(self) -> str:
+        """The SageMaker model behind the endpoint (its endpoint config's variant): its model.tar.gz and handler."""
+        sm = self.clients.aws("sagemaker")
+        endpoint = sm.describe_endpoint(EndpointName=self.endpoint)
+        variants = sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])["ProductionVariants"]
+        return str(variants[0]["ModelName"])
+
+    def batch_submit(self, where: str, name: str, lines: bytes) -> str:
+        """Each record to `<input prefix><where>/<record id>` (the JSON body), then one transform job over them.
+        A job name is unique in the account: submitting the same `name` again finds the job it made."""
+        bucket = self.settings.require("upload_bucket")
+        records = [json.loads(line) for line in lines.splitlines() if line.strip()]
+        s3 = self.clients.aws("s3")
+        job_name = transform_job_name(name)
+
+        def put(record: dict[str, Any]) -> None:
+            key = f"{stack.BATCH_INPUT_PREFIX}{where}/{record['recordId']}"
+            body = json.dumps(record["body"]).encode()
+            s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=TRANSFORM_CONTENT_TYPE)
+
+        try:
+            with ThreadPoolExecutor(max_workers=8, thread_name_prefix="mcv-transform-put") as pool:
+                list(pool.map(put, records))
+            instance_type = self.settings.transform_instance_type
+            request = transform_request(job_name, self._model_name(), bucket, where, instance_type)
+            self.clients.aws("sagemaker").create_transform_job(**request)
+        except bce.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ResourceInUse":
+                raise errors.from_botocore(exc) from exc
+        except bce.BotoCoreError as exc:
+            raise errors.from_botocore(exc) from exc
+        return job_name
+
+    def batch_state(self, job_id: str) -> BatchState:
+        try:
+            job = self.clients.aws("sagemaker").describe_transform_job(TransformJobName=job_id)
+        except (bce.BotoCoreError, bce.ClientError) as exc:
+            raise errors.from_botocore(exc) from exc
+        return transform_state(job, self.settings.region)
+
+    def batch_cancel(self, job_id: str) -> None:
+        try:
+            self.clients.aws("sagemaker").stop_transform_job(TransformJobName=job_id)
+        except bce.ClientError as exc:
+            # A job that has already ended cannot be stopped: there is nothing left to cancel.
+            if exc.response.get("Error", {}).get("Code") != "ValidationException":
+                raise errors.from_botocore(exc) from exc
+        except bce.BotoCoreError as exc:
+            raise errors.from_botocore(exc) from exc
+
+    def batch_outputs(self, job_id: str, where: str) -> list[BatchOutput]:
+        """The `<record id>.out` objects under the job's output prefix. A record with none has no line here: in a
+        failed job it becomes an error with the job's FailureReason (batch.collect); a stopped job stores no output
+        at all (AWS: StopTransformJob)."""
+        bucket = self.settings.require("upload_bucket")
+        prefix = f"{stack.BATCH_OUTPUT_PREFIX}{where}/"
+        s3 = self.clients.aws("s3")
+        try:
+            keys = [
+                item["Key"]
+                for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+                for item in page.get("Contents", [])
+                if item["Key"].endswith(".out")
+            ]
+            found: list[BatchOutput] = []
+            for key in sorted(keys):
+                body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+                found.append(parse_transform_output(key, body, self.endpoint))
+        except (bce.BotoCoreError, bce.ClientError) as exc:
+            raise errors.from_botocore(exc) from exc
+        return found

@@ -9,6 +9,8 @@ Wire protocols served (so the real boto3 and openai clients run end to end), one
 and the batch control planes, run by one engine (batch_jobs.py) over the local S3 and the same stand-ins:
   bedrock_batch.py      CreateModelInvocationJob, GetModelInvocationJob, ListModelInvocationJobs, StopModelInvocationJob
   azure_batch.py        /openai/files (upload, get, content, delete), /openai/batches (create, get, list, cancel)
+  sagemaker_transform.py  CreateTransformJob, DescribeTransformJob, StopTransformJob, ListTransformJobs (POST /,
+                        X-Amz-Target SageMaker.*; the rest of SageMaker's control plane is moto's) -> inference.py
 (chat.py: the chat-completions format both share, whole or streamed as server-sent events) over wire.py (HTTP
 plumbing, faults, SigV4, token counts, images) and streaming.py (the text paced at each family's emulated rate,
 MCV_LOCAL_TOKENS_PER_S for all; every answer's send times in a ring, GET /_mcv/streams). AWS requests must
@@ -31,7 +33,16 @@ from typing import Any, Callable, Mapping
 from .. import describers
 from ... import models
 from ..state import Connection
-from . import azure_batch, azure_openai, bedrock, bedrock_batch, openai_compatible, sagemaker, streaming
+from . import (
+    azure_batch,
+    azure_openai,
+    bedrock,
+    bedrock_batch,
+    openai_compatible,
+    sagemaker,
+    sagemaker_transform,
+    streaming,
+)
 from .azure_openai import Deployments
 from .batch_jobs import BatchFault, BatchJobs
 from .sagemaker import SageMakerHost
@@ -81,6 +92,8 @@ class Emulator:
         self.azure_files = azure_batch.Files(batch_root)
         self.batch.register(bedrock_batch.SERVICE, bedrock_batch.BedrockRunner(conn))
         self.batch.register(azure_batch.SERVICE, azure_batch.AzureRunner(self.azure_files, self.azure_deployments))
+        transform = sagemaker_transform.TransformRunner(conn, batch_root / "transform")
+        self.batch.register(sagemaker_transform.SERVICE, transform)
         self.requests: dict[str, int] = {service: 0 for service in SERVICES}
         self._count_lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
@@ -202,7 +215,7 @@ ADMIN_ROUTES = (
     Route("POST", re.compile(r"/_mcv/batch-faults"), _set_batch_faults),
     Route("DELETE", re.compile(r"/_mcv/batch-faults"), _clear_batch_faults),
 )
-BATCH_MODULES = (bedrock_batch, azure_batch)
+BATCH_MODULES = (bedrock_batch, azure_batch, sagemaker_transform)
 ROUTES: tuple[Route, ...] = ADMIN_ROUTES + tuple(
     route for module in (*SERVICE_MODULES, *BATCH_MODULES) for route in module.ROUTES
 )

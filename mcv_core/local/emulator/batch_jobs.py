@@ -1,6 +1,6 @@
-"""The batch engine behind the emulated control planes (bedrock_batch.py, azure_batch.py): jobs that read their
-records, answer each through the same stand-ins as online calls, and write their outputs, moving through their
-service's own states.
+"""The batch engine behind the emulated control planes (bedrock_batch.py, azure_batch.py, sagemaker_transform.py):
+jobs that read their records, answer each through the same models as online calls (the stand-ins; SageMaker's
+own handler), and write their outputs, moving through their service's own states.
 
 A job is a dict in the service's own terms (its control plane shapes the responses) plus what the engine needs:
 `service`, `status`, the record counts, `stop` (asked to stop). One worker thread runs the jobs in the order
@@ -52,7 +52,8 @@ class Runner(Protocol):
 
     def finish(self, job: dict[str, Any], outputs: list[tuple[bool, Any]]) -> dict[str, Any]:
         """Write the job's outputs (all of its records answered so far) where its service puts them; returns
-        what the job's description gains (Azure: its output and error file ids)."""
+        what the job's description gains (Azure: its output and error file ids; a `message`). `job` is read
+        afresh: its `stop` says whether a client asked it to stop."""
 
     def states(self) -> "States": ...
 
@@ -70,6 +71,7 @@ class States:
     failed: str
     stopping: str
     stopped: str
+    fails_on_record_error: bool = False  # SageMaker: a record that fails fails the job (what was answered is kept)
 
     @property
     def final(self) -> tuple[str, ...]:
@@ -120,7 +122,7 @@ class BatchJobs:
         """A new job (its id in `id`), in its service's submitted state; the worker takes it up."""
         states = self.runners[job["service"]].states()
         job.update(status=states.submitted, total=0, processed=0, succeeded=0, errored=0, stop=False, message=None,
-                   submitted_at=now_iso(), updated_at=now_iso(), ended_at=None)  # fmt: skip
+                   submitted_at=now_iso(), updated_at=now_iso(), started_at=None, ended_at=None)  # fmt: skip
         with self._lock:
             self.jobs[job["id"]] = job
         self._save()
@@ -167,6 +169,10 @@ class BatchJobs:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        for runner in self.runners.values():
+            close = getattr(runner, "close", None)  # a runner that holds processes (SageMaker's instances)
+            if close is not None:
+                close()
 
     def _next(self) -> dict[str, Any] | None:
         with self._lock:
@@ -200,9 +206,10 @@ class BatchJobs:
         job_id = job["id"]
         if self._stop_asked(job_id):
             if not self._stopping.is_set():
-                self._set(job_id, status=states.stopped, ended_at=now_iso(), **runner.finish(job, []))
+                written = runner.finish(self.get(job_id) or job, [])
+                self._set(job_id, status=states.stopped, ended_at=now_iso(), **written)
             return
-        self._set(job_id, status=states.validating)
+        self._set(job_id, status=states.validating, started_at=now_iso())
         fault = self.faults.get(job["service"], BatchFault())
         try:
             if fault.fail_job:
@@ -230,13 +237,15 @@ class BatchJobs:
             return  # the local cloud is stopping: the job starts again from its first record at the next start
         if states.finalizing:
             self._set(job_id, status=states.finalizing)
-        written = runner.finish(job, outputs)
+        written = runner.finish(self.get(job_id) or job, outputs)
         stopped = self._stop_asked_by_client(job_id)
         errored = sum(1 for ok, _ in outputs if not ok)
         if stopped:
             status = states.stopped
         elif errored and states.partially:
             status = states.partially
+        elif errored and states.fails_on_record_error:
+            status = states.failed
         else:
             status = states.completed
         self._set(job_id, status=status, ended_at=now_iso(), **written)
