@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pandas as pd
 import streamlit as st
 
-from mcv_core import batch, samples, sweep
+from mcv_core import batch, samples, services, sweep
 from mcv_core import bench as benchmark
 from mcv_core import formatting as fmt
 from mcv_core.errors import MCVError
@@ -78,19 +78,20 @@ def chosen_images(use_samples: bool, uploads: list) -> list[benchmark.BenchImage
     return images
 
 
+def service_of(target: str) -> type[services.Service]:
+    return services.get(workbench.catalogue.get(target).service)
+
+
 def batch_targets() -> tuple[list[str], list[str]]:
-    """The catalogue's targets whose service runs batch jobs here, and the others."""
+    """The catalogue's targets whose service runs batch jobs here (its `batch_limits`), and the others."""
     ids = workbench.catalogue.ids
-    able = [t for t in ids if workbench.target(t).batch_limits is not None]
+    able = [t for t in ids if service_of(t).batch_limits is not None]
     return able, [t for t in ids if t not in able]
 
 
 def batch_limits_caption(chosen: list[str]) -> None:
-    services = {}
-    for target in chosen:
-        service = workbench.target(target)
-        services.setdefault(service.service_title, service.batch_limits)
-    limits = "; ".join(fmt.batch_limits_text(title, found) for title, found in services.items())
+    found = {service_of(t).service_title: service_of(t).batch_limits for t in chosen}
+    limits = "; ".join(fmt.batch_limits_text(title, limit) for title, limit in found.items() if limit is not None)
     st.caption(
         "Every call is a record of its service's batch job, run on the service's own fleet at its batch price; "
         "results come within hours on a real cloud (minutes on the local cloud), and the jobs go on when this tab "
