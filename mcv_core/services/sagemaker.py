@@ -149,6 +149,40 @@ def parse_transform_output(key: str, body: bytes, endpoint: str) -> BatchOutput:
         return record, exc
 
 
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def transform_role_problems(trust: dict[str, Any], policies: list[dict[str, Any]]) -> list[str]:
+    """What keeps the model's execution role from running Batch Transform jobs here: SageMaker must be able to
+    assume it, and a job running as it must read the input prefix and write the output prefix (terraform/aws:
+    the SageMaker role's ReadBatchInputs and WriteBatchOutputs)."""
+    problems: list[str] = []
+    trusted = any(
+        statement.get("Effect") == "Allow"
+        and "sagemaker.amazonaws.com" in _listed(statement.get("Principal", {}).get("Service", []))
+        and "sts:AssumeRole" in _listed(statement.get("Action", []))
+        for statement in _listed(trust.get("Statement", []))
+    )
+    if not trusted:
+        problems.append("SageMaker (sagemaker.amazonaws.com) may not assume it")
+    statements = [statement for policy in policies for statement in _listed(policy.get("Statement", []))]
+
+    def allows(action: str, suffix: str) -> bool:
+        return any(
+            statement.get("Effect") == "Allow"
+            and action in _listed(statement.get("Action", []))
+            and any(str(resource).endswith(suffix) for resource in _listed(statement.get("Resource", [])))
+            for statement in statements
+        )
+
+    if not allows("s3:GetObject", f"/{stack.BATCH_INPUT_PREFIX}*"):
+        problems.append(f"it may not read {stack.BATCH_INPUT_PREFIX}")
+    if not allows("s3:PutObject", f"/{stack.BATCH_OUTPUT_PREFIX}*"):
+        problems.append(f"it may not write {stack.BATCH_OUTPUT_PREFIX}")
+    return problems
+
+
 @register
 class SageMaker(Service):
     service = "sagemaker"
@@ -291,3 +325,52 @@ class SageMaker(Service):
         except (bce.BotoCoreError, bce.ClientError) as exc:
             raise errors.from_botocore(exc) from exc
         return found
+
+    batch_probe_checks = "the endpoint's model and its role: trusted by SageMaker, reads batch inputs, writes outputs"
+
+    def batch_probe(self, timeout: float) -> tuple[str, dict[str, Any]]:
+        """A transform job runs the endpoint's model as the model's execution role: both must be there, and the
+        role must let the job read the inputs and write the outputs. Read from the control plane and IAM only."""
+        reapply = (
+            "`python -m mcv_core local provision` re-applies the local stack"
+            if self.settings.is_local
+            else "`terraform -chdir=terraform/aws apply` re-applies the stack"
+        )
+        sm = self.clients.aws("sagemaker", timeout=timeout, max_attempts=1)
+        try:
+            endpoint = sm.describe_endpoint(EndpointName=self.endpoint)
+            config = sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+            model_name = str(config["ProductionVariants"][0]["ModelName"])
+            model = sm.describe_model(ModelName=model_name)
+        except bce.ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            what = f"the model behind endpoint {self.endpoint} cannot be read ({code})"
+            raise CheckFailed(what, f"restore it: {reapply}") from exc
+        except bce.BotoCoreError as exc:
+            what = f"SageMaker's control plane did not answer: {exc}"
+            raise CheckFailed(what, "check the region and the credentials") from exc
+        role_arn = str(model.get("ExecutionRoleArn", ""))
+        role_name = role_arn.rsplit("/", 1)[-1]
+        iam = self.clients.aws("iam", timeout=timeout, max_attempts=1)
+        try:
+            role = iam.get_role(RoleName=role_name)["Role"]
+            policies = [
+                iam.get_role_policy(RoleName=role_name, PolicyName=policy)["PolicyDocument"]
+                for policy in iam.list_role_policies(RoleName=role_name)["PolicyNames"]
+            ]
+        except bce.ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            what = f"model {model_name}'s role {role_name} cannot be read ({code})"
+            raise CheckFailed(what, f"restore the role: {reapply}") from exc
+        except bce.BotoCoreError as exc:
+            raise CheckFailed(f"IAM did not answer: {exc}", "check the credentials") from exc
+        problems = transform_role_problems(role["AssumeRolePolicyDocument"], policies)
+        if problems:
+            what = f"model {model_name}'s role {role_name}: " + "; ".join(problems)
+            raise CheckFailed(what, f"restore the role's policies: {reapply}")
+        instance = self.settings.transform_instance_type
+        return (
+            f"model {model_name}, role {role_name}: trusted by SageMaker, reads {stack.BATCH_INPUT_PREFIX}, writes "
+            f"{stack.BATCH_OUTPUT_PREFIX}; jobs on {instance}",
+            {"model": model_name, "role": role_arn, "instance_type": instance},
+        )

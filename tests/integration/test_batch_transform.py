@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from mcv_core import images, pricing, stack
+from mcv_core import images, infra, pricing, stack
 from mcv_core.local import control
 from mcv_core.samples import sample_images
 
@@ -210,3 +210,30 @@ def test_a_transform_job_in_progress_when_the_local_cloud_restarts_starts_again_
     assert len(doc["results"]) == 6 and all(r["status"] == "ok" and r["cost_usd"] > 0 for r in doc["results"])
     stored = _stored(workbench, bench_id)
     assert len(stored) == 6 and len({item["run_id"] for item in stored}) == 6
+
+
+def test_the_batch_health_check_reads_the_endpoint_s_model_and_its_role(local_env, workbench):
+    sm = workbench.clients.aws("sagemaker")
+    endpoint = sm.describe_endpoint(EndpointName=workbench.settings.sagemaker_endpoint)
+    model = sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])["ProductionVariants"][0]
+    role = sm.describe_model(ModelName=model["ModelName"])["ExecutionRoleArn"].rsplit("/", 1)[-1]
+    iam = workbench.clients.aws("iam")
+    # What terraform/aws gives the SageMaker role for transform jobs (ReadBatchInputs, WriteBatchOutputs).
+    bucket = f"arn:aws:s3:::{workbench.settings.upload_bucket}"
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": f"{bucket}/{stack.BATCH_INPUT_PREFIX}*"},
+            {"Effect": "Allow", "Action": ["s3:PutObject"], "Resource": f"{bucket}/{stack.BATCH_OUTPUT_PREFIX}*"},
+        ],
+    }
+    iam.put_role_policy(RoleName=role, PolicyName="batch-transform", PolicyDocument=json.dumps(policy))
+    checks = {check.name: check for check in infra.checks_for(workbench)}
+    assert "sagemaker.batch" in checks
+    detail, facts = workbench.target("sagemaker").batch_probe(10.0)
+    assert facts == {
+        "model": model["ModelName"],
+        "role": f"arn:aws:iam::{workbench.settings.upload_bucket.rsplit('-', 1)[-1]}:role/{role}",
+        "instance_type": stack.TRANSFORM_INSTANCE_TYPE,
+    }
+    assert f"role {role}: trusted by SageMaker" in detail

@@ -214,6 +214,39 @@ def test_stopping_a_job_that_has_ended_is_nothing_left_to_cancel() -> None:
         _service(clients).batch_cancel("job-1")
 
 
+# --- the batch health check's reading of the model's role ----------------------------------------------------------
+
+UPLOAD_ARN = "arn:aws:s3:::mc-vision-uploads-123456789012"
+TRUST_SAGEMAKER = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+}
+# terraform/aws/modules/iam: the SageMaker role's ReadBatchInputs, ListBatchInputs and WriteBatchOutputs.
+BATCH_STATEMENTS = [
+    {"Sid": "ReadBatchInputs", "Effect": "Allow", "Action": "s3:GetObject", "Resource": f"{UPLOAD_ARN}/batch/input/*"},
+    {"Sid": "ListBatchInputs", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": UPLOAD_ARN,
+     "Condition": {"StringLike": {"s3:prefix": ["batch/input/*"]}}},
+    {"Sid": "WriteBatchOutputs", "Effect": "Allow", "Action": "s3:PutObject", "Resource": f"{UPLOAD_ARN}/batch/output/*"},
+]  # fmt: skip
+ARTIFACT_ONLY = [{"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": "arn:aws:s3:::a/sagemaker/model.tar.gz"}]
+
+
+@pytest.mark.parametrize(
+    ("trust", "statements", "problems"),
+    [
+        (TRUST_SAGEMAKER, BATCH_STATEMENTS + ARTIFACT_ONLY, []),
+        (TRUST_SAGEMAKER, ARTIFACT_ONLY, ["it may not read batch/input/", "it may not write batch/output/"]),
+        ({"Statement": [{**TRUST_SAGEMAKER["Statement"][0], "Principal": {"Service": "bedrock.amazonaws.com"}}]},
+         BATCH_STATEMENTS, ["SageMaker (sagemaker.amazonaws.com) may not assume it"]),
+        (TRUST_SAGEMAKER, [{**statement, "Effect": "Deny"} for statement in BATCH_STATEMENTS],
+         ["it may not read batch/input/", "it may not write batch/output/"]),
+    ],
+)  # fmt: skip
+def test_a_model_role_that_cannot_run_transform_jobs_says_why(trust: Any, statements: Any, problems: list[str]) -> None:
+    policies = [{"Version": "2012-10-17", "Statement": statements}]
+    assert sagemaker.transform_role_problems(trust, policies) == problems
+
+
 # --- outputs joined back to their records ------------------------------------------------------------------------
 
 
