@@ -209,6 +209,12 @@ def show_estimate(plan: benchmark.BenchPlan, batch_mode: bool = False) -> None:
             f"typical cost **{fmt.money(batch_typical)}** as batch jobs, {fmt.money(typical)} online · "
             f"at most **{fmt.money(batch_most)}** as batch jobs, {fmt.money(most)} online, at today's prices"
         )
+        unpriced = [target_title(e.provider) for e in estimates if e.batch_cost_usd_typical is None]
+        if unpriced:
+            st.caption(
+                f"No batch price is known beforehand for {plain(', '.join(unpriced))}: the batch figures leave "
+                f"{'it' if len(unpriced) == 1 else 'them'} out."
+            )
         show_table(
             rows,
             key="benchmark.batch.estimate",
@@ -511,7 +517,7 @@ def in_flight_list() -> None:
     followed = set(batch_runs())
     states = [s for s in reversed(states) if s["bench_id"] not in followed]  # newest first
     if not states:
-        st.caption(f"None: every batch benchmark of the last {BATCH_DAYS} days has its results collected.")
+        st.caption(f"Nothing in flight: every batch benchmark of the last {BATCH_DAYS} days is collected.")
         return
     st.caption(
         "Their jobs go on at the services when a tab or a terminal is closed. Resume follows one here and stores "

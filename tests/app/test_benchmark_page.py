@@ -466,8 +466,14 @@ def test_batch_offers_the_models_with_a_batch_engine_and_prices_online_and_batch
     else:
         assert "not offered" not in captions
     assert "Amazon Bedrock: 100 to 50,000 records and 1 GB per job" in captions, captions
+    # A model without a batch price known beforehand (a job billed by its instance time) is named, not summed.
+    rows = batch_estimate(at).value.set_index("model")
+    unpriced = [title for title, cost in rows["batch_cost_usd_typical"].items() if pd.isna(cost)]
+    notes = [c.value for c in at.caption if c.value.startswith("No batch price is known")]
+    assert len(notes) == (1 if unpriced else 0) and all(title in notes[0] for title in unpriced), (unpriced, notes)
     at.pills(key="benchmark.batch.targets").set_value(["bedrock", "azure_openai"])
     run(at)
+    assert not [c.value for c in at.caption if c.value.startswith("No batch price is known")]
     assert at.number_input(key="benchmark.batch.repeat").value == 10
     assert not [w for w in at.number_input if w.key == "benchmark.concurrency"], "batch jobs have no concurrency here"
 
