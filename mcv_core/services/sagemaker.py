@@ -339,6 +339,13 @@ class SageMaker(Service):
         sm = self.clients.aws("sagemaker", timeout=timeout, max_attempts=1)
         try:
             endpoint = sm.describe_endpoint(EndpointName=self.endpoint)
+        except bce.ClientError as exc:  # the endpoint's own check fails for it: this one only follows
+            what = f"not checked: endpoint {self.endpoint}, whose model transform jobs run, is not there"
+            raise CheckFailed(what, f"restore the endpoint: {reapply}", status="warn") from exc
+        except bce.BotoCoreError as exc:
+            what = f"SageMaker's control plane did not answer: {exc}"
+            raise CheckFailed(what, "check the region and the credentials") from exc
+        try:
             config = sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
             model_name = str(config["ProductionVariants"][0]["ModelName"])
             model = sm.describe_model(ModelName=model_name)

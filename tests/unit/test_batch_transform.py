@@ -483,3 +483,13 @@ def test_the_engine_runs_sagemaker_states_a_failed_record_fails_the_job_a_stop_i
     finally:
         engine.close()
     assert not [t for t in threading.enumerate() if t.name == "batch-jobs"]
+
+
+def test_the_batch_check_only_follows_when_the_endpoint_itself_is_gone() -> None:
+    from mcv_core.errors import CheckFailed
+
+    clients = StubClients()
+    clients.stubs["sagemaker"].add_client_error("describe_endpoint", "ValidationException", "Could not find endpoint", 400)
+    with pytest.raises(CheckFailed) as caught:
+        _service(clients).batch_probe(5.0)
+    assert caught.value.status == "warn" and caught.value.detail.startswith("not checked: endpoint mc-vision-classifier")
