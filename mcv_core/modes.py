@@ -306,28 +306,30 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
     "batch_results": ("count", "Batch results", "Results of this model made by batch jobs"),
     "online_cost_per_1k_usd": (
         "money",
-        "Online per 1,000 images",
-        "1,000 times the mean cost of a successful call with a known price",
+        "Online per 1,000",
+        "What 1,000 images cost online: 1,000 times the mean cost of a successful call with a known price",
     ),
     "batch_cost_per_1k_usd": (
         "money",
-        "Batch per 1,000 images",
-        "1,000 times the mean cost of a successful batch record with a known price (the batch price)",
+        "Batch per 1,000",
+        "What 1,000 images cost in batch: 1,000 times the mean cost of a successful batch record with a known "
+        "price (the batch price)",
     ),
     "online_time": (
         "figure",
-        "Online: all results in",
-        "An online benchmark's time from its first call's start to its last call's end (the median of "
-        "several)",
+        "Online: all in",
+        "How long an online benchmark took to have all its results: from its first call's start to its last "
+        "call's end (with several benchmarks, the median of theirs: Online benchmarks says how many)",
     ),
     "batch_time": (
         "figure",
-        "Batch: all results in",
-        "A batch benchmark's time from its first job's creation to its last job's end (the median of several)",
+        "Batch: all in",
+        "How long a batch benchmark took to have all its results: from its first job's creation to its last "
+        "job's end (with several benchmarks, the median of theirs: Batch benchmarks says how many)",
     ),
     "agreement": (
         "figure",
-        "Same top answer (n)",
+        "Same answer (n)",
         "Share of the images answered in both modes where the top answers agree (the classifier's top label; "
         "the expected label a text answer names first), and how many were compared",
     ),
@@ -366,8 +368,7 @@ MAIN_COLUMNS = ["images", "online_cost_per_1k_usd", "batch_cost_per_1k_usd", "on
 
 def _time_text(side: ModeSide) -> str:
     if side.time_to_all_s is not None:
-        shown = fmt.duration_long_s(side.time_to_all_s)
-        return shown if side.benchmarks == 1 else f"{shown} (median of {side.benchmarks})"
+        return fmt.duration_long_s(side.time_to_all_s)
     if not side.results:
         return fmt.dash(f"no {side.mode} results")
     return fmt.dash("jobs not all ended" if side.mode == BATCH else "no benchmark")
