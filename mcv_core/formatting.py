@@ -93,7 +93,9 @@ def percent(fraction: Any, *, unknown: str | None = None, digits: int = 1) -> st
     smallest = 10**-digits
     if 0 < abs(value) < smallest:
         return f"<{smallest:g}%"
-    text = f"{value:,.{digits}f}".rstrip("0").rstrip(".")
+    text = f"{value:,.{digits}f}"
+    if digits > 0:  # trailing zeros of the decimals only: 50 stays "50%"
+        text = text.rstrip("0").rstrip(".")
     return f"{text}%"
 
 

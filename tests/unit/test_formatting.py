@@ -57,6 +57,11 @@ def test_percentages_run_0_to_100(fraction, shown) -> None:  # noqa: ANN001
     assert fmt.percent(fraction) == shown
 
 
+@pytest.mark.parametrize("fraction, shown", [(0.5, "50%"), (0.7, "70%"), (1, "100%"), (0.104, "10%"), (0.004, "<1%")])
+def test_whole_percentages_keep_their_zeros(fraction, shown) -> None:  # noqa: ANN001
+    assert fmt.percent(fraction, digits=0) == shown
+
+
 def test_counts_numbers_ratios_and_prices() -> None:
     assert fmt.count(306543) == "306,543"
     assert fmt.count(1, "call") == "1 call" and fmt.count(2, "repeat") == "2 repeats"
