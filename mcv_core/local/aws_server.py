@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import requests
@@ -70,6 +70,26 @@ def is_worth_replaying(entry: dict) -> bool:
     return not name.startswith(_READ_PREFIXES)
 
 
+def _entries(line: str) -> Iterator[tuple[str, dict | None]]:
+    """The recorded requests on one line, each with its text; (rest, None) for a rest that is no request.
+
+    moto's recorder writes an entry and its newline in two writes, from every server thread at once: an entry
+    large enough to go to the file at once (a multi-megabyte upload) can have a small entry written between it
+    and its newline, which puts two entries on one line. Both are requests that happened, so both are kept."""
+    decoder = json.JSONDecoder()
+    at = 0
+    while at < len(line):
+        try:
+            entry, end = decoder.raw_decode(line, at)
+        except json.JSONDecodeError:
+            yield line[at:], None  # cut short by a crash mid-write
+            return
+        yield line[at:end], entry if isinstance(entry, dict) else None
+        at = end
+        while at < len(line) and line[at].isspace():
+            at += 1
+
+
 def compact_recording(path: Path) -> tuple[int, int]:
     """Keep only what is worth replaying; returns (kept, dropped). Atomic: a crash leaves the old file."""
     if not path.is_file():
@@ -79,17 +99,11 @@ def compact_recording(path: Path) -> tuple[int, int]:
     with path.open() as handle:
         for line in handle:
             line = line.strip()
-            if not line:
-                continue
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError:
-                dropped += 1  # a line cut short by a crash mid-write
-                continue
-            if is_worth_replaying(entry):
-                kept.append(line)
-            else:
-                dropped += 1
+            for text, entry in _entries(line):
+                if entry is not None and is_worth_replaying(entry):
+                    kept.append(text)
+                else:
+                    dropped += 1
     tmp = path.with_suffix(".compact")
     tmp.write_text("".join(f"{line}\n" for line in kept))
     os.replace(tmp, path)

@@ -281,3 +281,13 @@ def test_bucket_notification_is_not_replayed() -> None:
     }
     assert is_worth_replaying(entry) is False
     assert is_worth_replaying({**entry, "url": "http://127.0.0.1:5000/mc-vision-uploads-123456789012/uploads/a.jpg"}) is True
+
+
+def test_two_requests_on_one_line_are_both_kept(tmp_path: Path) -> None:
+    """moto writes an entry and its newline apart: a small entry from another thread can land between a large
+    entry (an upload of megabytes goes to the file at once) and its newline. Both requests happened."""
+    path = tmp_path / "recording.jsonl"
+    upload = json.dumps(entry("s3", "PUT", OBJECT, body=b"x" * 3_000_000, content_type="application/jsonl"))
+    path.write_text(f"{KEEP[0]}\n{upload}{DROP[0]}\n\n{KEEP[1]}{KEEP[3]}\n{KEEP[2]} {DROP[1][:40]}\n")
+    assert compact_recording(path) == (5, 2)  # a read, and the tail a crash cut short
+    assert path.read_text().splitlines() == [KEEP[0], upload, KEEP[1], KEEP[3], KEEP[2]]
