@@ -88,6 +88,7 @@ def test_env_one_liner_gives_the_app_its_cloud_settings() -> None:
     assert settings.azure_model == "gpt-4o-mini"
     assert env["AZURE_OPENAI_API_KEY"] == AZURE_VALUES["azure_openai_api_key"]  # read by the openai SDK
     assert settings.bedrock_batch_role_arn == AWS_VALUES["bedrock_batch_role_arn"]
+    assert settings.transform_instance_type == AWS_VALUES["sagemaker_transform_instance_type"]
     assert "MCV_AZURE_BATCH_DEPLOYMENT" not in env  # no Global-Batch deployment: the setting keeps its default
 
 

@@ -131,6 +131,16 @@ data "aws_iam_policy_document" "sagemaker" {
     actions   = ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"]
     resources = ["${var.sagemaker_log_group_arn}:*"]
   }
+
+  # A Batch Transform job logs to /aws/sagemaker/TransformJobs, which SageMaker makes at the account's first job.
+  statement {
+    sid     = "WriteTransformJobLogs"
+    actions = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"]
+    resources = [
+      "arn:${local.partition}:logs:${var.region}:${var.account_id}:log-group:/aws/sagemaker/TransformJobs",
+      "arn:${local.partition}:logs:${var.region}:${var.account_id}:log-group:/aws/sagemaker/TransformJobs:*",
+    ]
+  }
 }
 
 resource "aws_iam_role_policy" "sagemaker" {
