@@ -81,8 +81,9 @@ def _ensure(create: Any, **kwargs: Any) -> Any:
         raise
 
 
-def bedrock_batch_policy(upload_arn: str) -> dict[str, Any]:
-    """What Bedrock batch inference may do as our role: read the batch inputs, write the batch outputs."""
+def batch_data_policy(upload_arn: str) -> dict[str, Any]:
+    """What a batch job may do with the upload bucket as its role (Bedrock's batch role; the SageMaker role for
+    transform jobs): read the batch inputs, write the batch outputs, as terraform/aws grants them."""
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -137,7 +138,7 @@ def provision(conn: Connection, model_tar: Path, ttl_days: int = 90) -> LocalSta
         ),
     )
     batch_role = _role(iam, names.bedrock_batch_role, "bedrock.amazonaws.com")
-    iam.put_role_policy(RoleName=names.bedrock_batch_role, PolicyName="batch-inference", PolicyDocument=json.dumps(bedrock_batch_policy(upload_arn)))
+    iam.put_role_policy(RoleName=names.bedrock_batch_role, PolicyName="batch-inference", PolicyDocument=json.dumps(batch_data_policy(upload_arn)))
     sagemaker_role = _role(iam, f"{stack.PROJECT}-sagemaker", "sagemaker.amazonaws.com")
     iam.put_role_policy(
         RoleName=f"{stack.PROJECT}-sagemaker",
@@ -163,6 +164,7 @@ def provision(conn: Connection, model_tar: Path, ttl_days: int = 90) -> LocalSta
             }
         ),
     )
+    iam.put_role_policy(RoleName=f"{stack.PROJECT}-sagemaker", PolicyName="batch-transform", PolicyDocument=json.dumps(batch_data_policy(upload_arn)))
 
     # S3: the upload bucket and the model artifacts bucket. terraform/aws also puts a TLS-only bucket policy;
     # here every endpoint is plain HTTP on loopback, so that policy has no place.

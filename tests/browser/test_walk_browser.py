@@ -17,8 +17,10 @@ import pytest
 pytestmark = pytest.mark.browser
 
 WIDTHS = {1024: 768, 1440: 900}
-HISTORY_TABS = ["Latency", "Streaming", "Cold starts", "Cost & tokens", "Errors", "Accuracy", "Outputs", "Export"]
-SCORECARD_TABS = ["Pairs", "Agreement", "Ratings", "Judge", "Report"]
+HISTORY_TABS = [
+    "Latency", "Streaming", "Cold starts", "Cost & tokens", "Errors", "Accuracy", "Online vs batch", "Outputs", "Export",
+]  # fmt: skip
+SCORECARD_TABS = ["Pairs", "Agreement", "Ratings", "Online vs batch", "Judge", "Report"]
 ANSWERS_S = 180  # the first comparison of a session pays for cold starts
 BENCH_S = 300
 TAB_S = 90  # a page's first run after a new minute reads the day's history again before it draws its tabs

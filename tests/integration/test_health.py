@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 # The stack's checks, then one per enabled target, named by its id, each followed by its batch check.
 EXPECTED = [
     "local_aws", "local_emulator", "bucket", "table", "lambda", "log_groups",
-    "sagemaker", "bedrock", "bedrock.batch", "azure_openai", "azure_openai.batch",
+    "sagemaker", "sagemaker.batch", "bedrock", "bedrock.batch", "azure_openai", "azure_openai.batch",
 ]  # fmt: skip
 
 
