@@ -341,7 +341,9 @@ def poll(workbench: "Workbench", bench: BatchBench) -> BatchBench:
         job.status, job.phase, job.message = state.status, state.phase, state.message
         job.completed, job.failed, job.cost_usd = state.completed, state.failed, state.cost_usd
         if state.over:
-            job.ended_at = job.ended_at or _now()
+            # The service's own end time where it gives one: a job collected hours later ended when it ended.
+            ended = state.ended_at.astimezone(timezone.utc).isoformat() if state.ended_at else _now()
+            job.ended_at = job.ended_at or ended
             collect(workbench, bench, job, service)
             job.collected = True
             changed = True

@@ -4,6 +4,7 @@ gpt-4.1 …); the target's `model` is the model behind the deployment, for its i
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 import openai
@@ -141,6 +142,7 @@ class AzureOpenAI(Service):
             completed=counts.completed if counts else None,
             failed=counts.failed if counts else None,
             message="; ".join(str(p) for p in problems if p) or None,
+            ended_at=_ended_at(batch),
         )
 
     def batch_cancel(self, job_id: str) -> None:
@@ -216,3 +218,10 @@ class AzureOpenAI(Service):
             f"deployment {self.model_id} ({completion.model}) answered a one-token request",
             {"deployment": self.model_id, "model": completion.model},
         )
+
+
+def _ended_at(batch: Any) -> datetime | None:
+    """When a batch ended (Azure gives Unix seconds under the end state's own name), or None while it runs."""
+    ends = [batch.completed_at, batch.failed_at, batch.cancelled_at, batch.expired_at]
+    ended = max((int(t) for t in ends if t), default=None)
+    return datetime.fromtimestamp(ended, timezone.utc) if ended is not None else None

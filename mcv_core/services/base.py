@@ -23,6 +23,7 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 from ..clients import Clients
@@ -65,6 +66,8 @@ class BatchState:
     # What the whole job is billed where the service bills the job rather than its records' tokens (SageMaker
     # Batch Transform: its instances' time, known once it has ended); each of its results is billed its share.
     cost_usd: float | None = None
+    # When the job ended, by the service's own clock (None while it runs, or where the service does not say).
+    ended_at: datetime | None = None
 
     @property
     def over(self) -> bool:

@@ -277,6 +277,7 @@ class Bedrock(Service):
             completed=job.get("successRecordCount"),
             failed=job.get("errorRecordCount"),
             message=job.get("message") or None,
+            ended_at=job.get("endTime"),
         )
 
     def batch_cancel(self, job_id: str) -> None:

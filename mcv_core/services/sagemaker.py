@@ -137,6 +137,7 @@ def transform_state(job: dict[str, Any], region: str) -> BatchState:
         phase=BATCH_PHASES.get(status, "running"),
         message=job.get("FailureReason") or None,
         cost_usd=cost,
+        ended_at=job.get("TransformEndTime"),
     )
 
 

@@ -236,6 +236,26 @@ def test_outputs_out_of_order_join_on_their_record_ids(phase: str, status: str) 
     assert set(runs) <= {batch.run_id(bench.bench_id, p) for p in range(4)}
 
 
+def test_a_job_collected_late_ended_when_its_service_says() -> None:
+    """Time to all results runs to the service's own end time, not to when a resume happened to look."""
+    ended = datetime(2026, 12, 5, 22, 47, 30, tzinfo=timezone.utc)
+    service = FakeBatchService(HAIKU, [], BatchState("job123456789", "Completed", "done", 4, 4, 0, ended_at=ended))
+    bench = _bench()
+    bench.jobs[0].submitted_at = "2026-12-05T22:00:00+00:00"
+    batch.poll(FakeWorkbench(service), bench)  # type: ignore[arg-type]
+    assert bench.jobs[0].ended_at == "2026-12-05T22:47:30+00:00"
+    assert batch.time_to_all_results_s(bench) == 47.5 * 60
+
+
+def test_azure_s_end_time_is_its_end_state_s_own() -> None:
+    from types import SimpleNamespace
+
+    running = SimpleNamespace(completed_at=None, failed_at=None, cancelled_at=None, expired_at=None)
+    assert azure_openai._ended_at(running) is None
+    cancelled = SimpleNamespace(completed_at=None, failed_at=None, cancelled_at=1_796_600_000, expired_at=None)
+    assert azure_openai._ended_at(cancelled) == datetime.fromtimestamp(1_796_600_000, timezone.utc)
+
+
 def test_a_running_job_is_looked_at_and_not_collected() -> None:
     service = FakeBatchService(HAIKU, [], BatchState("job123456789", "InProgress", "running", 4, 1, 0))
     workbench = FakeWorkbench(service)
@@ -283,9 +303,9 @@ def _trust(service: str) -> dict[str, Any]:
 
 
 def test_the_local_stack_s_batch_role_is_what_batch_jobs_need() -> None:
-    from mcv_core.local.provision import bedrock_batch_policy
+    from mcv_core.local.provision import batch_data_policy
 
-    policy = bedrock_batch_policy("arn:aws:s3:::uploads")
+    policy = batch_data_policy("arn:aws:s3:::uploads")
     assert bedrock.batch_role_problems(_trust("bedrock.amazonaws.com"), [policy]) == []
 
 
@@ -306,7 +326,20 @@ def test_the_local_stack_s_batch_role_is_what_batch_jobs_need() -> None:
     ids=["trusts-another-service", "no-policy", "wrong-prefix-and-deny"],
 )
 def test_a_batch_role_that_cannot_serve_batch_jobs_says_why(trusted: str, statements: Any, problems: list[str]) -> None:
-    from mcv_core.local.provision import bedrock_batch_policy
+    from mcv_core.local.provision import batch_data_policy
 
-    policy = bedrock_batch_policy("arn:aws:s3:::uploads") if statements is None else {"Statement": statements}
+    policy = batch_data_policy("arn:aws:s3:::uploads") if statements is None else {"Statement": statements}
     assert bedrock.batch_role_problems(_trust(trusted), [policy]) == problems
+
+
+def test_a_service_without_a_batch_engine_is_refused_with_the_way_out() -> None:
+    from mcv_core.targets import Catalogue
+    from mcv_core.workbench import Workbench
+
+    own = Target(id="llava", service="openai", model="llava", base_url="http://127.0.0.1:9/v1", title="LLaVA")
+    workbench = Workbench(Settings.load({"MCV_MODE": "cloud"}, env_file="/nonexistent"), catalogue=Catalogue((own,)))
+    plan = BenchPlan(tuple(BenchImage(f"{i}.jpg", b"x") for i in range(3)), (own.id,), repeat=34)
+    with pytest.raises(errors.UsageError) as caught:
+        batch.check(workbench, plan)
+    assert caught.value.message == "LLaVA (OpenAI-compatible) has no batch engine here"
+    assert "run the others online" in (caught.value.hint or "")
