@@ -166,3 +166,17 @@ def sample_bench(local_env: dict[str, str]) -> dict:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout)
+
+
+@pytest.fixture
+def batch_faults(local_settings):  # noqa: ANN001, ANN201
+    """Sets the local cloud's batch fault plan (`{service: {fail_every, fail_job, record_delay_s}}`); cleared after."""
+    from mcv_core.local import control
+
+    conn = control.running(local_settings)
+
+    def set_faults(plan: dict) -> None:
+        control.emulator_admin(conn, "POST", "/_mcv/batch-faults", json=plan)
+
+    yield set_faults
+    control.emulator_admin(control.running(local_settings), "DELETE", "/_mcv/batch-faults")

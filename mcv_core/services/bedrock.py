@@ -23,7 +23,7 @@ from ..errors import CheckFailed, InvalidRequestError, MalformedResponseError, P
 from ..images import PreparedImage
 from ..records import Reply
 from ..timing import StreamTimer
-from . import errors
+from . import batch_role, errors
 from .base import HEALTH_PROMPT, BatchLimits, BatchOutput, BatchState, Service
 from .registry import register
 
@@ -319,15 +319,11 @@ class Bedrock(Service):
         name = role_arn.rsplit("/", 1)[-1]
         iam = self.clients.aws("iam", timeout=timeout, max_attempts=1)
         try:
-            role = iam.get_role(RoleName=name)["Role"]
-            policies = [
-                iam.get_role_policy(RoleName=name, PolicyName=policy)["PolicyDocument"]
-                for policy in iam.list_role_policies(RoleName=name)["PolicyNames"]
-            ]
+            trust, policies = batch_role.read_role(iam, name)
         except bce.ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             raise CheckFailed(f"batch role {name} cannot be read ({code})", f"restore the role: {reapply}") from exc
-        problems = batch_role_problems(role["AssumeRolePolicyDocument"], policies)
+        problems = batch_role_problems(trust, policies)
         if problems:
             raise CheckFailed(f"batch role {name}: " + "; ".join(problems), f"restore the role's policies: {reapply}")
         try:
@@ -370,35 +366,7 @@ def _translate(exc: BaseException, model_id: str) -> ProviderError:
     return error
 
 
-def _allows(statements: list[dict[str, Any]], action: str, resource_suffix: str) -> bool:
-    """True when an Allow statement grants `action` on a resource ending in `resource_suffix`."""
-    return any(
-        statement.get("Effect") == "Allow"
-        and action in _listed(statement.get("Action", []))
-        and any(str(resource).endswith(resource_suffix) for resource in _listed(statement.get("Resource", [])))
-        for statement in statements
-    )
-
 
 def batch_role_problems(trust: dict[str, Any], policies: list[dict[str, Any]]) -> list[str]:
-    """What keeps a role from serving Bedrock batch inference here: Bedrock must be able to assume it, and its
-    policies must let a job read the input prefix and write the output prefix (AWS's batch inference service role)."""
-    problems: list[str] = []
-    trusted = any(
-        statement.get("Effect") == "Allow"
-        and "bedrock.amazonaws.com" in _listed(statement.get("Principal", {}).get("Service", []))
-        and "sts:AssumeRole" in _listed(statement.get("Action", []))
-        for statement in _listed(trust.get("Statement", []))
-    )
-    if not trusted:
-        problems.append("Bedrock (bedrock.amazonaws.com) may not assume it")
-    statements = [statement for policy in policies for statement in _listed(policy.get("Statement", []))]
-    if not _allows(statements, "s3:GetObject", f"/{stack.BATCH_INPUT_PREFIX}*"):
-        problems.append(f"it may not read {stack.BATCH_INPUT_PREFIX}")
-    if not _allows(statements, "s3:PutObject", f"/{stack.BATCH_OUTPUT_PREFIX}*"):
-        problems.append(f"it may not write {stack.BATCH_OUTPUT_PREFIX}")
-    return problems
-
-
-def _listed(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
+    """What keeps a role from serving Bedrock batch inference here (AWS's batch inference service role)."""
+    return batch_role.problems(trust, policies, "bedrock.amazonaws.com", "Bedrock")

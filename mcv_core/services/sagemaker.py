@@ -17,7 +17,7 @@ from .. import pricing, stack
 from ..errors import CheckFailed, MalformedResponseError
 from ..images import PreparedImage
 from ..records import Label, Reply
-from . import errors
+from . import batch_role, errors
 from .base import BatchLimits, BatchOutput, BatchState, Service
 from .registry import register
 
@@ -150,38 +150,10 @@ def parse_transform_output(key: str, body: bytes, endpoint: str) -> BatchOutput:
         return record, exc
 
 
-def _listed(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
 def transform_role_problems(trust: dict[str, Any], policies: list[dict[str, Any]]) -> list[str]:
-    """What keeps the model's execution role from running Batch Transform jobs here: SageMaker must be able to
-    assume it, and a job running as it must read the input prefix and write the output prefix (terraform/aws:
-    the SageMaker role's ReadBatchInputs and WriteBatchOutputs)."""
-    problems: list[str] = []
-    trusted = any(
-        statement.get("Effect") == "Allow"
-        and "sagemaker.amazonaws.com" in _listed(statement.get("Principal", {}).get("Service", []))
-        and "sts:AssumeRole" in _listed(statement.get("Action", []))
-        for statement in _listed(trust.get("Statement", []))
-    )
-    if not trusted:
-        problems.append("SageMaker (sagemaker.amazonaws.com) may not assume it")
-    statements = [statement for policy in policies for statement in _listed(policy.get("Statement", []))]
-
-    def allows(action: str, suffix: str) -> bool:
-        return any(
-            statement.get("Effect") == "Allow"
-            and action in _listed(statement.get("Action", []))
-            and any(str(resource).endswith(suffix) for resource in _listed(statement.get("Resource", [])))
-            for statement in statements
-        )
-
-    if not allows("s3:GetObject", f"/{stack.BATCH_INPUT_PREFIX}*"):
-        problems.append(f"it may not read {stack.BATCH_INPUT_PREFIX}")
-    if not allows("s3:PutObject", f"/{stack.BATCH_OUTPUT_PREFIX}*"):
-        problems.append(f"it may not write {stack.BATCH_OUTPUT_PREFIX}")
-    return problems
+    """What keeps the model's execution role from running Batch Transform jobs here (terraform/aws: the SageMaker
+    role's ReadBatchInputs and WriteBatchOutputs)."""
+    return batch_role.problems(trust, policies, "sagemaker.amazonaws.com", "SageMaker")
 
 
 @register
@@ -361,18 +333,14 @@ class SageMaker(Service):
         role_name = role_arn.rsplit("/", 1)[-1]
         iam = self.clients.aws("iam", timeout=timeout, max_attempts=1)
         try:
-            role = iam.get_role(RoleName=role_name)["Role"]
-            policies = [
-                iam.get_role_policy(RoleName=role_name, PolicyName=policy)["PolicyDocument"]
-                for policy in iam.list_role_policies(RoleName=role_name)["PolicyNames"]
-            ]
+            trust, policies = batch_role.read_role(iam, role_name)
         except bce.ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             what = f"model {model_name}'s role {role_name} cannot be read ({code})"
             raise CheckFailed(what, f"restore the role: {reapply}") from exc
         except bce.BotoCoreError as exc:
             raise CheckFailed(f"IAM did not answer: {exc}", "check the credentials") from exc
-        problems = transform_role_problems(role["AssumeRolePolicyDocument"], policies)
+        problems = transform_role_problems(trust, policies)
         if problems:
             what = f"model {model_name}'s role {role_name}: " + "; ".join(problems)
             raise CheckFailed(what, f"restore the role's policies: {reapply}")

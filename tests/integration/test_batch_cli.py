@@ -43,17 +43,6 @@ def photos(tmp_path_factory) -> list[str]:  # noqa: ANN001
     return paths
 
 
-@pytest.fixture
-def batch_faults(local_settings):  # noqa: ANN001, ANN201
-    conn = control.running(local_settings)
-
-    def set_faults(plan: dict) -> None:
-        control.emulator_admin(conn, "POST", "/_mcv/batch-faults", json=plan)
-
-    yield set_faults
-    control.emulator_admin(control.running(local_settings), "DELETE", "/_mcv/batch-faults")
-
-
 def _stored(workbench, bench_id: str) -> list[dict]:  # noqa: ANN001
     return [item for item in workbench.history.select(bench_id=bench_id) if item["mode"] == "batch"]
 
