@@ -50,8 +50,11 @@ def test_outputs_and_every_check_ok(app: AppTest, local_settings: Any) -> None:
     assert values["results_table_name"] == local_settings.results_table
     assert values["azure_openai_api_key"] == "(sensitive)"
     found = badges(at)
-    assert len(found) == 9 and set(found.values()) == {"ok"}, found
-    assert "9 ok · 0 warn · 0 fail" in [c.value for c in at.caption]
+    assert len(found) == 12 and set(found.values()) == {"ok"}, found  # 6 of the stack, 3 targets and their batch
+    assert {title for title in found if title.endswith(": batch")} == {
+        "SageMaker Serverless: batch", "Amazon Bedrock: batch", "Azure OpenAI: batch",
+    }  # fmt: skip
+    assert "12 ok · 0 warn · 0 fail" in [c.value for c in at.caption]
 
 
 def test_a_fault_shows_fail_with_its_fix_after_check_again(app: AppTest, local_settings: Any, workbench: Any) -> None:
