@@ -176,3 +176,36 @@ module "classifier" {
   log_retention_days = var.log_retention_days
   log_kms_key_arn    = var.log_kms_key_arn
 }
+
+# --- CI/CD -----------------------------------------------------------------------------------------------
+
+# GitHub Actions' OIDC provider and the roles .github/workflows/terraform.yml assumes (docs/DEPLOY.md, CI/CD),
+# only when github_repository is set. Apply it by hand once, as an administrator: the deployment role cannot
+# change these roles itself.
+module "cicd" {
+  source = "./modules/cicd"
+  count  = var.github_repository == "" ? 0 : 1
+
+  name_prefix        = var.project
+  account_id         = local.account_id
+  region             = var.region
+  github_repository  = var.github_repository
+  github_branch      = var.github_branch
+  github_environment = var.github_environment
+  oidc_provider_arn  = var.github_oidc_provider_arn
+
+  # The bootstrap script's names (terraform/bootstrap/create-state-backend.sh) unless given.
+  state_bucket     = coalesce(var.state_bucket, "${var.project}-tfstate-${local.account_id}")
+  state_lock_table = coalesce(var.state_lock_table, "${var.project}-tflock")
+  state_region     = var.state_region
+  state_keys       = coalesce(var.state_keys, ["${var.project}/aws.tfstate", "${var.project}/azure.tfstate"])
+
+  upload_bucket_name    = local.names.upload_bucket
+  artifacts_bucket_name = local.names.artifacts_bucket
+  results_table_name    = local.names.results_table
+  app_role_names        = var.app_role_names
+  app_group_names       = var.app_group_names
+  kms_key_arns          = compact([var.table_kms_key_arn, var.log_kms_key_arn])
+
+  permissions_boundary_arn = var.permissions_boundary_arn
+}

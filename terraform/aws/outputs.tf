@@ -145,3 +145,23 @@ output "app_policy_arn" {
   description = "IAM policy to attach to the identity that runs MC Vision (null when create_app_policy is false)."
   value       = module.iam.app_policy_arn
 }
+
+output "github_plan_role_arn" {
+  description = "Role GitHub Actions assumes to plan on pull requests (repository variable AWS_PLAN_ROLE_ARN); null without github_repository."
+  value       = var.github_repository == "" ? null : module.cicd[0].plan_role_arn
+}
+
+output "github_deploy_role_arn" {
+  description = "Role GitHub Actions assumes to apply (repository variable AWS_DEPLOY_ROLE_ARN); null without github_repository."
+  value       = var.github_repository == "" ? null : module.cicd[0].deploy_role_arn
+}
+
+output "github_oidc_provider_arn" {
+  description = "IAM OIDC provider for token.actions.githubusercontent.com the CI roles trust; null without github_repository."
+  value       = var.github_repository == "" ? null : module.cicd[0].oidc_provider_arn
+}
+
+output "github_deploy_subject" {
+  description = "OIDC subject the deployment role trusts (environment or branch of the repository); null without github_repository."
+  value       = var.github_repository == "" ? null : module.cicd[0].deploy_subject
+}

@@ -157,3 +157,56 @@ variable "permissions_boundary_arn" {
   type        = string
   default     = null
 }
+
+variable "github_repository" {
+  description = "GitHub repository (owner/name) whose workflows deploy this stack through OpenID Connect: creates the OIDC provider, a plan role for its pull requests and a deployment role for its apply job (modules/cicd). Empty creates none."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.github_repository == "" || can(regex("^[A-Za-z0-9](?:[A-Za-z0-9]|-[A-Za-z0-9]){0,38}/[A-Za-z0-9._-]{1,100}$", var.github_repository))
+    error_message = "github_repository must be owner/name (e.g. octo-org/mc-vision), or empty."
+  }
+}
+
+variable "github_branch" {
+  description = "Branch that deploys (the workflow applies on pushes to it); the deployment role trusts it when github_environment is empty."
+  type        = string
+  default     = "main"
+}
+
+variable "github_environment" {
+  description = "GitHub environment of the apply job (required reviewers, deployment branch rule): the deployment role trusts repo:<repository>:environment:<name>. Empty trusts repo:<repository>:ref:refs/heads/<github_branch> instead."
+  type        = string
+  default     = "production"
+}
+
+variable "github_oidc_provider_arn" {
+  description = "ARN of the account's existing OIDC provider for token.actions.githubusercontent.com (one per account); null creates it."
+  type        = string
+  default     = null
+}
+
+variable "state_bucket" {
+  description = "S3 bucket of the Terraform state, for the CI roles; null uses the bootstrap script's <project>-tfstate-<account>."
+  type        = string
+  default     = null
+}
+
+variable "state_lock_table" {
+  description = "DynamoDB lock table of the Terraform state, for the CI roles; null uses the bootstrap script's <project>-tflock."
+  type        = string
+  default     = null
+}
+
+variable "state_region" {
+  description = "Region of the state lock table (backend.hcl's region), for the CI roles; null means var.region."
+  type        = string
+  default     = null
+}
+
+variable "state_keys" {
+  description = "State keys of the two stacks (backend.hcl's key in terraform/aws and terraform/azure), for the CI roles; null uses <project>/aws.tfstate and <project>/azure.tfstate."
+  type        = list(string)
+  default     = null
+}

@@ -124,3 +124,112 @@ resource "azurerm_role_assignment" "openai_user" {
   role_definition_name = "Cognitive Services OpenAI User"
   principal_id         = each.value
 }
+
+# --- CI/CD -----------------------------------------------------------------------------------------------
+
+# GitHub Actions signs in to Azure with federated credentials (OpenID Connect): no client secret. Only when
+# github_repository is set. Two user-assigned identities, like the two AWS roles of terraform/aws/modules/cicd:
+#   id-<project>-github-plan    pull_request runs: Reader on the stack's resource group, and Cognitive Services
+#                               User on the account, because a refresh reads its keys (listKeys).
+#   id-<project>-github-deploy  the apply job (its environment, or the deployment branch): Contributor on the
+#                               stack's resource group.
+# They live in a resource group of their own, where both may only read, so the deployment identity cannot add
+# federated credentials to itself; role assignments are outside Contributor too, so a change to this file, or to
+# openai_user_principal_ids, is applied by an administrator (docs/DEPLOY.md, CI/CD).
+
+locals {
+  cicd_enabled        = var.github_repository != ""
+  cicd_resource_group = coalesce(var.cicd_resource_group_name, "rg-${var.project}-cicd")
+  github_issuer       = "https://token.actions.githubusercontent.com"
+  # The subjects GitHub puts in a job's token: an environment replaces the branch in it.
+  github_plan_subject   = "repo:${var.github_repository}:pull_request"
+  github_deploy_subject = var.github_environment == "" ? "repo:${var.github_repository}:ref:refs/heads/${var.github_branch}" : "repo:${var.github_repository}:environment:${var.github_environment}"
+}
+
+resource "azurerm_resource_group" "cicd" {
+  count = local.cicd_enabled ? 1 : 0
+
+  name     = local.cicd_resource_group
+  location = var.location
+  tags     = local.tags
+}
+
+resource "azurerm_user_assigned_identity" "github_plan" {
+  count = local.cicd_enabled ? 1 : 0
+
+  name                = "id-${var.project}-github-plan"
+  location            = azurerm_resource_group.cicd[0].location
+  resource_group_name = azurerm_resource_group.cicd[0].name
+  tags                = local.tags
+}
+
+resource "azurerm_user_assigned_identity" "github_deploy" {
+  count = local.cicd_enabled ? 1 : 0
+
+  name                = "id-${var.project}-github-deploy"
+  location            = azurerm_resource_group.cicd[0].location
+  resource_group_name = azurerm_resource_group.cicd[0].name
+  tags                = local.tags
+}
+
+resource "azurerm_federated_identity_credential" "github_plan" {
+  count = local.cicd_enabled ? 1 : 0
+
+  name                = "github-pull-request"
+  resource_group_name = azurerm_resource_group.cicd[0].name
+  parent_id           = azurerm_user_assigned_identity.github_plan[0].id
+  issuer              = local.github_issuer
+  audience            = ["api://AzureADTokenExchange"]
+  subject             = local.github_plan_subject
+}
+
+resource "azurerm_federated_identity_credential" "github_deploy" {
+  count = local.cicd_enabled ? 1 : 0
+
+  name                = var.github_environment == "" ? "github-branch" : "github-environment"
+  resource_group_name = azurerm_resource_group.cicd[0].name
+  parent_id           = azurerm_user_assigned_identity.github_deploy[0].id
+  issuer              = local.github_issuer
+  audience            = ["api://AzureADTokenExchange"]
+  subject             = local.github_deploy_subject
+}
+
+resource "azurerm_role_assignment" "github_plan_reader" {
+  count = local.cicd_enabled ? 1 : 0
+
+  scope                = azurerm_resource_group.this.id
+  role_definition_name = "Reader"
+  principal_id         = azurerm_user_assigned_identity.github_plan[0].principal_id
+  principal_type       = "ServicePrincipal"
+}
+
+resource "azurerm_role_assignment" "github_plan_keys" {
+  count = local.cicd_enabled ? 1 : 0
+
+  scope                = azurerm_cognitive_account.this.id
+  role_definition_name = "Cognitive Services User"
+  principal_id         = azurerm_user_assigned_identity.github_plan[0].principal_id
+  principal_type       = "ServicePrincipal"
+}
+
+resource "azurerm_role_assignment" "github_deploy_contributor" {
+  count = local.cicd_enabled ? 1 : 0
+
+  scope                = azurerm_resource_group.this.id
+  role_definition_name = "Contributor"
+  principal_id         = azurerm_user_assigned_identity.github_deploy[0].principal_id
+  principal_type       = "ServicePrincipal"
+}
+
+# Each identity refreshes its own identity, credential and role assignments in the plan.
+resource "azurerm_role_assignment" "github_cicd_reader" {
+  for_each = local.cicd_enabled ? {
+    plan   = azurerm_user_assigned_identity.github_plan[0].principal_id
+    deploy = azurerm_user_assigned_identity.github_deploy[0].principal_id
+  } : {}
+
+  scope                = azurerm_resource_group.cicd[0].id
+  role_definition_name = "Reader"
+  principal_id         = each.value
+  principal_type       = "ServicePrincipal"
+}

@@ -69,3 +69,23 @@ output "location" {
   description = "Azure region of the account."
   value       = azurerm_resource_group.this.location
 }
+
+output "github_plan_client_id" {
+  description = "Client id of the identity pull request runs sign in as to plan (repository variable AZURE_PLAN_CLIENT_ID); null without github_repository."
+  value       = local.cicd_enabled ? azurerm_user_assigned_identity.github_plan[0].client_id : null
+}
+
+output "github_deploy_client_id" {
+  description = "Client id of the identity the apply job signs in as (repository variable AZURE_DEPLOY_CLIENT_ID); null without github_repository."
+  value       = local.cicd_enabled ? azurerm_user_assigned_identity.github_deploy[0].client_id : null
+}
+
+output "github_tenant_id" {
+  description = "Entra ID tenant of the CI identities (repository variable AZURE_TENANT_ID)."
+  value       = data.azurerm_client_config.current.tenant_id
+}
+
+output "github_subscription_id" {
+  description = "Subscription the stack is deployed in (repository variable AZURE_SUBSCRIPTION_ID)."
+  value       = data.azurerm_client_config.current.subscription_id
+}

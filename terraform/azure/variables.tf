@@ -147,3 +147,32 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "github_repository" {
+  description = "GitHub repository (owner/name) whose workflows deploy this stack: creates two user-assigned identities with federated credentials for its pull requests (plan) and its apply job (deploy). Empty creates none."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.github_repository == "" || can(regex("^[A-Za-z0-9](?:[A-Za-z0-9]|-[A-Za-z0-9]){0,38}/[A-Za-z0-9._-]{1,100}$", var.github_repository))
+    error_message = "github_repository must be owner/name (e.g. octo-org/mc-vision), or empty."
+  }
+}
+
+variable "github_branch" {
+  description = "Branch that deploys; the deployment identity's federated credential names it when github_environment is empty."
+  type        = string
+  default     = "main"
+}
+
+variable "github_environment" {
+  description = "GitHub environment of the apply job: the deployment identity's federated credential subject is repo:<repository>:environment:<name>. Empty uses repo:<repository>:ref:refs/heads/<github_branch>."
+  type        = string
+  default     = "production"
+}
+
+variable "cicd_resource_group_name" {
+  description = "Resource group of the CI identities, apart from the stack's (the deployment identity may only read it); null names it rg-<project>-cicd."
+  type        = string
+  default     = null
+}
