@@ -375,6 +375,7 @@ def collect(workbench: "Workbench", bench: BatchBench, job: BatchJob, service: "
     runs = [_run(bench, position, [result]) for position, result in sorted(results.items())]
     with ThreadPoolExecutor(max_workers=SAVE_THREADS, thread_name_prefix="mcv-batch-save") as pool:
         list(pool.map(workbench.history.save, runs))
+    workbench.metrics.publish([result for run in runs for result in run.results])
     return runs
 
 

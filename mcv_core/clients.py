@@ -21,7 +21,9 @@ from .config import Settings
 from .errors import ConfigError
 
 # The boto3 service names used here, and the endpoint variables of the local cloud's `env`.
-AWS_SERVICES = ("s3", "dynamodb", "sqs", "sagemaker", "sagemaker-runtime", "bedrock", "bedrock-runtime", "logs", "lambda", "iam", "sts")
+AWS_SERVICES = (
+    "s3", "dynamodb", "sqs", "sagemaker", "sagemaker-runtime", "bedrock", "bedrock-runtime", "logs", "lambda", "iam", "sts", "cloudwatch",
+)  # fmt: skip
 
 
 class AttemptCount:

@@ -54,6 +54,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("MCV_MAX_OUTPUT_TOKENS", "max_output_tokens", "300", "output token limit of a call (a target's max_output_tokens wins)"),
     Variable("MCV_TIMEOUT_S", "timeout_s", "60", "timeout of one attempt of a provider call, seconds (per target: MCV_TIMEOUT_S_<TARGET ID>)"),
     Variable("MCV_MAX_ATTEMPTS", "max_attempts", "3", "attempts per call, first included, through the SDKs' retry settings"),
+    Variable("MCV_METRICS", "metrics", "1", "publish each result's latency, TTFT, errors, throttles, cold starts and cost to CloudWatch: 1, or 0 not to"),
     Variable("MCV_STREAM", "stream", "1", "stream answers (time to first token, tokens per second): 1, or 0 to call without (a target's `stream = false`: that target)"),
     Variable("MCV_MAX_IMAGE_MB", "max_image_mb", "20", "largest accepted upload, MB"),
     Variable("MCV_MAX_PIXELS", "max_pixels", "50000000", "largest accepted image, pixels (checked before decoding)"),
@@ -69,7 +70,7 @@ _TIMEOUT_PREFIX = "MCV_TIMEOUT_S_"  # + target id in capitals (- as _): that tar
 _CONCURRENCY_PREFIX = "MCV_CONCURRENCY_"  # + target id in capitals (- as _): calls in flight at once, per process
 _INTS = ("max_output_tokens", "max_attempts", "max_pixels", "result_ttl_days", "sagemaker_memory_mb")
 _FLOATS = ("timeout_s", "max_image_mb", "local_idle_s")
-_BOOLS = ("stream",)
+_BOOLS = ("stream", "metrics")
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
@@ -99,6 +100,7 @@ class Settings:
     provider_concurrency: Mapping[str, int] = field(default_factory=dict)
     max_attempts: int = 3
     stream: bool = True  # services that can stream do, unless a target says `stream = false`
+    metrics: bool = True  # each result's figures go to CloudWatch (metrics.py), off the call path
     max_image_mb: float = 20.0
     max_pixels: int = 50_000_000
     result_ttl_days: int = 90

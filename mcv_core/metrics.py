@@ -43,6 +43,7 @@ from urllib.parse import quote
 
 import botocore.exceptions as bce
 
+from . import stack
 from .errors import MCVError, ThrottledError
 from .records import ProviderResult
 
@@ -51,7 +52,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-NAMESPACE = "MCVision"  # ours alone; AWS's own namespaces start with "AWS/"
+NAMESPACE = stack.METRICS_NAMESPACE
 
 LATENCY = "Latency"
 TTFT = "TTFT"

@@ -21,6 +21,7 @@ TABLE_RANGE_KEY = "sk"
 TIME_INDEX = "by_time"  # gsi1pk = DAY#YYYY-MM-DD, gsi1sk = created_at#run_id#provider
 PROVIDER_INDEX = "by_provider"  # gsi2pk = PROVIDER#name, gsi2sk = created_at#run_id
 TTL_ATTRIBUTE = "expires_at"
+METRICS_NAMESPACE = "MCVision"  # the CloudWatch namespace of our metrics (mcv_core/metrics.py) and alarms; AWS's own start with "AWS/"
 INDEXES = {
     TIME_INDEX: ("gsi1pk", "gsi1sk"),
     PROVIDER_INDEX: ("gsi2pk", "gsi2sk"),

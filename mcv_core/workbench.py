@@ -12,6 +12,7 @@ from .clients import Clients
 from .config import Settings
 from .errors import LocalCloudError
 from .history import History
+from .metrics import MetricsPublisher
 from .outbox import FlushResult, Flusher
 from .records import ProviderResult, Run, TextDelta
 from .services.base import Service
@@ -29,6 +30,7 @@ class Workbench:
         self.store = ImageStore(settings, self.clients)
         self.history = History(settings, self.clients)
         self.flusher = Flusher(self.history.flush_outbox, self.history.outbox_waiting)  # runs kept in the outbox
+        self.metrics = MetricsPublisher.for_clients(self.clients, enabled=settings.metrics)  # never blocks a call
         self._bound: dict[str, Service] = {}
         self._lock = threading.Lock()  # benchmark threads ask for targets at once
         # The working size of a decoded upload covers what every target of the catalogue wants, no more.
@@ -99,6 +101,7 @@ class Workbench:
         run.image_key = self.store.upload(image, run.created_at)
         runner.compare(chosen, run, on_result, on_text)
         run.saved = self.history.save(run)
+        self.metrics.publish(run.results)  # after the save: a result never waits for its metrics
         return run
 
     # --- the outbox ----------------------------------------------------------------------------------------
@@ -111,5 +114,6 @@ class Workbench:
         self.flusher.start()
 
     def close(self) -> None:
-        """Stop the background flusher, if one runs."""
+        """Stop the background flusher, if one runs, and send the metrics still queued."""
         self.flusher.stop()
+        self.metrics.close()

@@ -60,8 +60,11 @@ def is_worth_replaying(entry: dict) -> bool:
     if any(action.startswith(prefix) for prefix in _TRANSIENT_TARGETS):
         return False
     headers = {k.lower(): v for k, v in (entry.get("headers") or {}).items()}
-    if "sqs" in headers.get("authorization", "").split("/")[3:4]:  # SigV4 credential scope names the service
+    scope = headers.get("authorization", "").split("/")[3:4]  # SigV4's credential scope names the service
+    if "sqs" in scope:
         return False
+    if "monitoring" in scope and "PutMetricData" in f"{entry.get('url', '')} {action}":
+        return False  # metrics are transient too: alarms look at minutes, and a restart starts them afresh
     if method == "PUT" and "notification" in urlsplit(str(entry.get("url", ""))).query.split("&"):
         # The bucket's event notification is connected at every start, after the replay: replaying it would
         # announce the uploads replayed after it again.

@@ -159,7 +159,11 @@ class FakeWorkbench:
         self.service = service
         self.settings = SETTINGS
         self.saved: list[Any] = []
-        self.history = self
+        self.history = self.metrics = self
+        self.published: list[Any] = []
+
+    def publish(self, results: list[Any]) -> None:
+        self.published.extend(results)
 
     def target(self, name: str) -> Any:
         return self.service
@@ -233,6 +237,7 @@ def test_outputs_out_of_order_join_on_their_record_ids(phase: str, status: str) 
     else:
         assert by_position[3].error_type == "malformed_response"
     assert bench.jobs[0].collected and workbench.state["over"] is True
+    assert workbench.published == [run.results[0] for run in workbench.saved]  # each stored result's metrics
     assert set(runs) <= {batch.run_id(bench.bench_id, p) for p in range(4)}
 
 

@@ -259,7 +259,11 @@ def _answer(label: str, score: float) -> bytes:
 
 class FakeWorkbench:
     def __init__(self, service: Any) -> None:
-        self.service, self.settings, self.saved, self.history = service, SETTINGS, [], self
+        self.service, self.settings, self.saved, self.history, self.metrics = service, SETTINGS, [], self, self
+        self.published: list[Any] = []
+
+    def publish(self, results: list[Any]) -> None:
+        self.published.extend(results)
 
     def target(self, name: str) -> Any:
         return self.service

@@ -291,3 +291,17 @@ def test_two_requests_on_one_line_are_both_kept(tmp_path: Path) -> None:
     path.write_text(f"{KEEP[0]}\n{upload}{DROP[0]}\n\n{KEEP[1]}{KEEP[3]}\n{KEEP[2]} {DROP[1][:40]}\n")
     assert compact_recording(path) == (5, 2)  # a read, and the tail a crash cut short
     assert path.read_text().splitlines() == [KEEP[0], upload, KEEP[1], KEEP[3], KEEP[2]]
+
+
+@pytest.mark.parametrize(
+    "recorded, replayed",
+    [
+        (entry("monitoring", path="/service/GraniteServiceVersion20100801/operation/PutMetricData", body=b"\xbf\xff",
+               content_type="application/cbor"), False),  # botocore's CBOR protocol names the operation in the path
+        (query_protocol("monitoring", "PutMetricData", "Namespace=MCVision"), False),
+        (query_protocol("monitoring", "PutMetricAlarm", "AlarmName=mc-vision-errors"), True),
+    ],
+    ids=["metrics-cbor", "metrics-query", "alarm"],
+)  # fmt: skip
+def test_metrics_are_transient_alarms_are_not(recorded: dict[str, Any], replayed: bool) -> None:
+    assert is_worth_replaying(recorded) is replayed
