@@ -205,7 +205,34 @@ module "cicd" {
   results_table_name    = local.names.results_table
   app_role_names        = var.app_role_names
   app_group_names       = var.app_group_names
-  kms_key_arns          = compact([var.table_kms_key_arn, var.log_kms_key_arn])
+  # The alarm topic's key is the stack's own: the roles read it (a refresh reads its policy, rotation and tags);
+  # creating or changing it is an apply by hand (kms:CreateKey cannot be limited to one key).
+  kms_key_arns = compact([var.table_kms_key_arn, var.log_kms_key_arn, module.alarms.topic_kms_key_arn])
 
   permissions_boundary_arn = var.permissions_boundary_arn
+}
+
+# --- Alarms ----------------------------------------------------------------------------------------------
+
+# Alarms on the endpoint, the function, every Bedrock model of the catalogue and the app's own metrics per
+# target; an encrypted SNS topic they all notify (with an optional e-mail subscription); one dashboard. Names
+# start with <project>-, which the CI deployment role's cloudwatch and sns grants cover (modules/cicd).
+module "alarms" {
+  source = "./modules/alarms"
+
+  name_prefix       = var.project
+  account_id        = local.account_id
+  region            = var.region
+  metrics_namespace = "MCVision" # mcv_core/stack.py METRICS_NAMESPACE
+
+  sagemaker_endpoint_name = module.classifier.endpoint_name
+  lambda_function_name    = module.upload_handler.function_name
+  bedrock_model_ids       = local.bedrock_model_ids
+  alarm_targets           = var.alarm_targets
+  alarm_email             = var.alarm_email
+
+  sagemaker_alarms = var.sagemaker_alarms
+  lambda_alarms    = var.lambda_alarms
+  bedrock_alarms   = var.bedrock_alarms
+  target_alarms    = var.target_alarms
 }

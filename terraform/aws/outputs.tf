@@ -165,3 +165,18 @@ output "github_deploy_subject" {
   description = "OIDC subject the deployment role trusts (environment or branch of the repository); null without github_repository."
   value       = var.github_repository == "" ? null : module.cicd[0].deploy_subject
 }
+
+output "alarm_topic_arn" {
+  description = "SNS topic every alarm notifies, on ALARM and on OK (encrypted with the stack's own KMS key)."
+  value       = module.alarms.topic_arn
+}
+
+output "alarm_dashboard_name" {
+  description = "CloudWatch dashboard with one graph per alarm."
+  value       = module.alarms.dashboard_name
+}
+
+output "alarm_names" {
+  description = "Every alarm's name by key: <kind>, <kind>:<Bedrock model id> or <kind>:<target id>."
+  value       = module.alarms.alarm_names
+}

@@ -210,3 +210,65 @@ variable "state_keys" {
   type        = list(string)
   default     = null
 }
+
+variable "alarm_email" {
+  description = "E-mail address that receives the alarms' notifications (an SNS e-mail subscription, confirmed through the link AWS mails to it); empty subscribes none."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.alarm_email == "" || can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.alarm_email))
+    error_message = "alarm_email must be an e-mail address (name@example.com), or empty."
+  }
+}
+
+variable "alarm_targets" {
+  description = "Targets of the app's catalogue (targets.toml) to alarm on, target id -> service: each gets an error-rate and a p95-latency alarm on the app's metrics (MCVision, dimensions Target and Service)."
+  type        = map(string)
+  default = {
+    sagemaker    = "sagemaker"
+    bedrock      = "bedrock"
+    azure_openai = "azure_openai"
+  }
+}
+
+# The alarm families' thresholds, periods, evaluation periods and datapoints to alarm (modules/alarms'
+# variables of the same names give each attribute's meaning and unit); null keeps the module's defaults.
+
+variable "sagemaker_alarms" {
+  description = "SageMaker endpoint alarms: invocation_5xx_errors (count), model_latency_p95 and overhead_latency (microseconds), each { threshold, period, evaluation_periods, datapoints_to_alarm }; null uses modules/alarms' defaults."
+  type = object({
+    invocation_5xx_errors = object({ threshold = number, period = number, evaluation_periods = number, datapoints_to_alarm = number })
+    model_latency_p95     = object({ threshold = number, period = number, evaluation_periods = number, datapoints_to_alarm = number })
+    overhead_latency      = object({ threshold = number, period = number, evaluation_periods = number, datapoints_to_alarm = number })
+  })
+  default = null
+}
+
+variable "lambda_alarms" {
+  description = "Upload handler alarms: errors and throttles (counts), each { threshold, period, evaluation_periods, datapoints_to_alarm }; null uses modules/alarms' defaults."
+  type = object({
+    errors    = object({ threshold = number, period = number, evaluation_periods = number, datapoints_to_alarm = number })
+    throttles = object({ threshold = number, period = number, evaluation_periods = number, datapoints_to_alarm = number })
+  })
+  default = null
+}
+
+variable "bedrock_alarms" {
+  description = "Alarms per Bedrock model: invocation_throttles and invocation_client_errors (counts), invocation_latency_p95 (milliseconds), each { threshold, period, evaluation_periods, datapoints_to_alarm }; null uses modules/alarms' defaults."
+  type = object({
+    invocation_throttles     = object({ threshold = number, period = number, evaluation_periods = number, datapoints_to_alarm = number })
+    invocation_latency_p95   = object({ threshold = number, period = number, evaluation_periods = number, datapoints_to_alarm = number })
+    invocation_client_errors = object({ threshold = number, period = number, evaluation_periods = number, datapoints_to_alarm = number })
+  })
+  default = null
+}
+
+variable "target_alarms" {
+  description = "Alarms per target on the app's metrics: error_rate (share of failed results, 0-1) and latency_p95 (milliseconds), each { threshold, period, evaluation_periods, datapoints_to_alarm }; null uses modules/alarms' defaults."
+  type = object({
+    error_rate  = object({ threshold = number, period = number, evaluation_periods = number, datapoints_to_alarm = number })
+    latency_p95 = object({ threshold = number, period = number, evaluation_periods = number, datapoints_to_alarm = number })
+  })
+  default = null
+}

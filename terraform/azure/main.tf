@@ -233,3 +233,86 @@ resource "azurerm_role_assignment" "github_cicd_reader" {
   principal_id         = each.value
   principal_type       = "ServicePrincipal"
 }
+
+# --- Alerts ----------------------------------------------------------------------------------------------
+
+# Metric alerts on the Azure OpenAI account (Azure Monitor's Microsoft.CognitiveServices/accounts metrics), each
+# acting through one action group that mails alert_email when it is set. Server errors and throttled requests
+# are the account's AzureOpenAIRequests split by their StatusCode dimension; latency is AzureOpenAITimeToResponse
+# (the time to the first byte of an answer, milliseconds). Azure evaluates each alert every `frequency` over the
+# last `window_size`; a window without requests has no data and fires nothing.
+locals {
+  alerts = {
+    server_errors = {
+      description = "The Azure OpenAI account answered with 5xx errors."
+      metric_name = "AzureOpenAIRequests"
+      aggregation = "Total"
+      dimension   = { name = "StatusCode", operator = "StartsWith", values = ["5"] }
+      settings    = var.openai_alerts.server_errors
+    }
+    throttled_requests = {
+      description = "The Azure OpenAI account refused requests with 429 (the deployment's tokens or requests per minute are used up)."
+      metric_name = "AzureOpenAIRequests"
+      aggregation = "Total"
+      dimension   = { name = "StatusCode", operator = "Include", values = ["429"] }
+      settings    = var.openai_alerts.throttled_requests
+    }
+    latency = {
+      description = "The Azure OpenAI account's time to response (average, milliseconds) is above the threshold."
+      metric_name = "AzureOpenAITimeToResponse"
+      aggregation = "Average"
+      dimension   = null
+      settings    = var.openai_alerts.latency
+    }
+  }
+}
+
+resource "azurerm_monitor_action_group" "alerts" {
+  name                = "ag-${var.project}-alerts"
+  resource_group_name = azurerm_resource_group.this.name
+  short_name          = "mcv-alerts"
+  tags                = local.tags
+
+  dynamic "email_receiver" {
+    for_each = var.alert_email == "" ? [] : [var.alert_email]
+    content {
+      name                    = "alert-email"
+      email_address           = email_receiver.value
+      use_common_alert_schema = true
+    }
+  }
+}
+
+resource "azurerm_monitor_metric_alert" "openai" {
+  for_each = local.alerts
+
+  name                = "${var.project}-openai-${replace(each.key, "_", "-")}"
+  resource_group_name = azurerm_resource_group.this.name
+  scopes              = [azurerm_cognitive_account.this.id]
+  description         = each.value.description
+  severity            = each.value.settings.severity
+  frequency           = each.value.settings.frequency
+  window_size         = each.value.settings.window_size
+  tags                = local.tags
+
+  criteria {
+    metric_namespace = "Microsoft.CognitiveServices/accounts"
+    metric_name      = each.value.metric_name
+    aggregation      = each.value.aggregation
+    operator         = "GreaterThan"
+    threshold        = each.value.settings.threshold
+
+    dynamic "dimension" {
+      for_each = each.value.dimension == null ? [] : [each.value.dimension]
+      content {
+        name     = dimension.value.name
+        operator = dimension.value.operator
+        values   = dimension.value.values
+      }
+    }
+  }
+
+  action {
+    action_group_id = azurerm_monitor_action_group.alerts.id
+  }
+}

@@ -89,3 +89,13 @@ output "github_subscription_id" {
   description = "Subscription the stack is deployed in (repository variable AZURE_SUBSCRIPTION_ID)."
   value       = data.azurerm_client_config.current.subscription_id
 }
+
+output "alert_action_group_id" {
+  description = "Resource id of the action group every Azure OpenAI alert acts through."
+  value       = azurerm_monitor_action_group.alerts.id
+}
+
+output "alert_names" {
+  description = "Name of every metric alert on the Azure OpenAI account, by key (server_errors, throttled_requests, latency)."
+  value       = { for key, alert in azurerm_monitor_metric_alert.openai : key => alert.name }
+}

@@ -176,3 +176,38 @@ variable "cicd_resource_group_name" {
   type        = string
   default     = null
 }
+
+variable "alert_email" {
+  description = "E-mail address the action group mails when an alert on the Azure OpenAI account fires or resolves; empty adds no receiver (the alerts still show in Azure Monitor)."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.alert_email == "" || can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.alert_email))
+    error_message = "alert_email must be an e-mail address (name@example.com), or empty."
+  }
+}
+
+variable "openai_alerts" {
+  description = "Metric alerts on the Azure OpenAI account, each firing when its value is greater than threshold over window_size, checked every frequency (ISO 8601 durations, frequency <= window_size), with severity 0 (critical) to 4 (verbose): server_errors (5xx requests, count), throttled_requests (429 requests, count), latency (AzureOpenAITimeToResponse average, milliseconds)."
+  type = object({
+    server_errors      = object({ threshold = number, window_size = string, frequency = string, severity = number })
+    throttled_requests = object({ threshold = number, window_size = string, frequency = string, severity = number })
+    latency            = object({ threshold = number, window_size = string, frequency = string, severity = number })
+  })
+  default = {
+    server_errors      = { threshold = 0, window_size = "PT5M", frequency = "PT1M", severity = 1 }
+    throttled_requests = { threshold = 0, window_size = "PT5M", frequency = "PT1M", severity = 2 }
+    latency            = { threshold = 10000, window_size = "PT15M", frequency = "PT5M", severity = 2 }
+  }
+
+  validation {
+    condition = alltrue([
+      for alert in values(var.openai_alerts) :
+      alert.threshold >= 0 && alert.severity >= 0 && alert.severity <= 4 &&
+      contains(["PT1M", "PT5M", "PT15M", "PT30M", "PT1H"], alert.frequency) &&
+      contains(["PT1M", "PT5M", "PT15M", "PT30M", "PT1H", "PT6H", "PT12H", "P1D"], alert.window_size)
+    ])
+    error_message = "openai_alerts: thresholds >= 0, severity 0-4, frequency one of PT1M, PT5M, PT15M, PT30M, PT1H, window_size one of PT1M, PT5M, PT15M, PT30M, PT1H, PT6H, PT12H, P1D."
+  }
+}

@@ -10,10 +10,10 @@ import pytest
 
 from .tfconfig import AWS, AZURE, MODULE_FILES, REPO, ROOTS, TERRAFORM, all_configs, load, module_dirs, unquote
 
-EXPECTED_MODULES = {"s3", "dynamodb", "lambda", "iam", "sagemaker", "cloudwatch", "cicd"}
+EXPECTED_MODULES = {"s3", "dynamodb", "lambda", "iam", "sagemaker", "cloudwatch", "cicd", "alarms"}
 
 
-def test_aws_has_its_seven_modules() -> None:
+def test_aws_has_its_eight_modules() -> None:
     assert {p.name for p in module_dirs()} == EXPECTED_MODULES
 
 

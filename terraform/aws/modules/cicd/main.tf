@@ -290,8 +290,10 @@ data "aws_iam_policy_document" "read" {
   dynamic "statement" {
     for_each = length(var.kms_key_arns) > 0 ? [var.kms_key_arns] : []
     content {
-      sid       = "DescribeKeys"
-      actions   = ["kms:DescribeKey"]
+      sid = "DescribeKeys"
+      # DescribeKey for the keys the stack is given; the policy, rotation and tags too, which Terraform reads to
+      # refresh the key it makes itself (the alarm topic's, modules/alarms).
+      actions   = ["kms:DescribeKey", "kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListResourceTags"]
       resources = statement.value
     }
   }
