@@ -106,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     health.add_argument("--timeout", type=float, default=10.0, help="seconds each check may take (default 10)")
     local.add_argument("--json", action="store_true", help="status as JSON")
 
+    alarms = sub.add_parser("alarms", help="every alarm of the stack: state, metric, threshold, when it last changed")
+    alarms.add_argument("--json", action="store_true", help="print JSON")
+
     judge = sub.add_parser("judge", help="score stored answers 1 to 5 with a language model of the catalogue, against a rubric")
     chosen = judge.add_mutually_exclusive_group(required=True)
     chosen.add_argument("--bench", metavar="ID", help="the results of this benchmark")
@@ -162,6 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "history": cmd_history,
             "local": cmd_local,
             "health": cmd_health,
+            "alarms": cmd_alarms,
             "targets": cmd_targets,
             "judge": cmd_judge,
             "vote": cmd_vote,
@@ -861,6 +865,44 @@ def cmd_health(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"      fix: {r.fix}")
     return EXIT_FAILED if failed else EXIT_OK
 
+
+
+# --- alarms -----------------------------------------------------------------------------------------------------
+
+
+def cmd_alarms(args: argparse.Namespace, settings: Settings) -> int:
+    """Every alarm of the stack with its state, from the CloudWatch the clients reach (the local cloud's in
+    local mode, which evaluates them; AWS in cloud mode)."""
+    import botocore.exceptions as bce
+
+    from . import alarms as alarm_status
+    from .workbench import Workbench
+
+    workbench = Workbench.open(settings, quiet=True)
+    try:
+        found = alarm_status.status(workbench)
+    except (bce.ClientError, bce.BotoCoreError) as exc:
+        raise MCVError(
+            f"CloudWatch did not list the alarms: {type(exc).__name__}",
+            hint="check `python -m mcv_core health`" + (" and `local status`" if settings.is_local else " and the AWS credentials"),
+        ) from exc
+    if args.json:
+        print(json.dumps({"mode": settings.mode, "alarms": [a.to_json() for a in found]}, indent=2))
+        return EXIT_OK
+    if not found:
+        print(f"no alarms named {alarm_status.PREFIX}-* in {'the local cloud' if settings.is_local else 'CloudWatch'}")
+        return EXIT_OK
+    width = max(len(a.name) for a in found)
+    states = {"OK": "ok", "ALARM": "ALARM", "INSUFFICIENT_DATA": "no data"}
+    print(f"{fmt.count(len(found), 'alarm')}, {sum(a.state == 'ALARM' for a in found)} in ALARM")
+    for a in found:
+        print(f"  {states.get(a.state, a.state):<8} {a.name:<{width}}  {a.threshold}  since {a.updated}")
+        print(f"  {'':<8} {'':<{width}}  {a.metric}")
+        if a.reason:
+            print(f"  {'':<8} {'':<{width}}  {fmt.shorten(a.reason, 160)}")
+        for change in a.changes[:3]:
+            print(f"  {'':<8} {'':<{width}}    {change.timestamp}  {change.old_state} -> {change.new_state}")
+    return EXIT_OK
 
 
 # --- quality: judge, vote, scorecard ----------------------------------------------------------------------------

@@ -62,13 +62,14 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("MCV_SAGEMAKER_MEMORY_MB", "sagemaker_memory_mb", str(stack.SAGEMAKER_MEMORY_MB), "serverless memory size, for cost"),
     Variable("MCV_TRANSFORM_INSTANCE_TYPE", "transform_instance_type", stack.TRANSFORM_INSTANCE_TYPE, "instance type of the SageMaker Batch Transform jobs of batch benchmarks (terraform output sagemaker_transform_instance_type)"),
     Variable("MCV_LOCAL_IDLE_S", "local_idle_s", "120", "local cloud: idle seconds before the SageMaker worker scales to zero"),
+    Variable("MCV_LOCAL_ALARM_PERIOD_S", "local_alarm_period_s", "60", "local cloud: period of the alarms on the app's own metrics, seconds (10, 30 or a multiple of 60; the Terraform stack's is 300), so that they change state in minutes; read at `local up` and `local provision`"),
     Variable("MCV_LOG_LEVEL", "log_level", "WARNING", "log level of the command line: DEBUG, INFO, WARNING or ERROR (no level logs credentials)"),
 )
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 _BY_FIELD = {v.field: v for v in VARIABLES}
 _TIMEOUT_PREFIX = "MCV_TIMEOUT_S_"  # + target id in capitals (- as _): that target's own timeout
 _CONCURRENCY_PREFIX = "MCV_CONCURRENCY_"  # + target id in capitals (- as _): calls in flight at once, per process
-_INTS = ("max_output_tokens", "max_attempts", "max_pixels", "result_ttl_days", "sagemaker_memory_mb")
+_INTS = ("max_output_tokens", "max_attempts", "max_pixels", "result_ttl_days", "sagemaker_memory_mb", "local_alarm_period_s")
 _FLOATS = ("timeout_s", "max_image_mb", "local_idle_s")
 _BOOLS = ("stream", "metrics")
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
@@ -107,6 +108,7 @@ class Settings:
     sagemaker_memory_mb: int = stack.SAGEMAKER_MEMORY_MB
     transform_instance_type: str = stack.TRANSFORM_INSTANCE_TYPE
     local_idle_s: float = 120.0
+    local_alarm_period_s: int = 60  # local cloud only: the target alarms' period (alarms.py)
     log_level: str = "WARNING"
 
     @property
@@ -221,6 +223,12 @@ class Settings:
             if values[name] <= 0:  # type: ignore[operator]
                 var = _BY_FIELD[name]
                 raise ConfigError(f"{var.name} must be positive", hint=f"set {var.name} to a positive number")
+        period = values["local_alarm_period_s"]
+        if not (period in (10, 30) or (period >= 60 and period % 60 == 0)):  # type: ignore[operator]
+            raise ConfigError(
+                f"MCV_LOCAL_ALARM_PERIOD_S={period} is not an alarm period",
+                hint="set MCV_LOCAL_ALARM_PERIOD_S to 10, 30 or a multiple of 60 (CloudWatch's alarm periods)",
+            )
         if values["result_ttl_days"] < 0:  # type: ignore[operator]
             raise ConfigError("MCV_RESULT_TTL_DAYS must be 0 or more", hint="0 keeps results forever")
         settings = cls(**values)  # type: ignore[arg-type]

@@ -230,8 +230,12 @@ class MetricsPublisher:
         backoff_s: tuple[float, float] = BACKOFF_S,
         off_reason: str | None = None,
         clock: Callable[[], float] = time.monotonic,
+        storage_resolution: int | None = None,
     ) -> None:
         self.namespace = namespace
+        # 1: high-resolution metrics, which alarms with 10 or 30 s periods need (the local cloud's short alarm
+        # periods, MCV_LOCAL_ALARM_PERIOD_S); None: CloudWatch's default, standard resolution (60 s).
+        self.storage_resolution = storage_resolution
         self.enabled = client_factory is not None
         self.off_reason = None if self.enabled else (off_reason or "no CloudWatch client")
         self.linger_s = linger_s
@@ -264,6 +268,8 @@ class MetricsPublisher:
             return cls(None, off_reason="turned off in the settings", **kwargs)
         if clients.settings.is_local and "cloudwatch" not in clients.endpoints.aws:
             return cls(None, off_reason="the local cloud's CloudWatch endpoint is not configured", **kwargs)
+        if clients.settings.is_local:  # the local cloud's alarms may have 10 or 30 s periods (alarms.py)
+            kwargs.setdefault("storage_resolution", 1)
         # Made here, on the caller's thread, before any comparison: building a boto3 client loads its service
         # model (tens of ms, much of it holding the GIL), which on the sender's thread would stall a comparison.
         try:
@@ -282,6 +288,9 @@ class MetricsPublisher:
         new = [datum for result in results for datum in datums(result, at)]
         if not new:
             return
+        if self.storage_resolution is not None:
+            for datum in new:
+                datum["StorageResolution"] = self.storage_resolution
         with self._cond:
             if self._closed:
                 self._dropped += len(new)

@@ -22,10 +22,11 @@ from typing import Any
 
 from .. import models
 from ..config import LOCAL_ACCOUNT_ID
+from .alarm_evaluator import AlarmEvaluator
 from .aws_server import MotoProcess
 from .emulator import Emulator, Fault
 from .lambda_runner import LambdaRunner
-from .provision import LocalStack, connect_events, provision, write_outputs
+from .provision import LocalStack, connect_events, provision, settings_alarm_targets, write_outputs
 from .state import (
     Connection,
     connection_path,
@@ -90,6 +91,11 @@ class LocalCloud:
         self._deployments_lock = threading.Lock()  # deployments may change from two requests at once
         self.stack: LocalStack | None = None
         self.lambda_runner: LambdaRunner | None = None
+        self.alarm_evaluator: AlarmEvaluator | None = None
+        # The alarms on the app's metrics are per enabled target: the catalogue of the environment `local up`
+        # ran in (its working directory is the shell's PWD; this process runs in the repository).
+        shell_cwd = Path(os.environ["PWD"]) if os.environ.get("PWD") and Path(os.environ["PWD"]).is_dir() else None
+        self.alarm_targets, self.alarm_period_s = settings_alarm_targets(shell_cwd)
         self.admin = ThreadingHTTPServer(("127.0.0.1", ports["admin"]), _admin_handler(self))
         self.admin.daemon_threads = True
         self.admin_serving = False
@@ -111,7 +117,9 @@ class LocalCloud:
     def start_moto(self) -> None:
         self.moto.start()
         self.moto.pause_recording()
-        self.stack = provision(self.conn, Path(self.args.model_tar), self.args.ttl_days)
+        self.stack = provision(
+            self.conn, Path(self.args.model_tar), self.args.ttl_days, self.alarm_targets, self.alarm_period_s
+        )
         replayed = self.moto.replay()
         connect_events(self.conn, self.stack)
         self.moto.resume_recording()
@@ -177,10 +185,22 @@ class LocalCloud:
             self.lambda_runner.stop()
             self.lambda_runner = None
 
+    def start_alarms(self) -> None:
+        if self.alarm_evaluator is not None and self.alarm_evaluator.running():
+            return
+        self.alarm_evaluator = AlarmEvaluator(self.conn, self.data_dir)
+        self.alarm_evaluator.start()
+
+    def stop_alarms(self) -> None:
+        if self.alarm_evaluator is not None:
+            self.alarm_evaluator.stop()
+            self.alarm_evaluator = None
+
     def start(self) -> None:
         self.start_moto()
         self.start_emulator()
         self.start_lambda()
+        self.start_alarms()
         threading.Thread(target=self.admin.serve_forever, name="admin", daemon=True).start()
         self.admin_serving = True
         assert self.stack is not None
@@ -193,6 +213,7 @@ class LocalCloud:
         if self.admin_serving:  # shutdown() waits for serve_forever: it would wait for ever after a failed start
             self.admin.shutdown()
         self.admin.server_close()
+        self.stop_alarms()
         self.stop_lambda()
         self.stop_emulator()
         self.moto.stop()
@@ -207,6 +228,7 @@ class LocalCloud:
                 "moto": {"url": self.moto.url, "running": self.moto.alive()},
                 "emulator": self.emulator.status() if self.emulator else {"running": False},
                 "lambda": self.lambda_runner.status() if self.lambda_runner else {"running": False},
+                "alarms": self.alarm_evaluator.status() if self.alarm_evaluator else {"running": False},
             },
         }
 
@@ -216,6 +238,8 @@ class LocalCloud:
             (self.stop_emulator if action == "stop" else self.start_emulator)()
         elif name == "lambda":
             (self.stop_lambda if action == "stop" else self.start_lambda)()
+        elif name == "alarms":
+            (self.stop_alarms if action == "stop" else self.start_alarms)()
         elif name == "moto":
             if action == "stop":
                 self.moto.stop()

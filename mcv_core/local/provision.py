@@ -8,18 +8,22 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from .. import stack
+from .. import alarms, stack
+from ..errors import MCVError
 from ..stack import StackNames
 from .state import Connection, outputs_dir, write_json_atomic
+
+log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[2]
 LAMBDA_SOURCE = REPO / "lambda" / "lambda_function.py"
@@ -104,9 +108,18 @@ def _role(iam: Any, name: str, service: str) -> str:
     return created["Role"]["Arn"] if created else iam.get_role(RoleName=name)["Role"]["Arn"]
 
 
-def provision(conn: Connection, model_tar: Path, ttl_days: int = 90) -> LocalStack:
+def provision(
+    conn: Connection,
+    model_tar: Path,
+    ttl_days: int = 90,
+    alarm_targets: Mapping[str, str] | None = None,
+    alarm_period_s: int | None = None,
+) -> LocalStack:
     """Create every resource, or restore its settings when it exists (`local provision` repairs drift).
-    The notification that feeds the local Lambda runner comes later (see connect_events)."""
+    The notification that feeds the local Lambda runner comes later (see connect_events).
+
+    `alarm_targets` (target id -> service) get the alarms on the app's own metrics (alarms.py) with the local
+    period `alarm_period_s`; None reads both from this process's settings and catalogue (`local provision`)."""
     names = StackNames.for_account(conn.account_id)
     region = conn.region
     account = conn.account_id
@@ -317,6 +330,11 @@ def provision(conn: Connection, model_tar: Path, ttl_days: int = 90) -> LocalSta
     )
     _ensure(sm.create_endpoint, EndpointName=names.sagemaker_endpoint, EndpointConfigName=names.sagemaker_endpoint_config)
 
+    # CloudWatch: the alarms on the app's own metrics, per enabled target (terraform/aws/modules/alarms).
+    if alarm_targets is None:
+        alarm_targets, alarm_period_s = settings_alarm_targets()
+    provision_alarms(conn, alarm_targets, alarm_period_s)
+
     # Local only: S3 cannot invoke Lambda code here (no Docker), so uploads notify a queue the runner polls.
     queue_url = sqs.create_queue(QueueName=names.events_queue)["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -330,6 +348,54 @@ def provision(conn: Connection, model_tar: Path, ttl_days: int = 90) -> LocalSta
         queue_url=queue_url,
         queue_arn=queue_arn,
     )
+
+
+def settings_alarm_targets(cwd: Path | None = None) -> tuple[dict[str, str], int]:
+    """The enabled targets (id -> service) and the local alarm period, from this process's settings and
+    catalogue; no targets (logged) when the catalogue cannot be read."""
+    from ..config import Settings
+
+    settings = Settings.load()
+    try:
+        return alarms.enabled_targets(settings, cwd), settings.local_alarm_period_s
+    except MCVError as exc:
+        log.warning("no target alarms provisioned: the catalogue cannot be read (%s)", exc.user_text())
+        return {}, settings.local_alarm_period_s
+
+
+def _alarms_now(cloudwatch: Any, prefix: str) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for page in cloudwatch.get_paginator("describe_alarms").paginate(AlarmNamePrefix=prefix, AlarmTypes=["MetricAlarm"]):
+        found.update({a["AlarmName"]: a for a in page.get("MetricAlarms") or ()})
+    return found
+
+
+def provision_alarms(conn: Connection, targets: Mapping[str, str], period_s: int | None = None) -> list[str]:
+    """Put the alarms of `targets` into the local CloudWatch (Terraform's, with period `period_s`), delete the
+    per-target alarms of targets no longer enabled, as `terraform apply` would; returns the alarms' names.
+
+    An alarm that existed keeps its state, as PutMetricAlarm keeps it in AWS; a new one starts in
+    INSUFFICIENT_DATA, as in AWS (moto would start it in OK). The evaluator (alarm_evaluator.py) does the rest."""
+    cloudwatch = _client(conn, "cloudwatch")
+    wanted = alarms.target_alarms(targets, period_s)
+    before = _alarms_now(cloudwatch, alarms.TARGET_ALARM_PREFIX)
+    for definition in wanted:
+        cloudwatch.put_metric_alarm(**definition.put_kwargs())
+        old = before.get(definition.name)
+        fresh = old is None or (old.get("StateValue") == "OK" and old.get("StateReason") == alarms.INITIAL_REASON)
+        if fresh:
+            cloudwatch.set_alarm_state(AlarmName=definition.name, StateValue="INSUFFICIENT_DATA", StateReason=alarms.INITIAL_REASON)
+        else:
+            cloudwatch.set_alarm_state(
+                AlarmName=definition.name,
+                StateValue=old["StateValue"],
+                StateReason=old.get("StateReason") or "kept at provisioning",
+                **({"StateReasonData": old["StateReasonData"]} if old.get("StateReasonData") else {}),
+            )
+    stale = sorted(set(before) - {d.name for d in wanted})
+    if stale:
+        cloudwatch.delete_alarms(AlarmNames=stale)
+    return [d.name for d in wanted]
 
 
 def connect_events(conn: Connection, local: LocalStack) -> None:
