@@ -1419,3 +1419,61 @@ def sweep_chart(levels: Any, legend: Legend | None = None) -> go.Figure:
     )  # fmt: skip
     fig.update_layout(height=480, margin={"l": 70, "r": 30, "t": 90, "b": 130}, legend={"y": -0.2})
     return fig
+
+
+# --- an alarm's metric (the Infrastructure page) --------------------------------------------------------------------
+
+ALARM_LINE = "#3A6EA5"
+THRESHOLD_COLOR = "#D62728"
+NO_DATAPOINTS_TEXT = "No datapoints in this window"
+
+
+def alarm_metric(series: Any, title: str = "") -> go.Figure:
+    """A small chart of an alarm's metric (`alarms.MetricSeries`: its statistic per period over a window) with the
+    threshold as a dashed line; shares drawn 0 to 100 %, milliseconds as durations. The x axis is the whole
+    window, so an hour with two datapoints still reads as an hour."""
+    unit = series.unit
+    scale = 100.0 if unit == "share" else 1.0
+    values = np.asarray(series.values, dtype=np.float64) * scale
+    threshold = float(series.threshold) * scale
+    fig = go.Figure()
+    if len(values):
+        fig.add_trace(
+            go.Scatter(
+                x=list(series.timestamps),
+                y=values,
+                mode="lines+markers",
+                name=f"{series.metric_name} ({series.statistic})",
+                line={"color": ALARM_LINE, "width": 2},
+                marker={"size": 5},
+                hovertext=[formatting.alarm_value(v, unit) for v in series.values],
+                hovertemplate="%{x|%H:%M:%S} UTC<br>%{hovertext}<extra></extra>",
+            )
+        )
+    fig.add_hline(
+        y=threshold, line={"color": THRESHOLD_COLOR, "dash": "dash", "width": 1.5},
+        annotation={"text": f"threshold {formatting.alarm_value(series.threshold, unit)}", "font": {"size": 11, "color": THRESHOLD_COLOR}},
+        annotation_position="top left",
+    )  # fmt: skip
+    top = max([threshold, *values[np.isfinite(values)]]) if len(values) else threshold
+    fig.update_layout(
+        title={"text": title, "x": 0, "xanchor": "left", "font": {"size": 13}} if title else None,
+        template=TEMPLATE,
+        height=200,
+        margin={"l": 10, "r": 10, "t": 30 if title else 10, "b": 10},
+        showlegend=False,
+        xaxis={"type": "date", "range": [series.start, series.end], "tickformat": "%H:%M", "title": None},
+        yaxis={"range": [0, top * 1.25 if top > 0 else 1], "title": None, "rangemode": "tozero"},
+    )
+    if unit == "share":
+        fig.update_yaxes(ticksuffix="%", tickformat=",~f")
+    elif unit == "ms":  # 1-2-5 steps labelled as durations: "500 ms", "10 s"
+        upper = top * 1.25 if top > 0 else 1.0
+        step = min((m * 10.0**e for e in range(-1, 9) for m in (1, 2, 5) if m * 10.0**e >= upper / 5), default=upper / 4)
+        tickvals = [float(v) for v in np.arange(0, upper, step)]
+        fig.update_yaxes(tickmode="array", tickvals=tickvals, ticktext=[duration_tick(v) if v else "0" for v in tickvals])
+    if not len(values):
+        fig.add_annotation(
+            text=NO_DATAPOINTS_TEXT, xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False, font={"size": 13, "color": "#666"}
+        )
+    return fig

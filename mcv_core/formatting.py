@@ -351,3 +351,77 @@ def batch_not_offered(titles: Any) -> str:
     if len(names) == 1:
         return f"{listed} is not offered: its service has no batch engine here. Run it online."
     return f"{listed} are not offered: their services have no batch engine here. Run them online."
+
+
+# --- alarms: CloudWatch's words made readable ---------------------------------------------------------------------
+
+ALARM_KIND_TITLES = {"target_error_rate": "error rate", "target_latency_p95": "p95 latency"}
+ALARM_STATES = {"ALARM": "in alarm", "OK": "ok", "INSUFFICIENT_DATA": "no data"}
+_COMPARISONS = {
+    "GreaterThanThreshold": "above",
+    "GreaterThanOrEqualToThreshold": "at or above",
+    "LessThanThreshold": "below",
+    "LessThanOrEqualToThreshold": "at or below",
+}
+_MISSING = {
+    "missing": "periods without data are not counted",
+    "notBreaching": "missing data counts as good",
+    "breaching": "missing data counts as bad",
+    "ignore": "missing data is ignored",
+}
+
+
+def alarm_title(kind_or_name: str, target_title: str | None = None) -> str:
+    """"Amazon Bedrock: error rate" for a per-target alarm's kind and its target's title; another alarm's name
+    (without the project prefix) made readable: "sagemaker-5xx-errors" -> "Sagemaker 5xx errors"."""
+    if target_title is not None:
+        return f"{target_title}: {ALARM_KIND_TITLES.get(kind_or_name, kind_or_name.replace('_', ' '))}"
+    text = kind_or_name.replace("-", " ").replace("_", " ")
+    return text[:1].upper() + text[1:]
+
+
+def alarm_state(state: Any) -> str:
+    """"in alarm", "ok", "no data"."""
+    return ALARM_STATES.get(str(state), str(state).replace("_", " ").lower() or DASH)
+
+
+def alarm_value(value: Any, unit: str = "") -> str:
+    """An alarm's metric value: a share as a percentage, ms as a duration, anything else as a number."""
+    if missing(value):
+        return DASH
+    if unit == "share":
+        return percent(value)
+    if unit == "ms":
+        return duration_ms(value)
+    return number(value, 2)
+
+
+def period_text(seconds: Any) -> str:
+    """A CloudWatch period: "10 s", "1 min", "5 min", "1 h"."""
+    s = int(seconds)
+    if s % 3600 == 0:
+        return f"{s // 3600} h"
+    return f"{s // 60} min" if s % 60 == 0 else f"{s} s"
+
+
+def alarm_condition(comparison: str, threshold: Any, unit: str, datapoints: int, periods: int, period_s: int, treat_missing: str = "") -> str:
+    """When an alarm fires, in words: "above 10% in 2 of 3 periods of 1 min (missing data counts as good)"."""
+    text = (
+        f"{_COMPARISONS.get(comparison, comparison)} {alarm_value(threshold, unit)} in {datapoints} of "
+        f"{count(periods, 'period')} of {period_text(period_s)}"
+    )
+    if datapoints == periods == 1:
+        text = f"{_COMPARISONS.get(comparison, comparison)} {alarm_value(threshold, unit)} in a period of {period_text(period_s)}"
+    return f"{text} ({_MISSING[treat_missing]})" if treat_missing in _MISSING else text
+
+
+def ago(moment: Any, now: Any) -> str:
+    """How long before `now` (both datetimes): "just now", "45 s ago", "12 min ago", "3.2 h ago", "2.0 days ago"."""
+    if missing(moment):
+        return DASH
+    seconds = (now - moment).total_seconds()
+    if seconds < 5:
+        return "just now"
+    if seconds < 100:
+        return f"{seconds:.0f} s ago"
+    return f"{duration_long_s(seconds).replace('.0 min', ' min')} ago"

@@ -20,7 +20,8 @@ from typing import Any, Callable
 
 import botocore.exceptions as bce
 
-from . import stack
+from . import alarms, stack
+from . import formatting as fmt
 from .config import Settings
 from .errors import CheckFailed as Failed
 from .errors import MCVError
@@ -381,6 +382,32 @@ def check_local_emulator(ctx: Context) -> tuple[str, dict[str, Any]]:
     )
 
 
+def check_alarms(ctx: Context) -> tuple[str, dict[str, Any]]:
+    try:
+        found = alarms.current(ctx.workbench)
+    except (bce.ClientError, bce.BotoCoreError) as exc:
+        raise Failed(
+            f"CloudWatch did not list the alarms ({type(exc).__name__}: {exc})",
+            "check that CloudWatch is reachable" + ("" if ctx.settings.is_local else " and that the credentials may call cloudwatch:DescribeAlarms"),
+        ) from exc
+    title_of = ctx.workbench.catalogue.title
+    states = {a.name: a.state for a in found}
+    facts: dict[str, Any] = {"alarms": len(found), "states": states}
+    if not found:
+        how = "`python -m mcv_core local provision` puts them" if ctx.settings.is_local else "terraform/aws's alarms module creates them"
+        return f"no alarms named {alarms.PREFIX}-* ({how})", facts
+    firing = alarms.ordered([a for a in found if a.state == "ALARM"], title_of)
+    counts = {state: sum(1 for a in found if a.state == state) for state in ("ALARM", "OK", "INSUFFICIENT_DATA")}
+    detail = (
+        f"{fmt.count(len(found), 'alarm')}: {counts['ALARM']} in alarm, {counts['OK']} ok, "
+        f"{counts['INSUFFICIENT_DATA']} without data"
+    )
+    if firing:
+        listed = "; ".join(f"{alarms.title(a.name, title_of)} ({a.name}): {a.reason}" for a in firing)
+        raise Failed(f"{detail}. In alarm: {listed}", "see the Alarms section of the Infrastructure page, or `python -m mcv_core alarms`", status="warn")
+    return detail, facts
+
+
 CHECKS: tuple[Check, ...] = (
     Check("local_aws", "Local cloud: AWS services", "moto answers STS", check_local_aws, local_only=True),
     Check("local_emulator", "Local cloud: model APIs", "the AI emulator answers /ping", check_local_emulator, local_only=True),
@@ -388,7 +415,10 @@ CHECKS: tuple[Check, ...] = (
     Check("table", "DynamoDB results table", "ACTIVE, indexes, TTL, point-in-time recovery", check_table, ("local_aws",)),
     Check("lambda", "S3 event Lambda", "Active, last invocation and errors in its logs (24 h)", check_lambda, ("local_aws",)),
     Check("log_groups", "CloudWatch log groups", "exist with a retention", check_log_groups, ("local_aws",)),
+    Check("alarms", "CloudWatch alarms", "none of the stack's alarms is in ALARM", check_alarms, ("local_aws",)),
 )
+
+
 def checks_for(workbench: Workbench) -> list[Check]:
     """The stack's checks, then one per enabled target (named by its id), in catalogue order, each followed by
     its batch check (`<id>.batch`: the role or deployment its batch jobs need) where its service runs batch jobs."""

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+from typing import Any
+
+import botocore.exceptions as bce
 import pandas as pd
 import streamlit as st
 
-from mcv_core import infra, pricing
+from mcv_core import alarms, charts, infra, pricing
 from mcv_core.errors import MCVError
 from mcv_core.services import registry
 from mcv_core import formatting as fmt
@@ -121,6 +125,127 @@ def show_health() -> None:
                 st.caption(f"What to do: {plain(result.fix)}")
 
 
+ALARMS_TTL_S = 30  # alarm states and metrics are read again after this (the section refreshes itself as often)
+ALARM_BADGES = {
+    "ALARM": ("red", ":material/notifications_active:"),
+    "OK": ("green", ":material/check_circle:"),
+    "INSUFFICIENT_DATA": ("gray", ":material/help:"),
+}
+
+
+@st.cache_data(ttl=ALARMS_TTL_S, show_spinner=False)
+def read_alarms() -> dict[str, Any]:
+    """Every alarm's status and its metric over the last hour, and what could not be read: {"alarms", "series",
+    "error", "series_error", "read_at"}. Failures are returned, not raised, so that they are cached too."""
+    out: dict[str, Any] = {"alarms": [], "series": {}, "error": None, "series_error": None, "read_at": datetime.now(timezone.utc)}
+    try:
+        out["alarms"] = alarms.ordered(alarms.status(workbench), workbench.catalogue.title)
+    except (bce.ClientError, bce.BotoCoreError) as exc:
+        out["error"] = f"CloudWatch did not list the alarms ({type(exc).__name__}: {exc})"
+        return out
+    if out["alarms"]:
+        try:
+            out["series"] = alarms.metric_series(workbench, now=out["read_at"])
+        except (bce.ClientError, bce.BotoCoreError, ValueError) as exc:
+            out["series_error"] = f"CloudWatch did not give the alarms' metrics ({type(exc).__name__}: {exc})"
+    return out
+
+
+def _changes(alarm: alarms.AlarmStatus) -> str:
+    lines = [
+        f"- {plain(c.timestamp.replace('T', ' ').replace('+00:00', ''))} UTC: {fmt.alarm_state(c.old_state) if c.old_state else fmt.DASH} "
+        f"→ **{fmt.alarm_state(c.new_state)}**. {plain(fmt.shorten(c.reason, 200))}"
+        for c in alarm.changes
+    ]
+    return "\n".join(lines)
+
+
+def _when(iso: str, now: datetime) -> str:
+    try:
+        moment = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso or fmt.DASH
+    return f"{moment:%Y-%m-%d %H:%M:%S} UTC ({fmt.ago(moment, now)})"
+
+
+def show_alarm(alarm: alarms.AlarmStatus, series: alarms.MetricSeries | None, now: datetime) -> None:
+    """One alarm as a card: what it watches and why it is in its state on the left, its metric on the right (the
+    columns stack on a narrow screen)."""
+    with st.container(border=True):
+        words, chart = st.columns([3, 2])
+        with words:
+            head, badge = st.columns([3, 1])
+            head.markdown(f"**{plain(alarms.title(alarm.name, workbench.catalogue.title))}**")
+            color, icon = ALARM_BADGES.get(alarm.state, ("gray", ":material/help:"))
+            with badge:
+                st.badge(fmt.alarm_state(alarm.state), color=color, icon=icon)
+            st.caption(f"{plain(alarm.name)} · state since {_when(alarm.updated, now)}")
+            if series is not None:
+                condition = fmt.alarm_condition(
+                    series.comparison_operator, series.threshold, series.unit, series.datapoints_to_alarm,
+                    series.evaluation_periods, series.period_s, series.treat_missing_data,
+                )  # fmt: skip
+                st.markdown(f"Alarms when {plain(series.metric_name)} ({plain(series.statistic)}) is {plain(condition)}.")
+            else:
+                st.markdown(f"Alarms when {plain(alarm.threshold)}.")
+            about = series.description if series is not None and series.description else ""
+            st.caption(plain(f"{about} Metric: {alarm.metric}".strip()))
+            if alarm.state == "ALARM":
+                st.error(plain(alarm.reason), icon=":material/notifications_active:")
+            elif alarm.reason:
+                st.caption(f"Why: {plain(fmt.shorten(alarm.reason, 300))}")
+            if alarm.changes:
+                with st.expander(f"Recent state changes ({len(alarm.changes)})"):
+                    st.markdown(_changes(alarm))
+            else:
+                st.caption("No state change recorded yet.")
+        with chart:
+            if series is None:
+                st.caption("No chart: the alarm is not on a single metric, or its metric could not be read.")
+            else:
+                st.plotly_chart(
+                    charts.alarm_metric(series, f"{series.metric_name} ({series.statistic}) per {fmt.period_text(series.period_s)}, last hour (UTC)"),
+                    key=f"infrastructure.alarm.{alarm.name}",
+                    width="stretch",
+                    config={"displayModeBar": False},
+                )
+
+
+@st.fragment(run_every=ALARMS_TTL_S)
+def show_alarms() -> None:
+    left, right = st.columns([4, 1], vertical_alignment="bottom")
+    left.subheader("Alarms")
+    if right.button("Read again", icon=":material/refresh:", key="infrastructure.alarms.refresh"):
+        read_alarms.clear()
+    with st.spinner("Reading the alarms…"):
+        found = read_alarms()
+    where = "the local cloud's CloudWatch" if settings.is_local else f"CloudWatch ({settings.region})"
+    if found["error"]:
+        st.error(plain(found["error"]), icon=":material/error:")
+        st.caption("What to do: check the health above" + (" and `python -m mcv_core local status`." if settings.is_local else " and the AWS credentials."))
+        return
+    statuses: list[alarms.AlarmStatus] = found["alarms"]
+    if not statuses:
+        st.info(
+            f"No alarms named {alarms.PREFIX}-\\* in {where}. In the local cloud, `python -m mcv_core local provision` "
+            "puts them (one error-rate and one p95-latency alarm per enabled target); in the cloud, apply terraform/aws, "
+            "whose alarms module creates them.",
+            icon=":material/info:",
+        )
+        return
+    read_at: datetime = found["read_at"]
+    in_alarm = sum(1 for a in statuses if a.state == "ALARM")
+    st.caption(
+        f"{fmt.count(len(statuses), 'alarm')} in {where}: {in_alarm} in alarm, "
+        f"{sum(1 for a in statuses if a.state == 'OK')} ok, {sum(1 for a in statuses if a.state == 'INSUFFICIENT_DATA')} without data. "
+        f"Read at {read_at:%H:%M:%S} UTC; read again every {ALARMS_TTL_S} s. Alarms in alarm first."
+    )
+    if found["series_error"]:
+        st.warning(plain(found["series_error"]), icon=":material/warning:")
+    for alarm in statuses:
+        show_alarm(alarm, found["series"].get(alarm.name), read_at)
+
+
 @st.fragment(run_every=10)
 def show_lambda_events() -> None:
     st.subheader("Recent uploads seen by the S3 event Lambda")
@@ -162,4 +287,5 @@ EVENT_COLUMNS = {
 show_outputs()
 show_targets()
 show_health()
+show_alarms()
 show_lambda_events()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -9,7 +10,9 @@ from typing import Any, Iterator
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.element_tree import Block
 
+from mcv_core import alarms
 from mcv_core.local import control
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
@@ -26,19 +29,51 @@ def app(local_env: dict[str, str]) -> Iterator[AppTest]:
     st.cache_resource.clear()
 
 
+@pytest.fixture(autouse=True)
+def quiet_alarms(local_settings: Any, workbench: Any) -> Iterator[Any]:
+    """Alarms that earlier tests' faults left in ALARM are set back to OK, and the local cloud's evaluator is paused
+    meanwhile (it would set a state a test puts back within a minute); yields the CloudWatch client."""
+    conn = control.running(local_settings)
+    cloudwatch = workbench.clients.aws("cloudwatch")
+    control.admin(conn, "POST", "/components/alarms/stop")
+    try:
+        for alarm in alarms.current(workbench):
+            if alarm.state == "ALARM":
+                cloudwatch.set_alarm_state(AlarmName=alarm.name, StateValue="OK", StateReason="set back by the Infrastructure page tests")
+        yield cloudwatch
+    finally:
+        control.admin(conn, "POST", "/components/alarms/start")
+
+
 def open_page(at: AppTest) -> AppTest:
     at.switch_page(PAGE).run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 
 
-def badges(at: AppTest) -> dict[str, str]:
-    """Check title -> badge text, read from the cards (a bold title followed by its badge)."""
-    values = [m.value for m in at.markdown]
+def _walk(node: Any) -> Iterator[Any]:
+    if isinstance(node, Block):
+        for child in node.children.values():
+            yield from _walk(child)
+    else:
+        yield node
+
+
+def section(at: AppTest, title: str) -> list[Any]:
+    """The elements under the subheader `title`, up to the next subheader, in page order."""
+    elements = list(_walk(at.main))
+    start = next(i for i, e in enumerate(elements) if e.type == "subheader" and e.value == title)
+    end = next((i for i, e in enumerate(elements) if i > start and e.type == "subheader"), len(elements))
+    return elements[start + 1 : end]
+
+
+def badges(at: AppTest, title: str = "Health") -> dict[str, str]:
+    """Card title -> badge text, read from the cards of a section (a bold title followed by its badge)."""
+    values = [e.value for e in section(at, title) if e.type == "markdown"]
     found = {}
     for title, badge in zip(values, values[1:]):
         if title.startswith("**") and "-badge[" in badge:
-            found[title.strip("*")] = badge.rsplit(" ", 1)[-1].rstrip("]")
+            found[title.strip("*")] = re.sub(r"^:material/[a-z_]+: ", "", badge.split("-badge[", 1)[1]).removesuffix("]")
     return found
 
 
@@ -50,11 +85,11 @@ def test_outputs_and_every_check_ok(app: AppTest, local_settings: Any) -> None:
     assert values["results_table_name"] == local_settings.results_table
     assert values["azure_openai_api_key"] == "(sensitive)"
     found = badges(at)
-    assert len(found) == 12 and set(found.values()) == {"ok"}, found  # 6 of the stack, 3 targets and their batch
+    assert len(found) == 13 and set(found.values()) == {"ok"}, found  # 7 of the stack, 3 targets and their batch
     assert {title for title in found if title.endswith(": batch")} == {
         "SageMaker Serverless: batch", "Amazon Bedrock: batch", "Azure OpenAI: batch",
     }  # fmt: skip
-    assert "12 ok · 0 warn · 0 fail" in [c.value for c in at.caption]
+    assert "13 ok · 0 warn · 0 fail" in [c.value for c in at.caption]
 
 
 def test_a_fault_shows_fail_with_its_fix_after_check_again(app: AppTest, local_settings: Any, workbench: Any) -> None:
@@ -70,6 +105,50 @@ def test_a_fault_shows_fail_with_its_fix_after_check_again(app: AppTest, local_s
         assert any(c.value.startswith("What to do: restore the table's settings") for c in at.caption)
     finally:
         control.reprovision(local_settings)
+
+
+ALARM = "mc-vision-target-latency-p95-bedrock"
+
+
+def test_the_alarm_panel_lists_every_alarm_and_one_in_alarm_first_with_its_reason(
+    app: AppTest, workbench: Any, quiet_alarms: Any
+) -> None:
+    known = {a.name: a for a in alarms.status(workbench)}
+    titles = {alarms.title(name, workbench.catalogue.title): name for name in known}
+    per_target = sorted(alarms.target_of(name) or ("", "") for name in known)
+    assert [kind for kind, _ in per_target].count("target_error_rate") == 3 and "Amazon Bedrock: p95 latency" in titles
+    at = open_page(app)
+    shown = badges(at, "Alarms")
+    assert set(shown) == set(titles), shown
+    words = {"OK": "ok", "ALARM": "in alarm", "INSUFFICIENT_DATA": "no data"}
+    assert shown == {title: words[known[name].state] for title, name in titles.items()}
+    assert "in alarm" not in shown.values()
+    panel = section(at, "Alarms")
+    assert any(e.type == "caption" and e.value.startswith(f"{len(known)} alarms in the local cloud's CloudWatch: 0 in alarm") for e in panel)
+    assert len([e for e in panel if e.type == "plotly_chart"]) == len(known)
+    assert badges(at)["CloudWatch alarms"] == "ok"
+
+    before = known[ALARM]
+    reason = "Threshold Crossed: 3 out of the last 3 datapoints were greater than the threshold (20000.0) (set by a test)."
+    quiet_alarms.set_alarm_state(AlarmName=ALARM, StateValue="ALARM", StateReason=reason)
+    try:
+        at.button(key="infrastructure.recheck").click()
+        at.button(key="infrastructure.alarms.refresh").click().run()
+        assert not at.exception, [e.value for e in at.exception]
+        shown = badges(at, "Alarms")
+        assert list(shown)[0] == "Amazon Bedrock: p95 latency" and shown["Amazon Bedrock: p95 latency"] == "in alarm", shown
+        assert [state for state in shown.values()].count("in alarm") == 1
+        panel = section(at, "Alarms")
+        errors = [e.value for e in panel if e.type == "error"]
+        assert len(errors) == 1 and "set by a test" in errors[0]
+        assert any(e.type == "caption" and ": 1 in alarm" in e.value for e in panel)
+        health = badges(at)
+        assert health["CloudWatch alarms"] == "warn"
+        assert [title for title, status in health.items() if status != "ok"] == ["CloudWatch alarms"]
+        detail = next(e.value for e in section(at, "Health") if e.type == "text" and "In alarm:" in e.value)
+        assert f"Amazon Bedrock: p95 latency ({ALARM}): {reason}" in detail
+    finally:
+        quiet_alarms.set_alarm_state(AlarmName=ALARM, StateValue=before.state, StateReason=before.reason or "set back by a test")
 
 
 def test_an_upload_through_the_app_appears_in_the_lambda_events(app: AppTest, cat_jpeg: bytes, workbench: Any) -> None:

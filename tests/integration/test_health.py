@@ -11,16 +11,46 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from mcv_core import infra
+from mcv_core import alarms, infra
 from mcv_core.local import control
 
 pytestmark = pytest.mark.timeout(600)
 REPO = Path(__file__).resolve().parents[2]
 # The stack's checks, then one per enabled target, named by its id, each followed by its batch check.
 EXPECTED = [
-    "local_aws", "local_emulator", "bucket", "table", "lambda", "log_groups",
+    "local_aws", "local_emulator", "bucket", "table", "lambda", "log_groups", "alarms",
     "sagemaker", "sagemaker.batch", "bedrock", "bedrock.batch", "azure_openai", "azure_openai.batch",
 ]  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def quiet_alarms(local_settings: Any, workbench: Any) -> Iterator[None]:
+    """A healthy local cloud has no alarm in ALARM: those that earlier tests' injected faults left there are set
+    back to OK, with the local cloud's evaluator paused meanwhile (it would set them again within a minute while
+    the faults' datapoints are in its range)."""
+    conn = control.running(local_settings)
+    control.admin(conn, "POST", "/components/alarms/stop")
+    try:
+        for alarm in alarms.current(workbench):
+            if alarm.state == "ALARM":
+                workbench.clients.aws("cloudwatch").set_alarm_state(AlarmName=alarm.name, StateValue="OK", StateReason="set back by the health tests")
+        yield
+    finally:
+        control.admin(conn, "POST", "/components/alarms/start")
+
+
+def test_the_alarms_check_warns_naming_an_alarm_in_alarm(workbench: Any) -> None:
+    cloudwatch, name = workbench.clients.aws("cloudwatch"), "mc-vision-target-error-rate-azure_openai"
+    before = next(a for a in alarms.current(workbench) if a.name == name)
+    cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="Threshold Crossed: set by a test")
+    try:
+        result = statuses(workbench)["alarms"]
+    finally:
+        cloudwatch.set_alarm_state(AlarmName=name, StateValue=before.state, StateReason=before.reason or "set back by a test")
+    assert result.status == "warn" and result.detail.count("Threshold Crossed") == 1
+    assert f"In alarm: Azure OpenAI: error rate ({name}): Threshold Crossed: set by a test" in result.detail
+    assert "python -m mcv_core alarms" in (result.fix or "")
+    assert statuses(workbench)["alarms"].status == "ok"
 
 
 def statuses(workbench: Any) -> dict[str, infra.CheckResult]:
@@ -123,7 +153,7 @@ def test_only_enabled_targets_are_probed(local_settings: Any) -> None:
 
     workbench = Workbench(local_settings.with_(targets=("bedrock",)))
     names = [check.name for check in infra.checks_for(workbench)]
-    assert names == ["local_aws", "local_emulator", "bucket", "table", "lambda", "log_groups", "bedrock", "bedrock.batch"]
+    assert names == ["local_aws", "local_emulator", "bucket", "table", "lambda", "log_groups", "alarms", "bedrock", "bedrock.batch"]
 
 
 def test_a_standard_deployment_named_as_the_batch_one_is_caught(local_settings: Any) -> None:

@@ -578,3 +578,77 @@ def test_one_call_s_anatomy_from_a_result_or_a_stored_item() -> None:
     assert not unreported.layout.shapes  # not streamed: no first words to mark
     nothing = charts.call_anatomy({"provider": "bedrock", "status": "error"}, LEGEND)
     assert not nothing.data and "No timings were recorded for this call" in _annotations(nothing)
+
+
+# --- an alarm's metric (the Infrastructure page) ---------------------------------------------------------------------
+
+
+def _alarm_series(values: list[float], unit: str = "share", threshold: float = 0.1) -> object:
+    from datetime import datetime, timedelta, timezone
+
+    from mcv_core import alarms
+
+    end = datetime(2026, 12, 6, 4, 0, tzinfo=timezone.utc)
+    start = end - timedelta(hours=1)
+    return alarms.MetricSeries(
+        name="mc-vision-target-error-rate-bedrock", namespace=alarms.NAMESPACE, metric_name="Errors", statistic="Average",
+        period_s=60, threshold=threshold, comparison_operator="GreaterThanThreshold", evaluation_periods=3,
+        datapoints_to_alarm=2, treat_missing_data="notBreaching", description="", unit=unit, start=start, end=end,
+        timestamps=tuple(end - timedelta(minutes=len(values) - i) for i in range(len(values))), values=tuple(values),
+    )  # fmt: skip
+
+
+def test_an_alarm_s_metric_is_drawn_over_its_window_with_the_threshold_line() -> None:
+    series = _alarm_series([0.0, 0.25, 0.5])
+    fig = charts.alarm_metric(series, "Errors (Average) per 1 min, last hour (UTC)")
+    (trace,) = fig.data
+    assert list(trace.y) == [0.0, 25.0, 50.0]  # a share drawn in percent
+    assert list(trace.hovertext) == ["0%", "25%", "50%"]
+    (line,) = fig.layout.shapes
+    assert line.y0 == line.y1 == pytest.approx(10.0) and line.line.dash == "dash"
+    assert [a.text for a in fig.layout.annotations] == ["threshold 10%"]
+    assert list(fig.layout.xaxis.range) == [series.start, series.end]  # the whole hour, not just the points
+    assert fig.layout.yaxis.range[1] > 50.0 and fig.layout.yaxis.ticksuffix == "%"
+    assert fig.layout.height == 200
+
+
+def test_an_alarm_without_datapoints_still_shows_its_threshold_and_says_why() -> None:
+    fig = charts.alarm_metric(_alarm_series([], unit="ms", threshold=20000))
+    assert not fig.data
+    texts = [a.text for a in fig.layout.annotations]
+    assert "threshold 20.0 s" in texts and charts.NO_DATAPOINTS_TEXT in texts
+    assert fig.layout.shapes[0].y0 == 20000 and fig.layout.yaxis.range[1] > 20000
+
+
+def test_the_chart_s_feed_reads_each_alarm_s_statistic_per_period_from_cloudwatch() -> None:
+    """alarms.metric_series_from on moto: the alarm's own statistic, period and dimensions over the window; a
+    percentile from per-second sets where CloudWatch (moto) cannot give it."""
+    from datetime import datetime, timedelta, timezone
+
+    import boto3
+    from moto import mock_aws
+
+    from mcv_core import alarms
+
+    now = datetime.now(timezone.utc).replace(second=30, microsecond=0)
+    dims = [{"Name": "Target", "Value": "bedrock"}, {"Name": "Service", "Value": "bedrock"}]
+    other = [{"Name": "Target", "Value": "azure_openai"}, {"Name": "Service", "Value": "azure_openai"}]
+    with mock_aws():
+        cloudwatch = boto3.client("cloudwatch", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+        for definition in alarms.target_alarms({"bedrock": "bedrock"}, 60):
+            cloudwatch.put_metric_alarm(**definition.put_kwargs())
+        minute = now.replace(second=0) - timedelta(minutes=2)  # a whole period before the window's end
+        for i, (error, latency) in enumerate([(1.0, 100.0), (0.0, 200.0), (0.0, 300.0), (1.0, 400.0)]):
+            at = minute + timedelta(seconds=5 + 10 * i)
+            cloudwatch.put_metric_data(Namespace=alarms.NAMESPACE, MetricData=[
+                {"MetricName": "Errors", "Dimensions": dims, "Value": error, "Timestamp": at, "StorageResolution": 1},
+                {"MetricName": "Latency", "Dimensions": dims, "Value": latency, "Timestamp": at, "StorageResolution": 1},
+                {"MetricName": "Errors", "Dimensions": other, "Value": 1.0, "Timestamp": at, "StorageResolution": 1},
+            ])  # fmt: skip
+        items = cloudwatch.describe_alarms(AlarmNamePrefix="mc-vision-")["MetricAlarms"]
+        found = alarms.metric_series_from(cloudwatch, items, now, 60, raw_percentiles=True)
+    errors, latency = found["mc-vision-target-error-rate-bedrock"], found["mc-vision-target-latency-p95-bedrock"]
+    assert (errors.statistic, errors.period_s, errors.unit, errors.threshold) == ("Average", 60, "share", 0.1)
+    assert errors.values == (0.5,) and errors.timestamps == (minute,)  # the other target's errors are not counted
+    assert latency.statistic == "p95" and latency.unit == "ms" and latency.values == (400.0,)
+    assert errors.end - errors.start == timedelta(hours=1) and errors.end <= now
