@@ -9,8 +9,9 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -330,7 +331,8 @@ def provision(
     )
     _ensure(sm.create_endpoint, EndpointName=names.sagemaker_endpoint, EndpointConfigName=names.sagemaker_endpoint_config)
 
-    # CloudWatch: the alarms on the app's own metrics, per enabled target (terraform/aws/modules/alarms).
+    # SNS, KMS and CloudWatch: the alarm topic with its key, every alarm of terraform/aws/modules/alarms (on the
+    # endpoint, the function, each Bedrock model, and per enabled target) and the dashboard.
     if alarm_targets is None:
         alarm_targets, alarm_period_s = settings_alarm_targets()
     provision_alarms(conn, alarm_targets, alarm_period_s)
@@ -363,6 +365,106 @@ def settings_alarm_targets(cwd: Path | None = None) -> tuple[dict[str, str], int
         return {}, settings.local_alarm_period_s
 
 
+def _shell_cwd() -> Path | None:
+    """The folder `local up` ran in (the daemon's PWD), whose catalogue the alarms follow (as daemon.py reads it)."""
+    pwd = os.environ.get("PWD")
+    return Path(pwd) if pwd and Path(pwd).is_dir() else None
+
+
+def settings_bedrock_model_ids(cwd: Path | None = None) -> list[str]:
+    """Terraform's bedrock_model_ids for this process's settings and catalogue (alarms.bedrock_model_ids); the
+    settings' model alone (logged) when the catalogue cannot be read."""
+    from ..config import Settings
+
+    settings = Settings.load()
+    try:
+        return alarms.bedrock_model_ids(settings, cwd)
+    except MCVError as exc:
+        log.warning("Bedrock alarms for %s only: the catalogue cannot be read (%s)", settings.bedrock_model_id, exc.user_text())
+        return [settings.bedrock_model_id]
+
+
+def alarms_key_policy(account_id: str, region: str, partition: str = "aws") -> dict[str, Any]:
+    """The topic key's policy, as main.tf's data.aws_iam_policy_document.alarms_key makes it: the account
+    administers the key (named operations, no use of it), CloudWatch may use it for this account's
+    <prefix>-* alarms."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AccountAdministersTheKey",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
+                "Action": [
+                    "kms:CancelKeyDeletion",
+                    "kms:DescribeKey",
+                    "kms:DisableKey",
+                    "kms:DisableKeyRotation",
+                    "kms:EnableKey",
+                    "kms:EnableKeyRotation",
+                    "kms:GetKeyPolicy",
+                    "kms:GetKeyRotationStatus",
+                    "kms:ListResourceTags",
+                    "kms:PutKeyPolicy",
+                    "kms:ScheduleKeyDeletion",
+                    "kms:TagResource",
+                    "kms:UntagResource",
+                    "kms:UpdateKeyDescription",
+                ],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"kms:CallerAccount": account_id}},
+            },
+            {
+                "Sid": "CloudWatchAlarmsPublish",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                "Resource": "*",
+                "Condition": {
+                    "StringEquals": {"aws:SourceAccount": account_id},
+                    "ArnLike": {"aws:SourceArn": f"arn:{partition}:cloudwatch:{region}:{account_id}:alarm:{alarms.PREFIX}-*"},
+                },
+            },
+        ],
+    }
+
+
+def provision_topic(conn: Connection) -> str:
+    """The alarm topic, encrypted with a KMS key of its own (main.tf's aws_kms_key.alarms and
+    aws_sns_topic.alarms); returns its ARN. A topic whose key exists keeps it; only what differs is written, so
+    that a `local provision` on a running cloud records (and a later start replays) no new key."""
+    sns, kms = _client(conn, "sns"), _client(conn, "kms")
+    arn = alarms.topic_arn(conn.region, conn.account_id)
+    policy = alarms_key_policy(conn.account_id, conn.region)
+    try:
+        attributes: dict[str, str] | None = sns.get_topic_attributes(TopicArn=arn)["Attributes"]
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in ("NotFound", "NotFoundException"):
+            raise
+        attributes = None
+    key = (attributes or {}).get("KmsMasterKeyId", "")
+    usable = False
+    if key:
+        try:
+            usable = kms.describe_key(KeyId=key)["KeyMetadata"].get("KeyState") == "Enabled"
+        except ClientError:
+            usable = False
+    if usable:
+        if json.loads(kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"]) != policy:
+            kms.put_key_policy(KeyId=key, PolicyName="default", Policy=json.dumps(policy))
+    else:
+        key = kms.create_key(Description=alarms.TOPIC_KEY_DESCRIPTION, Policy=json.dumps(policy))["KeyMetadata"]["Arn"]
+    if not kms.get_key_rotation_status(KeyId=key).get("KeyRotationEnabled"):
+        kms.enable_key_rotation(KeyId=key)
+    wanted = {"DisplayName": alarms.TOPIC_DISPLAY_NAME, "KmsMasterKeyId": key}
+    if attributes is None:
+        return sns.create_topic(Name=alarms.TOPIC_NAME, Attributes=wanted)["TopicArn"]
+    for name, value in wanted.items():
+        if attributes.get(name) != value:
+            sns.set_topic_attributes(TopicArn=arn, AttributeName=name, AttributeValue=value)
+    return arn
+
+
 def _alarms_now(cloudwatch: Any, prefix: str) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     for page in cloudwatch.get_paginator("describe_alarms").paginate(AlarmNamePrefix=prefix, AlarmTypes=["MetricAlarm"]):
@@ -370,15 +472,29 @@ def _alarms_now(cloudwatch: Any, prefix: str) -> dict[str, dict[str, Any]]:
     return found
 
 
-def provision_alarms(conn: Connection, targets: Mapping[str, str], period_s: int | None = None) -> list[str]:
-    """Put the alarms of `targets` into the local CloudWatch (Terraform's, with period `period_s`), delete the
-    per-target alarms of targets no longer enabled, as `terraform apply` would; returns the alarms' names.
+def provision_alarms(
+    conn: Connection,
+    targets: Mapping[str, str],
+    period_s: int | None = None,
+    *,
+    bedrock_model_ids: list[str] | None = None,
+) -> list[str]:
+    """Put terraform/aws/modules/alarms into the local cloud: the topic with its key, every alarm (on the
+    endpoint, the function, each of `bedrock_model_ids`, and per target of `targets` with period `period_s`), each
+    notifying the topic on ALARM and on OK, and the dashboard; delete the alarms of models and targets no longer
+    wanted, as `terraform apply` would. Returns the alarms' names. `bedrock_model_ids` None reads them from this
+    process's settings and catalogue.
 
     An alarm that existed keeps its state, as PutMetricAlarm keeps it in AWS; a new one starts in
     INSUFFICIENT_DATA, as in AWS (moto would start it in OK). The evaluator (alarm_evaluator.py) does the rest."""
+    if bedrock_model_ids is None:
+        bedrock_model_ids = settings_bedrock_model_ids(_shell_cwd())
+    topic = provision_topic(conn)
     cloudwatch = _client(conn, "cloudwatch")
-    wanted = alarms.target_alarms(targets, period_s)
-    before = _alarms_now(cloudwatch, alarms.TARGET_ALARM_PREFIX)
+    wanted = alarms.local_alarms(conn.region, conn.account_id, targets, bedrock_model_ids, period_s)
+    if any(d.actions != (topic,) for d in wanted):  # the topic's ARN as moto made it
+        wanted = [replace(d, actions=(topic,)) for d in wanted]
+    before = {name: a for name, a in _alarms_now(cloudwatch, f"{alarms.PREFIX}-").items() if alarms.is_managed(name)}
     for definition in wanted:
         cloudwatch.put_metric_alarm(**definition.put_kwargs())
         old = before.get(definition.name)
@@ -395,6 +511,13 @@ def provision_alarms(conn: Connection, targets: Mapping[str, str], period_s: int
     stale = sorted(set(before) - {d.name for d in wanted})
     if stale:
         cloudwatch.delete_alarms(AlarmNames=stale)
+    body = json.dumps(alarms.dashboard_body(wanted, conn.region))
+    try:
+        current = cloudwatch.get_dashboard(DashboardName=alarms.DASHBOARD_NAME)["DashboardBody"]
+    except ClientError:
+        current = None
+    if current is None or json.loads(current) != json.loads(body):
+        cloudwatch.put_dashboard(DashboardName=alarms.DASHBOARD_NAME, DashboardBody=body)
     return [d.name for d in wanted]
 
 

@@ -5,6 +5,9 @@ status and the `alarms` command's JSON."""
 from __future__ import annotations
 
 import json
+import re
+import shutil
+import subprocess
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -226,3 +229,193 @@ def test_an_alarm_that_cannot_be_read_is_logged_and_the_others_evaluated(tmp_pat
     evaluator.evaluate_all(datetime(2026, 12, 6, 3, 0, 0, tzinfo=timezone.utc).timestamp())
     assert evaluator.errors == 2 and "mc-vision-target-latency-p95-bedrock" in evaluator.last_error
     assert fake.items["mc-vision-target-error-rate-sagemaker"]["StateValue"] == alarm_eval.OK  # notBreaching
+
+
+# --- every family of the module: alarms, topic, key policy and dashboard --------------------------------------------
+
+BEDROCK_IDS = [stack.DEFAULT_BEDROCK_MODEL_ID, "apac.amazon.nova-lite-v1:0"]
+ENDPOINT, FUNCTION = f"{stack.PROJECT}-classifier", f"{stack.PROJECT}-upload-handler"
+
+
+def test_every_alarm_kind_of_the_terraform_module_is_defined_here_with_the_same_settings(module: Evaluator) -> None:
+    kinds = module.config.locals["kinds"]
+    assert list(kinds) == [k.kind for k in alarms.KINDS]  # every family, in main.tf's order
+    variables = load(AWS_MODULES / "alarms").variables
+    for ours in alarms.KINDS:
+        theirs = kinds[ours.kind]
+        for field in (*TF_KIND_FIELDS, "namespace", "scope"):
+            assert module.value(theirs[field]) == getattr(ours, field), (ours.kind, field)
+        family, name = theirs["settings"].removeprefix("${var.").removesuffix("}").split(".")
+        assert family == f"{ours.scope}_alarms", ours.kind
+        assert module.var(family) is None  # the root passes null: the module's defaults (nullable = false)
+        settings = literal(variables[family]["default"])[name]
+        assert (ours.threshold, ours.period_s, ours.evaluation_periods, ours.datapoints_to_alarm) == (
+            settings["threshold"],
+            settings["period"],
+            settings["evaluation_periods"],
+            settings["datapoints_to_alarm"],
+        ), ours.kind
+    assert {k.namespace for k in alarms.SERVICE_KINDS} == {"AWS/SageMaker", "AWS/Lambda", "AWS/Bedrock"}
+    assert alarms.TARGET_KINDS == tuple(k for k in alarms.KINDS if k.scope == "target")
+
+
+def test_the_topic_and_its_key_are_terraforms(module: Evaluator) -> None:
+    from mcv_core.local.provision import alarms_key_policy
+
+    config = load(AWS_MODULES / "alarms")
+    topic = config.resource("aws_sns_topic", "alarms")
+    assert module.value(topic["name"]) == alarms.TOPIC_NAME == f"{stack.PROJECT}-alarms"
+    assert module.value(topic["display_name"]) == alarms.TOPIC_DISPLAY_NAME
+    assert topic["kms_master_key_id"] == "${aws_kms_key.alarms.arn}"
+    assert module.value(config.resource("aws_kms_key", "alarms")["description"]) == alarms.TOPIC_KEY_DESCRIPTION
+    assert module.value(config.resource("aws_cloudwatch_dashboard")["dashboard_name"]) == alarms.DASHBOARD_NAME
+    assert alarms.topic_arn("ap-northeast-1", ACCOUNT) == f"arn:aws:sns:ap-northeast-1:{ACCOUNT}:mc-vision-alarms"
+    # The key policy: main.tf's statements, with its principals, actions, resource and conditions.
+    region = module.var("region")
+    ours = {s["Sid"]: s for s in alarms_key_policy(ACCOUNT, region)["Statement"]}
+    for statement in config.data["aws_iam_policy_document"]["alarms_key"]["statement"]:
+        mine = ours.pop(module.value(statement["sid"]))
+        assert mine["Effect"] == "Allow" and mine["Resource"] == "*" and module.value(config.locals["this_key"]) == "*"
+        assert mine["Action"] == literal(statement["actions"])
+        (principal,) = statement["principals"]
+        identifiers = [module.template(unquote_all(i)) for i in literal(principal["identifiers"])]
+        assert mine["Principal"] == {literal(principal["type"]): identifiers[0]}
+        conditions = {
+            (literal(c["test"]), literal(c["variable"])): module.template(unquote_all(literal(c["values"])[0]))
+            for c in statement["condition"]
+        }
+        assert {(test, var): value for test, by in mine["Condition"].items() for var, value in by.items()} == conditions
+    assert not ours
+
+
+def unquote_all(text: str) -> str:
+    return text.replace("${local.partition}", "aws")
+
+
+def test_every_alarm_notifies_the_topic_on_alarm_and_on_ok() -> None:
+    topic = alarms.topic_arn("ap-northeast-1", ACCOUNT)
+    defs = alarms.local_alarms("ap-northeast-1", ACCOUNT, {"bedrock": "bedrock"}, BEDROCK_IDS, 60)
+    assert len(defs) == 3 + 2 + 3 * len(BEDROCK_IDS) + 2
+    for d in defs:
+        args = d.put_kwargs()
+        assert args["AlarmActions"] == args["OKActions"] == [topic] and args["ActionsEnabled"] is True, d.name
+    # The local period is the per-target alarms' only; the service alarms keep Terraform's.
+    assert {d.period_s for d in defs if d.namespace == alarms.NAMESPACE} == {60}
+    assert {d.period_s for d in defs if d.namespace != alarms.NAMESPACE} == {300}
+    names = stack.StackNames.for_account(ACCOUNT)
+    five_xx = next(d for d in defs if d.kind == "sagemaker_5xx_errors")
+    assert five_xx.dimensions == [{"Name": "EndpointName", "Value": names.sagemaker_endpoint}, {"Name": "VariantName", "Value": "AllTraffic"}]
+    assert all(alarms.is_managed(d.name) for d in defs)
+    assert not alarms.is_managed("mc-vision-something-else") and not alarms.is_managed("mc-vision-target-error-rate-")
+
+
+def test_bedrock_models_are_the_settings_model_and_every_enabled_bedrock_targets(tmp_path) -> None:  # noqa: ANN001
+    (tmp_path / "targets.toml").write_text(
+        '[targets.nova]\nservice = "bedrock"\nmodel = "apac.amazon.nova-lite-v1:0"\n\n'
+        '[targets.haiku]\nservice = "bedrock"\nmodel = "anthropic.claude-3-haiku-20240307-v1:0"\n',
+        encoding="utf-8",
+    )
+    settings = Settings.from_mapping({"MCV_TARGETS_FILE": str(tmp_path / "targets.toml")})
+    # Terraform's distinct(concat([bedrock_model_id], more_bedrock_model_ids)): the settings' model first, once.
+    assert alarms.bedrock_model_ids(settings, tmp_path) == [stack.DEFAULT_BEDROCK_MODEL_ID, "apac.amazon.nova-lite-v1:0"]
+    only_nova = settings.with_(targets=("nova",)) if hasattr(settings, "with_") else settings
+    assert alarms.bedrock_model_ids(only_nova, tmp_path) == [stack.DEFAULT_BEDROCK_MODEL_ID, "apac.amazon.nova-lite-v1:0"]
+    assert alarms.bedrock_model_ids(Settings.from_mapping({}), tmp_path / "none")[0] == stack.DEFAULT_BEDROCK_MODEL_ID
+
+
+@pytest.fixture(scope="module")
+def terraform_alarms(tmp_path_factory) -> dict:  # noqa: ANN001
+    """local.alarms and local.widgets as `terraform console` computes them from the module's own locals and
+    variables (no provider needed), for two Bedrock models and the root's default targets."""
+    terraform = shutil.which("terraform")
+    if terraform is None:
+        pytest.skip("terraform is not on PATH (terraform console evaluates the module's locals)")
+    folder = tmp_path_factory.mktemp("alarms-module")
+    source_dir = AWS_MODULES / "alarms"
+    (folder / "variables.tf").write_text((source_dir / "variables.tf").read_text(encoding="utf-8"), encoding="utf-8")
+    source = (source_dir / "main.tf").read_text(encoding="utf-8")
+    blocks = []
+    for match in re.finditer(r"^locals \{$", source, re.M):
+        end = source.index("\n}\n", match.start())
+        blocks.append(source[match.start() : end + 3])
+    (folder / "locals.tf").write_text("\n".join(blocks).replace("data.aws_partition.current.partition", '"aws"'), encoding="utf-8")
+    targets = Evaluator(load(AWS), account_id=ACCOUNT).var("alarm_targets")
+    inputs = {
+        "name_prefix": stack.PROJECT,
+        "account_id": ACCOUNT,
+        "region": stack.DEFAULT_REGION,
+        "sagemaker_endpoint_name": ENDPOINT,
+        "lambda_function_name": FUNCTION,
+        "bedrock_model_ids": BEDROCK_IDS,
+        "alarm_targets": targets,
+    }
+    (folder / "terraform.tfvars.json").write_text(json.dumps(inputs), encoding="utf-8")
+    done = subprocess.run(
+        [terraform, "console"],
+        input="jsonencode({ alarms = local.alarms, widgets = local.widgets })\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=folder,
+    )
+    assert done.returncode == 0, done.stderr
+    printed = done.stdout.strip().splitlines()[-1]
+    return {**json.loads(json.loads(printed)), "targets": targets}
+
+
+def _ours(targets: dict[str, str]) -> list[alarms.AlarmDefinition]:
+    return alarms.stack_alarms(endpoint_name=ENDPOINT, function_name=FUNCTION, bedrock_model_ids=BEDROCK_IDS, targets=targets)
+
+
+def test_every_alarm_terraform_makes_is_defined_here_alike(terraform_alarms: dict) -> None:
+    theirs = terraform_alarms["alarms"]
+    ours = {d.key: d for d in _ours(terraform_alarms["targets"])}
+    assert set(ours) == set(theirs)
+    for key, alarm in theirs.items():
+        d = ours[key]
+        assert (d.name, d.namespace, d.metric_name, d.statistic) == (alarm["name"], alarm["namespace"], alarm["metric_name"], alarm["statistic"]), key
+        assert {x["Name"]: x["Value"] for x in d.dimensions} == alarm["dimensions"], key
+        assert (d.comparison_operator, d.treat_missing_data, d.description) == (
+            alarm["comparison_operator"],
+            alarm["treat_missing_data"],
+            alarm["description"],
+        ), key
+        settings = alarm["settings"]
+        assert (d.threshold, d.period_s, d.evaluation_periods, d.datapoints_to_alarm) == (
+            settings["threshold"],
+            settings["period"],
+            settings["evaluation_periods"],
+            settings["datapoints_to_alarm"],
+        ), key
+
+
+def test_the_dashboard_body_is_terraforms(terraform_alarms: dict) -> None:
+    ours = alarms.dashboard_body(_ours(terraform_alarms["targets"]), stack.DEFAULT_REGION)
+    theirs = terraform_alarms["widgets"]
+    assert len(ours["widgets"]) == len(theirs) == len(terraform_alarms["alarms"])
+    assert ours["widgets"] == theirs  # same widgets, same order, positions, metrics, statistics, thresholds
+    # And as JSON, as PutDashboard takes it: numbers stay numbers.
+    assert json.loads(json.dumps(ours)) == {"widgets": theirs}
+
+
+# --- the service alarms in the local cloud: evaluated like the others, over no data ------------------------------
+
+
+def test_service_alarms_without_data_follow_their_missing_data_treatment_and_say_why(tmp_path) -> None:  # noqa: ANN001
+    defs = alarms.local_alarms("ap-northeast-1", ACCOUNT, {"bedrock": "bedrock"}, [stack.DEFAULT_BEDROCK_MODEL_ID], 10)
+    items = [{**d.put_kwargs(), "StateValue": "OK", "StateReason": alarm_evaluator.MOTO_INITIAL_REASON} for d in defs]
+    fake = FakeCloudWatch(items, [])
+    evaluator = AlarmEvaluator.__new__(AlarmEvaluator)
+    AlarmEvaluator.__init__(evaluator, conn=None, data_dir=tmp_path)  # type: ignore[arg-type]
+    evaluator._client = fake
+    evaluator.evaluate_all(datetime(2026, 12, 6, 3, 0, 0, tzinfo=timezone.utc).timestamp())
+    assert evaluator.errors == 0
+    for d in defs:
+        expected = "OK" if d.treat_missing_data == "notBreaching" else "INSUFFICIENT_DATA"  # as CloudWatch, no data at all
+        assert fake.items[d.name]["StateValue"] == expected, d.name
+    local = {a.name: a for a in alarms.status_from(fake, local_history={})}
+    cloud = {a.name: a for a in alarms.status_from(fake)}
+    for d in defs:
+        service = d.namespace.startswith("AWS/")
+        assert (alarms.LOCAL_SERVICE_NOTE in local[d.name].reason) is service, d.name
+        assert alarms.LOCAL_SERVICE_NOTE not in cloud[d.name].reason
