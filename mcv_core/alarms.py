@@ -620,3 +620,185 @@ def status(workbench: "Workbench") -> list[AlarmStatus]:
 
         local_history = read_history(workbench.settings.data_dir)
     return status_from(cloudwatch, local_history=local_history)
+
+# --- current states alone (the health check), titles, and each alarm's metric for a chart ---------------------------
+
+CHART_MINUTES = 60  # the window of an alarm's metric chart
+STATE_ORDER = {"ALARM": 0, "INSUFFICIENT_DATA": 1, "OK": 2}  # alarms in ALARM first
+
+
+def current(workbench: "Workbench") -> list[AlarmStatus]:
+    """Every alarm of the stack with its state and reason, without the state changes (one describe_alarms)."""
+    cloudwatch = workbench.clients.aws("cloudwatch", timeout=CALL_TIMEOUT_S)
+    return [
+        AlarmStatus(
+            name=item["AlarmName"],
+            state=item.get("StateValue", ""),
+            metric=metric_text(item),
+            threshold=threshold_text(item),
+            updated=_iso(item.get("StateUpdatedTimestamp")),
+            reason=item.get("StateReason", ""),
+        )
+        for item in _describe(cloudwatch, f"{PREFIX}-")
+    ]
+
+
+def target_of(name: str) -> tuple[str, str] | None:
+    """(kind, target id) of a per-target alarm's name (`mc-vision-target-error-rate-bedrock`), else None."""
+    for kind in TARGET_KINDS:
+        head = f"{PREFIX}-{kind.kind.replace('_', '-')}-"
+        if name.startswith(head) and len(name) > len(head):
+            return kind.kind, name[len(head) :]
+    return None
+
+
+def title(name: str, title_of: Any) -> str:
+    """How people read an alarm's name: "Amazon Bedrock: error rate" (`title_of`: target id -> its title)."""
+    found = target_of(name)
+    if found is None:
+        return fmt.alarm_title(name.removeprefix(f"{PREFIX}-"))
+    kind, target = found
+    return fmt.alarm_title(kind, title_of(target))
+
+
+def ordered(statuses: Iterable[AlarmStatus], title_of: Any) -> list[AlarmStatus]:
+    """Alarms in ALARM first, then those without data, then OK; by title within each."""
+    return sorted(statuses, key=lambda a: (STATE_ORDER.get(a.state, 1), title(a.name, title_of)))
+
+
+def metric_unit(namespace: str, metric_name: str) -> str:
+    """What an alarm's values are: "share" (0..1, our error rate), "ms" (our latency), else "" (as CloudWatch
+    gives them)."""
+    if namespace != NAMESPACE:
+        return ""
+    return {"Errors": "share", "Latency": "ms"}.get(metric_name, "")
+
+
+@dataclass(frozen=True)
+class MetricSeries:
+    """An alarm's metric over the last minutes, at the alarm's own statistic, period and dimensions, with what
+    the alarm compares it to. Timestamps (UTC) and values oldest first; periods without data are left out."""
+
+    name: str
+    namespace: str
+    metric_name: str
+    statistic: str
+    period_s: int
+    threshold: float
+    comparison_operator: str
+    evaluation_periods: int
+    datapoints_to_alarm: int
+    treat_missing_data: str
+    description: str
+    unit: str
+    start: datetime
+    end: datetime
+    timestamps: tuple[datetime, ...] = ()
+    values: tuple[float, ...] = ()
+
+
+def _series_of(item: Mapping[str, Any], start: datetime, end: datetime, points: Iterable[tuple[datetime, float]]) -> MetricSeries:
+    utc = ((at if at.tzinfo else at.replace(tzinfo=timezone.utc), float(v)) for at, v in points)
+    pairs = sorted((at, v) for at, v in utc if start <= at < end)  # moto also answers for a period starting at the end
+    n = int(item.get("EvaluationPeriods") or 1)
+    return MetricSeries(
+        name=item["AlarmName"],
+        namespace=item.get("Namespace", ""),
+        metric_name=item.get("MetricName", ""),
+        statistic=item.get("ExtendedStatistic") or item.get("Statistic") or "",
+        period_s=int(item.get("Period") or 60),
+        threshold=float(item.get("Threshold", 0.0)),
+        comparison_operator=item.get("ComparisonOperator", ""),
+        evaluation_periods=n,
+        datapoints_to_alarm=int(item.get("DatapointsToAlarm") or n),
+        treat_missing_data=item.get("TreatMissingData") or "missing",
+        description=item.get("AlarmDescription", ""),
+        unit=metric_unit(item.get("Namespace", ""), item.get("MetricName", "")),
+        start=start,
+        end=end,
+        timestamps=tuple(at for at, _ in pairs),
+        values=tuple(v for _, v in pairs),
+    )
+
+
+def _metric(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {"Namespace": item.get("Namespace", ""), "MetricName": item["MetricName"], "Dimensions": list(item.get("Dimensions") or ())}
+
+
+def _window(now: datetime, minutes: int, period_s: int) -> tuple[datetime, datetime]:
+    """[start, end) of whole periods ending at the last boundary before `now`, covering `minutes`."""
+    epoch = now.timestamp()
+    end = epoch - epoch % period_s
+    return datetime.fromtimestamp(end - minutes * 60, timezone.utc), datetime.fromtimestamp(end, timezone.utc)
+
+
+def _raw_percentile_points(cloudwatch: Any, item: Mapping[str, Any], start: datetime, end: datetime) -> list[tuple[datetime, float]]:
+    """A percentile per period from per-second statistic sets, as the local cloud's evaluator computes it: moto's
+    GetMetricData fails on percentiles."""
+    from . import alarm_eval
+    from .local.alarm_evaluator import samples_from_sets
+
+    stats = ("SampleCount", "Sum", "Minimum", "Maximum")
+    answer = cloudwatch.get_metric_data(
+        MetricDataQueries=[{"Id": f"s{i}", "MetricStat": {"Metric": _metric(item), "Period": 1, "Stat": s}, "ReturnData": True} for i, s in enumerate(stats)],
+        StartTime=start,
+        EndTime=end,
+        ScanBy="TimestampAscending",
+    )
+    sets: dict[datetime, dict[str, float]] = {}
+    for result in answer.get("MetricDataResults") or ():
+        stat = stats[int(result["Id"][1:])]
+        for at, value in zip(result.get("Timestamps") or (), result.get("Values") or ()):
+            sets.setdefault(at if at.tzinfo else at.replace(tzinfo=timezone.utc), {})[stat] = value
+    spec = alarm_eval.AlarmSpec.from_describe(item)
+    periods = int((end - start).total_seconds()) // spec.period_s
+    points = alarm_eval.datapoints(spec, samples_from_sets(sets, True), end, periods)
+    return [(p.timestamp, p.value) for p in points if p.value is not None]
+
+
+def metric_series_from(
+    cloudwatch: Any, items: Iterable[Mapping[str, Any]], now: datetime, minutes: int = CHART_MINUTES, *, raw_percentiles: bool = False
+) -> dict[str, MetricSeries]:
+    """Alarm name -> its metric over the last `minutes` (GetMetricData with the alarm's statistic, period and
+    dimensions; one request for all of them). `raw_percentiles`: compute percentiles from per-second sets (moto)."""
+    out: dict[str, MetricSeries] = {}
+    queries: list[dict[str, Any]] = []
+    asked: dict[str, tuple[Mapping[str, Any], datetime, datetime]] = {}
+    for item in items:
+        if not item.get("MetricName"):
+            continue  # metric math: not charted
+        stat = item.get("ExtendedStatistic") or item.get("Statistic") or "Average"
+        start, end = _window(now, minutes, int(item.get("Period") or 60))
+        if raw_percentiles and is_percentile(stat):
+            out[item["AlarmName"]] = _series_of(item, start, end, _raw_percentile_points(cloudwatch, item, start, end))
+            continue
+        query_id = f"m{len(asked)}"
+        asked[query_id] = (item, start, end)
+        queries.append({"Id": query_id, "MetricStat": {"Metric": _metric(item), "Period": int(item.get("Period") or 60), "Stat": stat}, "ReturnData": True})
+    for first in range(0, len(queries), 500):  # GetMetricData's limit per request
+        chunk = queries[first : first + 500]
+        starts = [asked[q["Id"]][1] for q in chunk]
+        ends = [asked[q["Id"]][2] for q in chunk]
+        found: dict[str, list[tuple[datetime, float]]] = {}
+        token = None
+        while True:
+            kwargs: dict[str, Any] = {"MetricDataQueries": chunk, "StartTime": min(starts), "EndTime": max(ends), "ScanBy": "TimestampAscending"}
+            if token:
+                kwargs["NextToken"] = token
+            answer = cloudwatch.get_metric_data(**kwargs)
+            for result in answer.get("MetricDataResults") or ():
+                found.setdefault(result["Id"], []).extend(zip(result.get("Timestamps") or (), result.get("Values") or ()))
+            token = answer.get("NextToken")
+            if not token:
+                break
+        for q in chunk:
+            item, start, end = asked[q["Id"]]
+            out[item["AlarmName"]] = _series_of(item, start, end, found.get(q["Id"], ()))
+    return out
+
+
+def metric_series(workbench: "Workbench", minutes: int = CHART_MINUTES, now: datetime | None = None) -> dict[str, MetricSeries]:
+    """Every alarm's metric over the last `minutes`, from the CloudWatch the workbench's clients reach."""
+    cloudwatch = workbench.clients.aws("cloudwatch", timeout=CALL_TIMEOUT_S)
+    items = _describe(cloudwatch, f"{PREFIX}-")
+    return metric_series_from(cloudwatch, items, now or datetime.now(timezone.utc), minutes, raw_percentiles=workbench.settings.is_local)
