@@ -456,9 +456,7 @@ def bedrock_model_ids(settings: "Settings", cwd: Path | None = None) -> list[str
     the model of every enabled Bedrock target (more_bedrock_model_ids), each once."""
     from . import targets as catalogue_module
 
-    catalogue = catalogue_module.load(settings, cwd)
-    models = [catalogue.get(tid).model for tid in catalogue.enabled(settings) if catalogue.get(tid).service == "bedrock"]
-    return list(dict.fromkeys(m for m in (settings.bedrock_model_id, *models) if m))
+    return catalogue_module.load(settings, cwd).bedrock_model_ids(settings)
 
 
 def local_definitions(settings: "Settings", targets: Mapping[str, str]) -> list[AlarmDefinition]:
@@ -620,6 +618,7 @@ def status(workbench: "Workbench") -> list[AlarmStatus]:
 
         local_history = read_history(workbench.settings.data_dir)
     return status_from(cloudwatch, local_history=local_history)
+
 
 # --- current states alone (the health check), titles, and each alarm's metric for a chart ---------------------------
 

@@ -226,6 +226,12 @@ class Catalogue:
             )
         return list(settings.targets)
 
+    def bedrock_model_ids(self, settings: Settings) -> list[str]:
+        """Terraform's bedrock_model_ids for this catalogue: the settings' model (the root's bedrock_model_id) and
+        the model of every enabled Bedrock target (more_bedrock_model_ids), each once."""
+        models = [self.by_id[tid].model for tid in self.enabled(settings) if self.by_id[tid].service == "bedrock"]
+        return list(dict.fromkeys(m for m in (settings.bedrock_model_id, *models) if m))
+
     def title(self, target_id: str) -> str:
         target = self.by_id.get(target_id)
         return target.title if target is not None else target_id
