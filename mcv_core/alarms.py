@@ -63,6 +63,7 @@ TOPIC_KEY_DESCRIPTION = f"MC Vision: encrypts the {TOPIC_NAME} notification topi
 DASHBOARD_NAME = f"{PREFIX}-alarms"  # aws_cloudwatch_dashboard.this
 SAGEMAKER_VARIANT = "AllTraffic"  # the module's sagemaker_variant_name default
 SERVICE_NAMESPACE_PREFIX = "AWS/"  # AWS's own metrics; ours are in NAMESPACE
+LAMBDA_TITLE = "Upload handler (AWS Lambda)"  # what the Lambda alarms watch, in words
 LOCAL_SERVICE_NOTE = "the local cloud does not emit AWS service metrics (AWS/*): this alarm only ever sees missing data"
 
 
@@ -308,15 +309,22 @@ def topic_arn(region: str, account_id: str, partition: str = "aws") -> str:
     return f"arn:{partition}:sns:{region}:{account_id}:{TOPIC_NAME}"
 
 
-def is_managed(name: str) -> bool:
-    """True for a name this module's kinds make (`terraform apply` would delete it when no longer wanted)."""
+def kind_of(name: str) -> tuple[AlarmKind, str] | None:
+    """The kind of one of the stack's alarms, from its name (`alarm_name` read backwards), and its resource id: the
+    target or the Bedrock model, "" for the endpoint's and the function's. None for any other name."""
     for kind in KINDS:
         base = alarm_name(kind.kind)
-        if name == base and kind.scope in ("sagemaker", "lambda"):
-            return True
-        if kind.scope in ("bedrock", "target") and name.startswith(f"{base}-") and len(name) > len(base) + 1:
-            return True
-    return False
+        if kind.scope in ("sagemaker", "lambda"):
+            if name == base:
+                return kind, ""
+        elif name.startswith(f"{base}-") and len(name) > len(base) + 1:
+            return kind, name[len(base) + 1 :]
+    return None
+
+
+def is_managed(name: str) -> bool:
+    """True for a name this module's kinds make (`terraform apply` would delete it when no longer wanted)."""
+    return kind_of(name) is not None
 
 
 def _define(kind: AlarmKind, resource_id: str, period_s: int | None, actions: Iterable[str], **fields: Any) -> AlarmDefinition:
@@ -644,20 +652,36 @@ def current(workbench: "Workbench") -> list[AlarmStatus]:
 
 def target_of(name: str) -> tuple[str, str] | None:
     """(kind, target id) of a per-target alarm's name (`mc-vision-target-error-rate-bedrock`), else None."""
-    for kind in TARGET_KINDS:
-        head = f"{PREFIX}-{kind.kind.replace('_', '-')}-"
-        if name.startswith(head) and len(name) > len(head):
-            return kind.kind, name[len(head) :]
-    return None
+    found = kind_of(name)
+    if found is None or found[0].scope != "target":
+        return None
+    return found[0].kind, found[1]
+
+
+def subject_title(kind: AlarmKind, resource_id: str, title_of: Any) -> str:
+    """What an alarm watches, in words: a target's title (`title_of`: target id -> its title), a Bedrock model's
+    ("Claude 3 Haiku (Amazon Bedrock)", from the model table), the endpoint's, or the upload handler's."""
+    from . import models
+    from .services import registry
+
+    if kind.scope == "target":
+        return title_of(resource_id)
+    if kind.scope == "bedrock":
+        known = models.resolve("bedrock", resource_id)
+        return f"{known.title if known else resource_id} ({registry.get('bedrock').service_title})"
+    if kind.scope == "sagemaker":
+        return f"{registry.get('sagemaker').service_title} endpoint"
+    return LAMBDA_TITLE
 
 
 def title(name: str, title_of: Any) -> str:
-    """How people read an alarm's name: "Amazon Bedrock: error rate" (`title_of`: target id -> its title)."""
-    found = target_of(name)
+    """How people read an alarm's name: "Amazon Bedrock: error rate", "Claude 3 Haiku (Amazon Bedrock): p95
+    latency", "SageMaker Serverless endpoint: 5xx errors" (`title_of`: target id -> its title)."""
+    found = kind_of(name)
     if found is None:
         return fmt.alarm_title(name.removeprefix(f"{PREFIX}-"))
-    kind, target = found
-    return fmt.alarm_title(kind, title_of(target))
+    kind, resource_id = found
+    return fmt.alarm_title(kind.kind, subject_title(kind, resource_id, title_of))
 
 
 def ordered(statuses: Iterable[AlarmStatus], title_of: Any) -> list[AlarmStatus]:
@@ -665,11 +689,19 @@ def ordered(statuses: Iterable[AlarmStatus], title_of: Any) -> list[AlarmStatus]
     return sorted(statuses, key=lambda a: (STATE_ORDER.get(a.state, 1), title(a.name, title_of)))
 
 
+# What AWS's own latency metrics are in (the SageMaker and Bedrock metric references).
+SERVICE_METRIC_UNITS = {
+    ("AWS/SageMaker", "ModelLatency"): "µs",
+    ("AWS/SageMaker", "OverheadLatency"): "µs",
+    ("AWS/Bedrock", "InvocationLatency"): "ms",
+}
+
+
 def metric_unit(namespace: str, metric_name: str) -> str:
-    """What an alarm's values are: "share" (0..1, our error rate), "ms" (our latency), else "" (as CloudWatch
-    gives them)."""
+    """What an alarm's values are: "share" (0..1, our error rate), "ms" (our latency, Bedrock's), "µs" (SageMaker's
+    latencies), else "" (a count, as CloudWatch gives it)."""
     if namespace != NAMESPACE:
-        return ""
+        return SERVICE_METRIC_UNITS.get((namespace, metric_name), "")
     return {"Errors": "share", "Latency": "ms"}.get(metric_name, "")
 
 

@@ -1430,10 +1430,10 @@ NO_DATAPOINTS_TEXT = "No datapoints in this window"
 
 def alarm_metric(series: Any, title: str = "") -> go.Figure:
     """A small chart of an alarm's metric (`alarms.MetricSeries`: its statistic per period over a window) with the
-    threshold as a dashed line; shares drawn 0 to 100 %, milliseconds as durations. The x axis is the whole
+    threshold as a dashed line; shares drawn 0 to 100 %, milli- and microseconds as durations. The x axis is the whole
     window, so an hour with two datapoints still reads as an hour."""
     unit = series.unit
-    scale = 100.0 if unit == "share" else 1.0
+    scale = {"share": 100.0, "µs": 0.001}.get(unit, 1.0)  # drawn in % and ms
     values = np.asarray(series.values, dtype=np.float64) * scale
     threshold = float(series.threshold) * scale
     fig = go.Figure()
@@ -1467,7 +1467,7 @@ def alarm_metric(series: Any, title: str = "") -> go.Figure:
     )
     if unit == "share":
         fig.update_yaxes(ticksuffix="%", tickformat=",~f")
-    elif unit == "ms":  # 1-2-5 steps labelled as durations: "500 ms", "10 s"
+    elif unit in ("ms", "µs"):  # 1-2-5 steps labelled as durations: "500 ms", "10 s"
         upper = top * 1.25 if top > 0 else 1.0
         step = min((m * 10.0**e for e in range(-1, 9) for m in (1, 2, 5) if m * 10.0**e >= upper / 5), default=upper / 4)
         tickvals = [float(v) for v in np.arange(0, upper, step)]

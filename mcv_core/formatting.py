@@ -355,7 +355,18 @@ def batch_not_offered(titles: Any) -> str:
 
 # --- alarms: CloudWatch's words made readable ---------------------------------------------------------------------
 
-ALARM_KIND_TITLES = {"target_error_rate": "error rate", "target_latency_p95": "p95 latency"}
+ALARM_KIND_TITLES = {  # alarms.KINDS' kinds, as the end of an alarm's title
+    "target_error_rate": "error rate",
+    "target_latency_p95": "p95 latency",
+    "sagemaker_5xx_errors": "5xx errors",
+    "sagemaker_model_latency_p95": "p95 model latency",
+    "sagemaker_overhead_latency": "overhead latency",
+    "lambda_errors": "errors",
+    "lambda_throttles": "throttles",
+    "bedrock_invocation_throttles": "throttles",
+    "bedrock_invocation_latency_p95": "p95 latency",
+    "bedrock_invocation_client_errors": "client errors",
+}
 ALARM_STATES = {"ALARM": "in alarm", "OK": "ok", "INSUFFICIENT_DATA": "no data"}
 _COMPARISONS = {
     "GreaterThanThreshold": "above",
@@ -386,13 +397,15 @@ def alarm_state(state: Any) -> str:
 
 
 def alarm_value(value: Any, unit: str = "") -> str:
-    """An alarm's metric value: a share as a percentage, ms as a duration, anything else as a number."""
+    """An alarm's metric value: a share as a percentage, ms or µs as a duration, anything else as a number."""
     if missing(value):
         return DASH
     if unit == "share":
         return percent(value)
     if unit == "ms":
         return duration_ms(value)
+    if unit == "µs":
+        return duration_ms(float(value) / 1000)
     return number(value, 2)
 
 

@@ -15,6 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from mcv_core import alarm_eval, alarms, metrics, stack
+from mcv_core import formatting as fmt
 from mcv_core.alarm_eval import AlarmSpec
 from mcv_core.config import Settings
 from mcv_core.errors import ConfigError
@@ -307,6 +308,53 @@ def test_every_alarm_notifies_the_topic_on_alarm_and_on_ok() -> None:
     assert five_xx.dimensions == [{"Name": "EndpointName", "Value": names.sagemaker_endpoint}, {"Name": "VariantName", "Value": "AllTraffic"}]
     assert all(alarms.is_managed(d.name) for d in defs)
     assert not alarms.is_managed("mc-vision-something-else") and not alarms.is_managed("mc-vision-target-error-rate-")
+
+
+def test_every_alarm_of_the_stack_is_titled_in_words_and_read_back_to_its_kind() -> None:
+    """The Infrastructure page's and health's titles: what is watched (a target's title from the catalogue, a
+    Bedrock model's from the model table, the endpoint, the upload handler) and the kind in words; never a raw
+    model id or a kind's internal name."""
+    defs = alarms.local_alarms("ap-northeast-1", ACCOUNT, {"bedrock": "bedrock"}, ["anthropic.claude-3-haiku-20240307-v1:0"], 60)
+    titles = {d.name: alarms.title(d.name, {"bedrock": "Claude 3 Haiku (Amazon Bedrock)"}.__getitem__) for d in defs}
+    for d in defs:
+        kind, resource = alarms.kind_of(d.name)
+        assert (kind.kind, resource) == (d.kind, d.target or dict(d.dimension_pairs).get("ModelId", "")), d.name
+    assert sorted(titles.values()) == [
+        "Claude 3 Haiku (Amazon Bedrock): client errors",
+        "Claude 3 Haiku (Amazon Bedrock): error rate",
+        "Claude 3 Haiku (Amazon Bedrock): p95 latency",
+        "Claude 3 Haiku (Amazon Bedrock): p95 latency",
+        "Claude 3 Haiku (Amazon Bedrock): throttles",
+        "SageMaker Serverless endpoint: 5xx errors",
+        "SageMaker Serverless endpoint: overhead latency",
+        "SageMaker Serverless endpoint: p95 model latency",
+        "Upload handler (AWS Lambda): errors",
+        "Upload handler (AWS Lambda): throttles",
+    ]
+    # A model the table does not know keeps its id; a name of no kind is made readable.
+    assert alarms.title("mc-vision-bedrock-invocation-throttles-acme.vision-v9", str) == "acme.vision-v9 (Amazon Bedrock): throttles"
+    assert alarms.title("mc-vision-something-else", str) == "Something else"
+    assert alarms.kind_of("mc-vision-sagemaker-5xx-errors-x") is None and alarms.target_of("mc-vision-lambda-errors") is None
+
+
+def test_each_alarm_s_values_are_read_in_their_metric_s_unit() -> None:
+    """SageMaker's latencies are in microseconds, Bedrock's and ours in milliseconds, our errors a share."""
+    units = {(d.namespace, d.metric_name): alarms.metric_unit(d.namespace, d.metric_name) for d in alarms.local_alarms("us-east-1", ACCOUNT, {"bedrock": "bedrock"}, BEDROCK_IDS, 60)}
+    assert units == {
+        ("AWS/SageMaker", "Invocation5XXErrors"): "",
+        ("AWS/SageMaker", "ModelLatency"): "µs",
+        ("AWS/SageMaker", "OverheadLatency"): "µs",
+        ("AWS/Lambda", "Errors"): "",
+        ("AWS/Lambda", "Throttles"): "",
+        ("AWS/Bedrock", "InvocationThrottles"): "",
+        ("AWS/Bedrock", "InvocationLatency"): "ms",
+        ("AWS/Bedrock", "InvocationClientErrors"): "",
+        (alarms.NAMESPACE, "Errors"): "share",
+        (alarms.NAMESPACE, "Latency"): "ms",
+    }
+    model_latency = next(k for k in alarms.SERVICE_KINDS if k.kind == "sagemaker_model_latency_p95")
+    assert fmt.alarm_value(model_latency.threshold, "µs") == "2,000 ms"
+    assert fmt.alarm_condition("GreaterThanThreshold", 5_000_000, "µs", 3, 3, 300) == "above 5,000 ms in 3 of 3 periods of 5 min"
 
 
 def test_bedrock_models_are_the_settings_model_and_every_enabled_bedrock_targets(tmp_path) -> None:  # noqa: ANN001

@@ -620,6 +620,15 @@ def test_an_alarm_without_datapoints_still_shows_its_threshold_and_says_why() ->
     assert fig.layout.shapes[0].y0 == 20000 and fig.layout.yaxis.range[1] > 20000
 
 
+def test_sagemaker_s_microseconds_are_drawn_and_labelled_as_durations() -> None:
+    fig = charts.alarm_metric(_alarm_series([1_500_000.0, 2_500_000.0], unit="µs", threshold=2_000_000))
+    (trace,) = fig.data
+    assert list(trace.y) == [1500.0, 2500.0] and list(trace.hovertext) == ["1,500 ms", "2,500 ms"]
+    assert fig.layout.shapes[0].y0 == pytest.approx(2000.0)
+    assert [a.text for a in fig.layout.annotations] == ["threshold 2,000 ms"]
+    assert list(fig.layout.yaxis.ticktext) == ["0", "1 s", "2 s", "3 s"]
+
+
 def test_the_chart_s_feed_reads_each_alarm_s_statistic_per_period_from_cloudwatch() -> None:
     """alarms.metric_series_from on moto: the alarm's own statistic, period and dimensions over the window; a
     percentile from per-second sets where CloudWatch (moto) cannot give it."""
