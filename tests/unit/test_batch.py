@@ -155,9 +155,11 @@ def test_a_split_that_would_leave_a_job_below_the_minimum_is_refused_with_why() 
 
 
 class FakeWorkbench:
-    def __init__(self, service: Any) -> None:
+    """What batch.poll and batch.collect use of a workbench: one bound service, saved runs and published results."""
+
+    def __init__(self, service: Any, settings: Settings = SETTINGS) -> None:
         self.service = service
-        self.settings = SETTINGS
+        self.settings = settings
         self.saved: list[Any] = []
         self.history = self.metrics = self
         self.published: list[Any] = []

@@ -30,6 +30,7 @@ from mcv_core.local.emulator.batch_jobs import BatchFault, BatchJobs
 from mcv_core.services import sagemaker
 from mcv_core.services.base import BatchState
 from mcv_core.targets import Target
+from tests.unit.test_batch import FakeWorkbench
 
 IMAGE = PreparedImage(data=b"\xff\xd8\xffjpeg-bytes", media_type="image/jpeg", format="jpeg", width=224, height=224)
 CLASSIFIER = Target(id="sagemaker", service="sagemaker", endpoint="mc-vision-classifier", title="SageMaker Serverless")
@@ -257,24 +258,6 @@ def _answer(label: str, score: float) -> bytes:
     return json.dumps(answer).encode()
 
 
-class FakeWorkbench:
-    def __init__(self, service: Any) -> None:
-        self.service, self.settings, self.saved, self.history, self.metrics = service, SETTINGS, [], self, self
-        self.published: list[Any] = []
-
-    def publish(self, results: list[Any]) -> None:
-        self.published.extend(results)
-
-    def target(self, name: str) -> Any:
-        return self.service
-
-    def save(self, run: Any) -> None:
-        self.saved.append(run)
-
-    def save_batch(self, state: dict[str, Any]) -> None:
-        self.state = state
-
-
 def _bench(records: int) -> batch.BatchBench:
     image = {"name": "coffee.jpg", "key": "uploads/x.jpg", "sha256": "ab", "format": "JPEG", "width": 400,
              "height": 300, "size_bytes": 1000, "expected": ["espresso"]}  # fmt: skip
@@ -310,7 +293,7 @@ def test_a_failed_job_s_outputs_join_on_their_ids_and_a_record_without_one_says_
     _stub_outputs(clients, {"R0000000002.out": _answer("espresso", 0.9), "R0000000000.out": _answer("espresso", 0.8),
                             "R0000000001.out": b"<html>not the handler's JSON</html>",
                             "manifest.json": b"{}", "R0000000099.out": _answer("cup", 0.5)})  # fmt: skip
-    workbench = FakeWorkbench(_service(clients))
+    workbench = FakeWorkbench(_service(clients), SETTINGS)
     bench = _bench(4)
     batch.poll(workbench, bench)  # type: ignore[arg-type]
     by_position = {int(run.run_id.rsplit("-", 1)[1]): run.results[0] for run in workbench.saved}
@@ -330,7 +313,7 @@ def test_a_completed_job_missing_an_output_reports_it_and_a_stopped_one_stores_n
     clients = StubClients()
     clients.stubs["sagemaker"].add_response("describe_transform_job", _described("Completed", seconds=36))
     _stub_outputs(clients, {"R0000000000.out": _answer("espresso", 0.9)})
-    workbench = FakeWorkbench(_service(clients))
+    workbench = FakeWorkbench(_service(clients), SETTINGS)
     batch.poll(workbench, _bench(2))  # type: ignore[arg-type]
     results = {int(run.run_id.rsplit("-", 1)[1]): run.results[0] for run in workbench.saved}
     assert results[0].cost_usd == pytest.approx(0.149 * 36 / 3600 / 2)
@@ -339,7 +322,7 @@ def test_a_completed_job_missing_an_output_reports_it_and_a_stopped_one_stores_n
     clients = StubClients()
     clients.stubs["sagemaker"].add_response("describe_transform_job", _described("Stopped", seconds=10))
     _stub_outputs(clients, {})
-    workbench = FakeWorkbench(_service(clients))
+    workbench = FakeWorkbench(_service(clients), SETTINGS)
     bench = _bench(2)
     batch.poll(workbench, bench)  # type: ignore[arg-type]
     assert workbench.saved == [] and bench.jobs[0].phase == "cancelled" and bench.over
