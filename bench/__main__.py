@@ -33,7 +33,7 @@ REPO = BENCH.parent
 RESULTS = BENCH / "results"
 ORDER = (
     "side_by_side", "harness", "image_prep", "local_model", "history_scale", "responsiveness", "streaming",
-    "compare_stream", "load",
+    "compare_stream", "load", "metrics_overhead", "alarm_response",
 )  # fmt: skip
 NOT_SCRIPTS = {"__init__", "__main__", "common"}
 _TERMINATED = threading.Event()  # this runner got a SIGTERM: pass it on to the script running
