@@ -168,6 +168,22 @@ def sample_bench(local_env: dict[str, str]) -> dict:
     return json.loads(done.stdout)
 
 
+@pytest.fixture(scope="session")
+def three_photos(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """Three of the shipped labelled samples as files, with their labels.json beside them: the batch tests' set."""
+    import json
+
+    from mcv_core.samples import sample_images
+
+    folder = tmp_path_factory.mktemp("three-photos")
+    by_name = {image.name: image for image in sample_images()}
+    names = ("chelsea.jpg", "coffee.jpg", "astronaut.jpg")
+    for name in names:
+        (folder / name).write_bytes(by_name[name].data)
+    (folder / "labels.json").write_text(json.dumps({name: list(by_name[name].expected) for name in names}))
+    return [str(folder / name) for name in names]
+
+
 @pytest.fixture
 def batch_faults(local_settings):  # noqa: ANN001, ANN201
     """Sets the local cloud's batch fault plan (`{service: {fail_every, fail_job, record_delay_s}}`); cleared after."""

@@ -1,6 +1,6 @@
 """Batch benchmarks through the local cloud's batch control planes, with the real SDKs, run as a user runs them.
 
-The issue's benchmark: three photos repeated 34 times over Bedrock and Azure OpenAI (102 records per target),
+The issue's benchmark: three three_photos repeated 34 times over Bedrock and Azure OpenAI (102 records per target),
 every one of its 204 results stored once, marked batch, at half the on-demand price of its tokens. Then an
 interrupted benchmark whose terminal went away and whose local cloud restarted, resumed to the same end, and a
 cancelled one; and a set below Bedrock's minimum, refused.
@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 
 from mcv_core.local import control
-from mcv_core.samples import sample_images
 
 pytestmark = pytest.mark.timeout(900)
 REPO = Path(__file__).resolve().parents[2]
@@ -31,24 +30,12 @@ def mcv(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, cwd=REPO, env=dict(os.environ), capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.fixture(scope="module")
-def photos(tmp_path_factory) -> list[str]:  # noqa: ANN001
-    folder = tmp_path_factory.mktemp("batch")
-    by_name = {image.name: image for image in sample_images()}
-    paths = []
-    for name in ("chelsea.jpg", "coffee.jpg", "astronaut.jpg"):
-        (folder / name).write_bytes(by_name[name].data)
-        paths.append(str(folder / name))
-    (folder / "labels.json").write_text(json.dumps({name: list(by_name[name].expected) for name in ("chelsea.jpg", "coffee.jpg", "astronaut.jpg")}))
-    return paths
-
-
 def _stored(workbench, bench_id: str) -> list[dict]:  # noqa: ANN001
     return [item for item in workbench.history.select(bench_id=bench_id) if item["mode"] == "batch"]
 
 
-def test_three_photos_34_times_over_bedrock_and_azure_as_batch_jobs_at_half_price(local_env, workbench, photos):
-    done = mcv("bench", *photos, "--targets", TARGETS, "--repeat", "34", "--mode", "batch", "--json")
+def test_three_photos_34_times_over_bedrock_and_azure_as_batch_jobs_at_half_price(local_env, workbench, three_photos):
+    done = mcv("bench", *three_photos, "--targets", TARGETS, "--repeat", "34", "--mode", "batch", "--json")
     assert done.returncode == 0, done.stderr[-3000:]
     doc = json.loads(done.stdout)
     assert doc["mode"] == "batch" and doc["over"] is True and doc["planned"] == 102
@@ -65,7 +52,7 @@ def test_three_photos_34_times_over_bedrock_and_azure_as_batch_jobs_at_half_pric
     catalogue = workbench.catalogue
     for target, found in by_target.items():
         assert len(found) == 102
-        assert {(r["image"], r["repeat"]) for r in found} == {(Path(p).name, k) for p in photos for k in range(1, 35)}
+        assert {(r["image"], r["repeat"]) for r in found} == {(Path(p).name, k) for p in three_photos for k in range(1, 35)}
         for r in found:
             assert (r["mode"], r["job_id"], r["status"], r["latency_ms"], r["ttft_ms"]) == ("batch", job_of[target], "ok", None, None), r
             assert r["output"] and r["input_tokens"] > 0 and r["output_tokens"] > 0
@@ -89,10 +76,10 @@ def test_three_photos_34_times_over_bedrock_and_azure_as_batch_jobs_at_half_pric
     assert all((row["mode"] == "batch") == bool(row.get("job_id")) for row in others)
 
 
-def test_an_interrupted_batch_resumes_after_the_local_cloud_restarts_to_the_same_end(local_env, local_settings, workbench, photos, batch_faults):
+def test_an_interrupted_batch_resumes_after_the_local_cloud_restarts_to_the_same_end(local_env, local_settings, workbench, three_photos, batch_faults):
     # Slow records (30 s for the job) and every 25th failing: a plan the restart below throws away.
     batch_faults({"bedrock": {"record_delay_s": 0.3, "fail_every": 25}})
-    command = [sys.executable, "-m", "mcv_core", "bench", *photos, "--targets", "bedrock", "--repeat", "34", "--mode", "batch"]
+    command = [sys.executable, "-m", "mcv_core", "bench", *three_photos, "--targets", "bedrock", "--repeat", "34", "--mode", "batch"]
     proc = subprocess.Popen(command, cwd=REPO, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     bench_id = None
     deadline = time.monotonic() + 120
@@ -124,9 +111,9 @@ def test_an_interrupted_batch_resumes_after_the_local_cloud_restarts_to_the_same
     assert len(_stored(workbench, bench_id)) == 102
 
 
-def test_a_cancelled_batch_keeps_what_its_job_finished_failed_records_as_errors(local_env, workbench, photos, batch_faults):
+def test_a_cancelled_batch_keeps_what_its_job_finished_failed_records_as_errors(local_env, workbench, three_photos, batch_faults):
     batch_faults({"azure_openai": {"record_delay_s": 0.2, "fail_every": 3}})
-    command = [sys.executable, "-m", "mcv_core", "bench", *photos, "--targets", "azure_openai", "--repeat", "34", "--mode", "batch"]
+    command = [sys.executable, "-m", "mcv_core", "bench", *three_photos, "--targets", "azure_openai", "--repeat", "34", "--mode", "batch"]
     proc = subprocess.Popen(command, cwd=REPO, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     bench_id = None
     deadline = time.monotonic() + 120
@@ -157,9 +144,9 @@ def test_a_cancelled_batch_keeps_what_its_job_finished_failed_records_as_errors(
     assert json.loads(again.stdout)["results"] == doc["results"] and len(_stored(workbench, bench_id)) == len(stored)
 
 
-def test_a_set_below_bedrock_s_minimum_is_refused_before_anything_is_written(local_env, workbench, photos):
+def test_a_set_below_bedrock_s_minimum_is_refused_before_anything_is_written(local_env, workbench, three_photos):
     before = {state["bench_id"] for state in workbench.history.batches(1)}
-    done = mcv("bench", *photos, "--targets", "bedrock", "--repeat", "3", "--mode", "batch")
+    done = mcv("bench", *three_photos, "--targets", "bedrock", "--repeat", "3", "--mode", "batch")
     assert done.returncode == 2
     assert "Amazon Bedrock batch jobs need at least 100 records; this set has 9 (3 images × 3 repeats)" in done.stderr
     assert "--mode online" in done.stderr

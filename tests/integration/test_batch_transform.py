@@ -20,7 +20,6 @@ import pytest
 
 from mcv_core import images, infra, pricing, stack
 from mcv_core.local import control
-from mcv_core.samples import sample_images
 
 pytestmark = pytest.mark.timeout(120)
 REPO = Path(__file__).resolve().parents[2]
@@ -30,16 +29,6 @@ NAMES = ("chelsea.jpg", "coffee.jpg", "astronaut.jpg")
 def mcv(*args: str, timeout: float = 100) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "mcv_core", *args]
     return subprocess.run(command, cwd=REPO, env=dict(os.environ), capture_output=True, text=True, timeout=timeout)
-
-
-@pytest.fixture(scope="module")
-def photos(tmp_path_factory) -> list[str]:  # noqa: ANN001
-    folder = tmp_path_factory.mktemp("transform")
-    by_name = {image.name: image for image in sample_images()}
-    for name in NAMES:
-        (folder / name).write_bytes(by_name[name].data)
-    (folder / "labels.json").write_text(json.dumps({name: list(by_name[name].expected) for name in NAMES}))
-    return [str(folder / name) for name in NAMES]
 
 
 def _stored(workbench, bench_id: str) -> list[dict]:  # noqa: ANN001
@@ -56,8 +45,32 @@ def _where(bench_id: str) -> str:
     return f"{bench_id}/sagemaker/000"
 
 
-def test_three_photos_twice_as_one_transform_job_on_the_endpoint_s_own_model(local_env, workbench, photos):
-    done = mcv("bench", *photos, "--targets", "sagemaker", "--repeat", "2", "--mode", "batch", "--json")
+def start_transform_bench(workbench, three_photos: list[str]) -> tuple[subprocess.Popen, str, str]:  # noqa: ANN001
+    """`bench --mode batch` of the photos twice on SageMaker, in the background, once its transform job has started:
+    the process, the benchmark's id and the job's."""
+    command = [sys.executable, "-m", "mcv_core", "bench", *three_photos, "--targets", "sagemaker", "--repeat", "2"]
+    proc = subprocess.Popen(
+        [*command, "--mode", "batch"], cwd=REPO, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    sm = workbench.clients.aws("sagemaker")
+    bench_id = job_id = None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        states = [
+            s for s in workbench.history.batches(1) if s["targets"] == ["sagemaker"] and s["jobs"] and not s["over"]
+        ]
+        if states:
+            bench_id, job_id = states[-1]["bench_id"], states[-1]["jobs"][0]["job_id"]
+            if "TransformStartTime" in sm.describe_transform_job(TransformJobName=job_id):
+                break
+        time.sleep(0.5)
+    assert bench_id is not None and job_id is not None
+    return proc, bench_id, job_id
+
+
+def test_three_photos_twice_as_one_transform_job_on_the_endpoint_s_own_model(local_env, workbench, three_photos):
+    done = mcv("bench", *three_photos, "--targets", "sagemaker", "--repeat", "2", "--mode", "batch", "--json")
     assert done.returncode == 0, done.stderr[-3000:]
     doc = json.loads(done.stdout)
     assert doc["mode"] == "batch" and doc["over"] is True and doc["planned"] == 6
@@ -101,15 +114,15 @@ def test_three_photos_twice_as_one_transform_job_on_the_endpoint_s_own_model(loc
     coffee = [item for item in stored if item["image_name"] == "coffee.jpg"]
     assert len(coffee) == 2 and all(item["labels"][0]["label"] == "espresso" for item in coffee)
     assert all(item["correct"] is True for item in coffee)
-    source = workbench.load_image(Path(photos[1]).read_bytes(), "coffee.jpg")
+    source = workbench.load_image(Path(three_photos[1]).read_bytes(), "coffee.jpg")
     online = workbench.target("sagemaker").call(images.prepare(source, workbench.target("sagemaker").image_spec), "")
     assert [label.label for label in online.labels] == [label["label"] for label in coffee[0]["labels"]]
     assert online.labels[0].score == pytest.approx(float(coffee[0]["labels"][0]["score"]), abs=1e-4)
 
 
-def test_a_failing_record_fails_the_job_and_keeps_what_it_answered(local_env, workbench, photos, batch_faults):
+def test_a_failing_record_fails_the_job_and_keeps_what_it_answered(local_env, workbench, three_photos, batch_faults):
     batch_faults({"sagemaker": {"fail_every": 4}})  # the 4th record of the job fails
-    done = mcv("bench", *photos, "--targets", "sagemaker", "--repeat", "2", "--mode", "batch", "--json")
+    done = mcv("bench", *three_photos, "--targets", "sagemaker", "--repeat", "2", "--mode", "batch", "--json")
     assert done.returncode == 1, done.stderr[-3000:]  # a failed job: the benchmark did not do all of its job
     doc = json.loads(done.stdout)
     [job] = doc["jobs"]
@@ -127,27 +140,11 @@ def test_a_failing_record_fails_the_job_and_keeps_what_it_answered(local_env, wo
 
 
 def test_a_stopped_transform_job_stores_no_output_and_the_benchmark_no_results(
-    local_env, workbench, photos, batch_faults
+    local_env, workbench, three_photos, batch_faults
 ):
     batch_faults({"sagemaker": {"record_delay_s": 3.0}})  # a slow job: 6 records, 18 s
-    command = [sys.executable, "-m", "mcv_core", "bench", *photos, "--targets", "sagemaker", "--repeat", "2"]
-    proc = subprocess.Popen(
-        [*command, "--mode", "batch"], cwd=REPO, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True,
-    )  # fmt: skip
+    proc, bench_id, job_id = start_transform_bench(workbench, three_photos)
     sm = workbench.clients.aws("sagemaker")
-    bench_id = job_id = None
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        states = [
-            s for s in workbench.history.batches(1) if s["targets"] == ["sagemaker"] and s["jobs"] and not s["over"]
-        ]
-        if states:
-            bench_id, job_id = states[-1]["bench_id"], states[-1]["jobs"][0]["job_id"]
-            if "TransformStartTime" in sm.describe_transform_job(TransformJobName=job_id):
-                break
-        time.sleep(0.5)
-    assert bench_id is not None and job_id is not None
     time.sleep(4)  # a record or so answered
     done = mcv("bench", "--cancel", bench_id, "--json")
     proc.send_signal(signal.SIGINT)
@@ -166,27 +163,11 @@ def test_a_stopped_transform_job_stores_no_output_and_the_benchmark_no_results(
 
 
 def test_a_transform_job_in_progress_when_the_local_cloud_restarts_starts_again_and_ends(
-    local_env, local_settings, workbench, photos, batch_faults
+    local_env, local_settings, workbench, three_photos, batch_faults
 ):
     batch_faults({"sagemaker": {"record_delay_s": 2.0}})  # slow records: a plan the restart below throws away
-    command = [sys.executable, "-m", "mcv_core", "bench", *photos, "--targets", "sagemaker", "--repeat", "2"]
-    proc = subprocess.Popen(
-        [*command, "--mode", "batch"], cwd=REPO, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True,
-    )  # fmt: skip
+    proc, bench_id, job_id = start_transform_bench(workbench, three_photos)
     sm = workbench.clients.aws("sagemaker")
-    bench_id = job_id = None
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        states = [
-            s for s in workbench.history.batches(1) if s["targets"] == ["sagemaker"] and s["jobs"] and not s["over"]
-        ]
-        if states:
-            bench_id, job_id = states[-1]["bench_id"], states[-1]["jobs"][0]["job_id"]
-            if "TransformStartTime" in sm.describe_transform_job(TransformJobName=job_id):
-                break
-        time.sleep(0.5)
-    assert bench_id is not None and job_id is not None
     proc.send_signal(signal.SIGINT)  # the terminal goes away: the job goes on
     _, err = proc.communicate(timeout=30)
     assert f"bench --resume {bench_id}" in err
