@@ -198,15 +198,10 @@ def _latency_axis(what: str, log: bool) -> str:
 
 
 def duration_tick(ms: float) -> str:
-    """A tick of a latency axis: "20 ms", "500 ms", "1 s", "2 s", "1,000 s"."""
-    if ms < 1000:
-        return f"{ms:,.{_decimals(ms)}f} ms"
-    return f"{ms / 1000:,.{_decimals(ms / 1000)}f} s"
-
-
-def _decimals(value: float) -> int:
-    """Decimals a 1-2-5 tick needs: none from 1 up, one for 0.5, two for 0.05 ..."""
-    return 0 if value >= 1 else int(-np.floor(np.log10(value) + 1e-9))
+    """A tick of a latency axis: "20 ms", "500 ms", "1 s", "1.5 s", "2 s", "1,000 s" (up to three decimals, as
+    many as the value needs)."""
+    value, unit = (ms, "ms") if ms < 1000 else (ms / 1000, "s")
+    return f"{f'{value:,.3f}'.rstrip('0').rstrip('.')} {unit}"
 
 
 def log_ticks(values: Any) -> tuple[list[float], list[str]]:

@@ -629,6 +629,21 @@ def test_sagemaker_s_microseconds_are_drawn_and_labelled_as_durations() -> None:
     assert list(fig.layout.yaxis.ticktext) == ["0", "1 s", "2 s", "3 s"]
 
 
+@pytest.mark.parametrize(
+    ("ms", "text"),
+    [(0.5, "0.5 ms"), (20, "20 ms"), (500, "500 ms"), (1000, "1 s"), (1500, "1.5 s"), (2000, "2 s"), (0.3 * 10, "3 ms"),
+     (1_000_000, "1,000 s")],
+)  # fmt: skip
+def test_a_duration_tick_shows_as_many_decimals_as_its_value_needs(ms: float, text: str) -> None:
+    assert charts.duration_tick(ms) == text
+
+
+def test_an_alarm_s_duration_axis_never_repeats_a_label() -> None:
+    fig = charts.alarm_metric(_alarm_series([], unit="µs", threshold=2_000_000))
+    labels = list(fig.layout.yaxis.ticktext)
+    assert labels == ["0", "500 ms", "1 s", "1.5 s", "2 s"] and len(set(labels)) == len(labels)
+
+
 def test_the_chart_s_feed_reads_each_alarm_s_statistic_per_period_from_cloudwatch() -> None:
     """alarms.metric_series_from on moto: the alarm's own statistic, period and dimensions over the window; a
     percentile from per-second sets where CloudWatch (moto) cannot give it."""
