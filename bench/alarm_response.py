@@ -140,7 +140,8 @@ def run(quick: bool = False, rounds: int | None = None, period_s: int = 10, data
             image = workbench.load_image(common.photo_jpeg(1024, 768), "photo.jpg")
             healthy: list[str] = []
             with Comparisons(workbench, image) as comparisons:
-                done = [one_round(workbench, conn, period_s, (i + 0.5) * period_s / rounds, healthy) for i in range(rounds)]
+                phases = [(i + 0.5) * period_s / rounds for i in range(rounds)]
+                done = [one_round(workbench, conn, period_s, phase, healthy) for phase in phases]
         finally:
             if not keep or data_dir is None:
                 control.down(settings)
@@ -179,7 +180,8 @@ def render(result: dict[str, Any]) -> str:
     lines = [
         f"period {details['period_s']} s, {details['comparisons']} comparisons of {FAULTY} and {HEALTHY}",
         common.table(("round", "fault at s", "to ALARM s", "periods", "to OK s", "periods"), rows),
-        f"healthy target's alarm read {details['healthy_reads']} times, in ALARM {result['ours']['healthy_reads_in_alarm']}",
+        f"healthy target's alarm read {details['healthy_reads']} times, "
+        f"in ALARM {result['ours']['healthy_reads_in_alarm']}",
         f"target {'met' if result['met'] else 'NOT met'}: {result['target']}",
         common.environment_line(result["environment"]),
     ]

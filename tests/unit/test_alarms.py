@@ -339,7 +339,8 @@ def test_every_alarm_of_the_stack_is_titled_in_words_and_read_back_to_its_kind()
 
 def test_each_alarm_s_values_are_read_in_their_metric_s_unit() -> None:
     """SageMaker's latencies are in microseconds, Bedrock's and ours in milliseconds, our errors a share."""
-    units = {(d.namespace, d.metric_name): alarms.metric_unit(d.namespace, d.metric_name) for d in alarms.local_alarms("us-east-1", ACCOUNT, {"bedrock": "bedrock"}, BEDROCK_IDS, 60)}
+    defs = alarms.local_alarms("us-east-1", ACCOUNT, {"bedrock": "bedrock"}, BEDROCK_IDS, 60)
+    units = {(d.namespace, d.metric_name): alarms.metric_unit(d.namespace, d.metric_name) for d in defs}
     assert units == {
         ("AWS/SageMaker", "Invocation5XXErrors"): "",
         ("AWS/SageMaker", "ModelLatency"): "µs",
