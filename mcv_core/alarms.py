@@ -666,12 +666,13 @@ def subject_title(kind: AlarmKind, resource_id: str, title_of: Any) -> str:
 
     if kind.scope == "target":
         return title_of(resource_id)
-    if kind.scope == "bedrock":
-        known = models.resolve("bedrock", resource_id)
-        return f"{known.title if known else resource_id} ({registry.get('bedrock').service_title})"
-    if kind.scope == "sagemaker":
-        return f"{registry.get('sagemaker').service_title} endpoint"
-    return LAMBDA_TITLE
+    if kind.scope == "lambda":
+        return LAMBDA_TITLE
+    service_title = registry.get(kind.scope).service_title  # the other scopes are services
+    if resource_id:  # one of the service's models (Bedrock's alarms are per model)
+        known = models.resolve(kind.scope, resource_id)
+        return f"{known.title if known else resource_id} ({service_title})"
+    return f"{service_title} endpoint"
 
 
 def title(name: str, title_of: Any) -> str:

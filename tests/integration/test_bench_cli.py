@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -105,14 +106,14 @@ def test_human_output_with_repeats(local_env, labelled_dir):
     assert "3/3 comparisons, 3 ok, 0 errors" in done.stderr  # a plain progress line per comparison (no TTY)
 
 
-def _stored_counts(local_settings) -> tuple[int, int]:  # noqa: ANN001
-    from datetime import datetime, timedelta, timezone
-
+def _stored_counts(local_settings, since) -> tuple[int, int]:  # noqa: ANN001
+    """Upload objects, and results stored since `since`: a fixed start, so that nothing leaves the window
+    between two counts."""
     from mcv_core.workbench import Workbench
 
     bench = Workbench(local_settings)
     objects = bench.clients.aws("s3").list_objects_v2(Bucket=local_settings.upload_bucket).get("KeyCount", 0)
-    results = bench.history.results(datetime.now(timezone.utc) - timedelta(hours=1), fields=("run_id",))
+    results = bench.history.results(since, fields=("run_id",))
     return objects, len(results)
 
 
@@ -133,7 +134,8 @@ def test_bad_input_exits_2_and_stores_nothing(local_settings, tmp_path, args, me
     (tmp_path / "cat.jpg").write_bytes(cat)
     (tmp_path / "broken.jpg").write_bytes(cat[:600])
     (tmp_path / "notes.jpg").write_text("not an image\n")
-    before = _stored_counts(local_settings)
+    since = datetime.now(timezone.utc) - timedelta(hours=1)
+    before = _stored_counts(local_settings, since)
     argv = [a.format(dir=tmp_path) for a in args]
     if "--providers" not in argv:
         argv += ["--providers", "sagemaker"]
@@ -142,7 +144,7 @@ def test_bad_input_exits_2_and_stores_nothing(local_settings, tmp_path, args, me
     assert done.stdout == ""
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], done.stderr
-    assert _stored_counts(local_settings) == before
+    assert _stored_counts(local_settings, since) == before
 
 
 def test_ctrl_c_cancels_keeps_and_prints_what_ran(local_env):

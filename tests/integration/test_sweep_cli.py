@@ -80,12 +80,14 @@ def test_the_classifier_in_words_with_its_chart(local_env, photos, tmp_path):
     assert chart.stat().st_size > 100_000 and "Requests in flight at once" in chart.read_text()
 
 
-def _stored_counts(local_settings) -> tuple[int, int]:  # noqa: ANN001
+def _stored_counts(local_settings, since) -> tuple[int, int]:  # noqa: ANN001
+    """Upload objects, and results stored since `since`: a fixed start, so that nothing leaves the window
+    between two counts."""
     from mcv_core.workbench import Workbench
 
     bench = Workbench(local_settings)
     objects = bench.clients.aws("s3").list_objects_v2(Bucket=local_settings.upload_bucket).get("KeyCount", 0)
-    results = bench.history.results(datetime.now(timezone.utc) - timedelta(hours=1), fields=("run_id",))
+    results = bench.history.results(since, fields=("run_id",))
     return objects, len(results)
 
 
@@ -108,10 +110,11 @@ def test_bad_input_exits_2_with_one_line_and_stores_nothing(local_settings, phot
         argv += ["--requests", "4"]
     if "--targets" not in args:
         argv += ["--targets", "sagemaker"]
-    before = _stored_counts(local_settings)
+    since = datetime.now(timezone.utc) - timedelta(hours=1)
+    before = _stored_counts(local_settings, since)
     done = mcv(*argv)
     assert done.returncode == 2, done.stderr
     assert done.stdout == ""
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], done.stderr
-    assert _stored_counts(local_settings) == before
+    assert _stored_counts(local_settings, since) == before
