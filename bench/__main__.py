@@ -49,7 +49,7 @@ def arguments(name: str, quick: bool, data_dir: Path, bench: Path = BENCH) -> li
     (its defaults). A script that takes --data-dir gets a temporary folder of this run's."""
     source = (bench / f"{name}.py").read_text(errors="replace")
     args: list[str] = []
-    if '"--data-dir"' in source:
+    if '"--data-dir"' in source or "common.local_cloud_arguments(" in source:
         args += ["--data-dir", str(data_dir / name)]
     if not quick:
         return args

@@ -26,7 +26,6 @@ import math
 import os
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -40,7 +39,12 @@ POLL_S = 0.5
 def error_rate_alarm(target: str) -> str:
     from mcv_core import alarms
 
-    return f"{alarms.PREFIX}-target-error-rate-{target}"
+    return alarms.alarm_name("target_error_rate", target)
+
+
+def period_end(moment: float, period_s: int) -> float:
+    """The end of the period `moment` (epoch seconds) falls in."""
+    return (math.floor(moment / period_s) + 1) * period_s
 
 
 def wait_until(condition: Callable[[], bool], timeout_s: float) -> float | None:
@@ -103,16 +107,15 @@ def one_round(workbench: Any, conn: Any, period_s: int, phase_s: float, healthy_
         control.emulator_admin(conn, "DELETE", "/_mcv/faults")
     cleared = time.time()
     to_ok = wait_until(lambda: states().get(faulty) == "OK", 12 * period_s)
-    first_full = (math.floor(began / period_s) + 1) * period_s  # the end of the period the fault began in
     return {
         "settled_s": None if settle is None else round(settle, 1),
         "fault_within_its_period_s": round(began % period_s, 1),
         "to_alarm_s": None if to_alarm is None else round(to_alarm, 1),
-        "periods_to_alarm": None if to_alarm is None else round((began + to_alarm - first_full) / period_s, 2),
+        "periods_to_alarm": None
+        if to_alarm is None
+        else round((began + to_alarm - period_end(began, period_s)) / period_s, 2),
         "to_ok_s": None if to_ok is None else round(to_ok, 1),
-        "periods_to_ok": None
-        if to_ok is None
-        else round((cleared + to_ok - (math.floor(cleared / period_s) + 1) * period_s) / period_s, 2),
+        "periods_to_ok": None if to_ok is None else round((cleared + to_ok - period_end(cleared, period_s)) / period_s, 2),
     }
 
 
@@ -123,28 +126,18 @@ def run(quick: bool = False, rounds: int | None = None, period_s: int = 10, data
 
     rounds = rounds or (1 if quick else 3)
     load_at_start = os.getloadavg()
-    with tempfile.TemporaryDirectory(prefix="mcv-bench-alarms-") as tmp:
-        folder = data_dir or Path(tmp)
-        os.environ.update(MCV_MODE="local", MCV_DATA_DIR=str(folder), MCV_ENV_FILE=os.devnull,
-                          MCV_LOCAL_ALARM_PERIOD_S=str(period_s))
+    with common.own_local_cloud("mcv-bench-alarms-", data_dir, keep, MCV_LOCAL_ALARM_PERIOD_S=str(period_s)) as settings:
         from mcv_core import targets
-        from mcv_core.config import Settings
         from mcv_core.local import control
         from mcv_core.workbench import Workbench
 
-        settings = Settings.load()
-        control.up(settings, quiet=True)
-        try:
-            workbench = Workbench(settings, catalogue=targets.defaults(settings))
-            conn = control.running(settings)
-            image = workbench.load_image(common.photo_jpeg(1024, 768), "photo.jpg")
-            healthy: list[str] = []
-            with Comparisons(workbench, image) as comparisons:
-                phases = [(i + 0.5) * period_s / rounds for i in range(rounds)]
-                done = [one_round(workbench, conn, period_s, phase, healthy) for phase in phases]
-        finally:
-            if not keep or data_dir is None:
-                control.down(settings)
+        workbench = Workbench(settings, catalogue=targets.defaults(settings))
+        conn = control.running(settings)
+        image = workbench.load_image(common.photo_jpeg(1024, 768), "photo.jpg")
+        healthy: list[str] = []
+        with Comparisons(workbench, image) as comparisons:
+            phases = [(i + 0.5) * period_s / rounds for i in range(rounds)]
+            done = [one_round(workbench, conn, period_s, phase, healthy) for phase in phases]
     periods = [r["periods_to_alarm"] for r in done if r["periods_to_alarm"] is not None]
     median = statistics.median(periods) if periods else None
     healthy_alarmed = healthy.count("ALARM")
@@ -195,8 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="one round: a quick look")
     parser.add_argument("--rounds", type=int, help="fault rounds (default 3)")
     parser.add_argument("--period", type=int, default=10, choices=(10, 30, 60), help="the alarms' period, s")
-    parser.add_argument("--data-dir", type=Path, help="the local cloud's data folder (default: a temporary one)")
-    parser.add_argument("--keep", action="store_true", help="leave the local cloud of --data-dir running")
+    common.local_cloud_arguments(parser)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     result = run(args.quick, args.rounds, args.period, args.data_dir, args.keep)

@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 if TYPE_CHECKING:
+    from mcv_core.config import Settings
     from mcv_core.images import ImageSpec, SourceImage
     from mcv_core.services.base import Service
 
@@ -268,6 +269,36 @@ def registered(*classes: type[Service]) -> Iterator[None]:
 
 
 @lru_cache(maxsize=4)
+@contextmanager
+def own_local_cloud(prefix: str, data_dir: Path | None = None, keep: bool = False, unset: Sequence[str] = (),
+                    **variables: str) -> Iterator[Settings]:
+    """A local cloud of the bench's own (loopback only), its Settings yielded: in a temporary data folder named
+    `prefix...` unless `data_dir` is given, with these MCV_ `variables` set and those `unset` removed from the
+    environment; stopped at the end unless `keep` (which needs a `data_dir`, to be found again)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        os.environ.update(MCV_MODE="local", MCV_DATA_DIR=str(data_dir or tmp), MCV_ENV_FILE=os.devnull, **variables)
+        for name in unset:
+            os.environ.pop(name, None)
+        from mcv_core.config import Settings
+        from mcv_core.local import control
+
+        settings = Settings.load()
+        control.up(settings, quiet=True)
+        try:
+            yield settings
+        finally:
+            if not keep or data_dir is None:
+                control.down(settings)
+
+
+def local_cloud_arguments(parser: argparse.ArgumentParser) -> None:
+    """--data-dir and --keep, for a script on `own_local_cloud`."""
+    parser.add_argument("--data-dir", type=Path, help="the local cloud's data folder (default: a temporary one)")
+    parser.add_argument("--keep", action="store_true", help="leave the local cloud of --data-dir running")
+
+
 def photo_jpeg(width: int = 4032, height: int = 3024, seed: int = 0) -> bytes:
     """A phone-photo-sized JPEG (12 MP, about 2.4 MB at quality 90): smooth colour fields with sensor-like
     grain, so it decodes and compresses like a photo rather than like a flat test card."""

@@ -18,7 +18,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -109,23 +108,14 @@ def run(quick: bool = False, comparisons: int | None = None, concurrency: int | 
     comparisons = comparisons or (12 if quick else 40)
     concurrency = concurrency or (6 if quick else 16)
     load_at_start = os.getloadavg()
-    with tempfile.TemporaryDirectory(prefix="mcv-bench-load-") as tmp:
-        folder = data_dir or Path(tmp)
-        os.environ.update(MCV_MODE="local", MCV_DATA_DIR=str(folder), MCV_ENV_FILE=os.devnull)
-        from mcv_core.config import Settings, env_suffix
-        from mcv_core.local import control
+    with common.own_local_cloud("mcv-bench-load-", data_dir, keep) as base:
+        from mcv_core.config import env_suffix
 
-        base = Settings.load()
-        control.up(base, quiet=True)
-        try:
-            unlimited = base.with_(provider_concurrency={env_suffix(p): concurrency for p in PROVIDERS})
-            phases = [
-                run_phase("unlimited", unlimited, comparisons, concurrency),
-                run_phase("limited", base, comparisons, concurrency),
-            ]
-        finally:
-            if not keep or data_dir is None:
-                control.down(base)
+        unlimited = base.with_(provider_concurrency={env_suffix(p): concurrency for p in PROVIDERS})
+        phases = [
+            run_phase("unlimited", unlimited, comparisons, concurrency),
+            run_phase("limited", base, comparisons, concurrency),
+        ]
     free, limited = phases
     lost = sum(phase["lost_results"] for phase in phases)
     return {
@@ -174,8 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="12 comparisons, 6 at once: a quick look")
     parser.add_argument("--comparisons", type=int, help="comparisons per phase (default 40)")
     parser.add_argument("--concurrency", type=int, help="comparisons at once, each calling 3 providers (default 16)")
-    parser.add_argument("--data-dir", type=Path, help="the local cloud's data folder (default: a temporary one)")
-    parser.add_argument("--keep", action="store_true", help="leave the local cloud of --data-dir running")
+    common.local_cloud_arguments(parser)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     result = run(args.quick, args.comparisons, args.concurrency, args.data_dir, args.keep)

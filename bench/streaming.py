@@ -33,7 +33,6 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -163,38 +162,29 @@ def run(quick: bool = False, rounds: int | None = None, data_dir: Path | None = 
     rounds = rounds or (6 if quick else 30)
     load_at_start = os.getloadavg()
     clocks = {name: time.get_clock_info(name).implementation for name in ("monotonic", "perf_counter")}
-    with tempfile.TemporaryDirectory(prefix="mcv-bench-streaming-") as tmp:
-        folder = data_dir or Path(tmp)
-        os.environ.update(MCV_MODE="local", MCV_DATA_DIR=str(folder), MCV_ENV_FILE=os.devnull)
-        for name in ("MCV_STREAM", "MCV_LOCAL_TOKENS_PER_S", "MCV_LOCAL_FAULTS"):  # each family's own rate, no faults
-            os.environ.pop(name, None)
+    # Each family's own rate, no faults.
+    unset = ("MCV_STREAM", "MCV_LOCAL_TOKENS_PER_S", "MCV_LOCAL_FAULTS")
+    with common.own_local_cloud("mcv-bench-streaming-", data_dir, keep, unset) as settings:
         from mcv_core import images, targets
-        from mcv_core.config import Settings
         from mcv_core.local import control
         from mcv_core.workbench import Workbench
 
-        settings = Settings.load()
-        control.up(settings, quiet=True)
-        try:
-            catalogue = targets.Catalogue(
-                tuple(targets.Target(id=i, service=s, model=m, deployment=d) for i, s, m, d in TARGETS)
-            )
-            control.deploy_catalogue(settings, catalogue)
-            streamed = Workbench(settings, catalogue=catalogue)
-            unstreamed = Workbench(settings.with_(stream=False), clients=streamed.clients, catalogue=catalogue)
-            emulator = Emulator(control.running(settings))
-            image = streamed.load_image(common.photo_jpeg(640, 480), "bench-photo.jpg")
-            per_target = []
-            for target_id, *_ in TARGETS:
-                s_service, u_service = streamed.target(target_id), unstreamed.target(target_id)
-                if not (s_service.streaming and not u_service.streaming):
-                    raise RuntimeError(f"{target_id}: expected one streaming and one unstreamed service")
-                prepared = images.prepare(image, s_service.image_spec)
-                per_target.append(measure_target(s_service, u_service, prepared, emulator, rounds))
-                print(f"  {target_id}: done ({rounds} rounds)", file=sys.stderr, flush=True)
-        finally:
-            if not keep or data_dir is None:
-                control.down(settings)
+        catalogue = targets.Catalogue(
+            tuple(targets.Target(id=i, service=s, model=m, deployment=d) for i, s, m, d in TARGETS)
+        )
+        control.deploy_catalogue(settings, catalogue)
+        streamed = Workbench(settings, catalogue=catalogue)
+        unstreamed = Workbench(settings.with_(stream=False), clients=streamed.clients, catalogue=catalogue)
+        emulator = Emulator(control.running(settings))
+        image = streamed.load_image(common.photo_jpeg(640, 480), "bench-photo.jpg")
+        per_target = []
+        for target_id, *_ in TARGETS:
+            s_service, u_service = streamed.target(target_id), unstreamed.target(target_id)
+            if not (s_service.streaming and not u_service.streaming):
+                raise RuntimeError(f"{target_id}: expected one streaming and one unstreamed service")
+            prepared = images.prepare(image, s_service.image_spec)
+            per_target.append(measure_target(s_service, u_service, prepared, emulator, rounds))
+            print(f"  {target_id}: done ({rounds} rounds)", file=sys.stderr, flush=True)
     worst_error = max(t["ttft_error_ms"]["median_ms"] for t in per_target)
     worst_overhead = max(t["overhead_outside_median_ms"] for t in per_target)
     return {
@@ -258,8 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.streaming", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="6 rounds per target: a quick look")
     parser.add_argument("--rounds", type=int, help="rounds per target, each a streamed and an unstreamed call (default 30)")
-    parser.add_argument("--data-dir", type=Path, help="the local cloud's data folder (default: a temporary one)")
-    parser.add_argument("--keep", action="store_true", help="leave the local cloud of --data-dir running")
+    common.local_cloud_arguments(parser)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     with common.sigterm_as_interrupt():

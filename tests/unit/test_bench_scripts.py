@@ -80,3 +80,4 @@ def test_every_bench_script_is_found_in_order_and_gets_quick() -> None:
         assert "--quick" in runner.arguments(name, True, Path("/tmp/x")), name
         assert "--quick" not in runner.arguments(name, False, Path("/tmp/x")), name
     assert runner.arguments("load", False, Path("/tmp/x")) == ["--data-dir", "/tmp/x/load"]
+    assert runner.arguments("alarm_response", True, Path("/tmp/x")) == ["--data-dir", "/tmp/x/alarm_response", "--quick"]
